@@ -1,0 +1,1 @@
+"""Per-layer FLOPs and receptive-field computation for Keras models, and their reports."""

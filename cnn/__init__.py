@@ -1,0 +1,1 @@
+"""The dataframe-driven tf.data loader, model builders, training, evaluation and prediction."""

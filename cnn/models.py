@@ -1,0 +1,58 @@
+"""Model builders: the card's conv/pool/Flatten CNN and a registry that `train-cnn --arch` reads."""
+
+
+def build_cnn(num_classes, input_shape=(256, 256, 3), filters=(32, 64, 128), kernel_size=3,
+              dropout=0.0, batch_norm=False, head="flatten", name="clothing_cnn"):
+    """The card's network: [conv(k, 'valid') -> ReLU -> maxpool(2)] per filter count -> head -> softmax.
+
+    Defaults give conv3x3(32)-pool-conv3x3(64)-pool-conv3x3(128)-pool-Flatten-Dense: 5,392,494
+    parameters for 46 classes at 256x256. Pixels are rescaled to [0, 1] inside the model, so it
+    takes raw 0-255 images. `head="global"` swaps Flatten for global average pooling (far fewer
+    parameters); `batch_norm` adds BatchNormalization after each convolution; `dropout` is applied
+    before the classifier. The softmax output is float32 even under a mixed-precision policy.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Rescaling(1.0 / 255, name="rescale")(inputs)
+    for i, n in enumerate(filters, start=1):
+        x = layers.Conv2D(n, kernel_size, padding="valid", use_bias=not batch_norm,
+                          activation=None if batch_norm else "relu", name=f"conv{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.Activation("relu", name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    if head == "flatten":
+        x = layers.Flatten(name="flatten")(x)
+    elif head == "global":
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    else:
+        raise ValueError(f"head must be 'flatten' or 'global', not {head!r}")
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_wide_cnn(num_classes, input_shape=(256, 256, 3), **options):
+    """A four-stage variant (32-64-128-256) with batch norm: same family, more depth, fewer dense weights."""
+    options.setdefault("filters", (32, 64, 128, 256))
+    options.setdefault("batch_norm", True)
+    return build_cnn(num_classes, input_shape, name="clothing_cnn_deep", **options)
+
+
+# name -> builder(num_classes, input_shape, **options); `train-cnn --arch NAME` picks one.
+ARCHITECTURES = {
+    "cnn": build_cnn,
+    "cnn-deep": build_wide_cnn,
+}
+
+
+def build_model(arch, num_classes, input_shape=(256, 256, 3), **options):
+    """Build a registered architecture by name; a clear ValueError lists the known names otherwise."""
+    try:
+        builder = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(sorted(ARCHITECTURES))}") from None
+    return builder(num_classes, tuple(input_shape), **options)

@@ -1,0 +1,1 @@
+"""The embedded sample-data generator (python -m data.make_sample)."""

@@ -1,0 +1,26 @@
+"""Shared fixtures: the generated sample tree (once per session) and the location of ../shared data."""
+from pathlib import Path
+
+import pytest
+
+from data.make_sample import generate
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CLOTHING_SMALL = SHARED / "data" / "clothing-dataset-small"
+
+
+@pytest.fixture(scope="session")
+def sample_tree(tmp_path_factory):
+    """A DeepFashion-shaped tree of 6 categories x 60 generated images (img/, Anno/, Eval/)."""
+    root = tmp_path_factory.mktemp("sample") / "deepfashion"
+    generate(root, per_class=60, seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def clothing_small():
+    """../shared/data/clothing-dataset-small, or skip the (slow) test that needs it when it is absent."""
+    if not CLOTHING_SMALL.is_dir():
+        pytest.skip(f"{CLOTHING_SMALL} is absent (the real photos live in ../shared beside the repo)")
+    return CLOTHING_SMALL
