@@ -1,0 +1,33 @@
+"""Open and fully decode image files in parallel, to find those that are truncated, empty or not images."""
+import os
+from multiprocessing.pool import ThreadPool
+
+PROGRESS_EVERY = 10_000  # images between progress reports
+
+
+def decode_error(path):
+    """None when PIL decodes the whole file, else a short reason ('OSError: image file is truncated ...')."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes every pixel: open() alone only reads the header
+    except Exception as e:  # any failure to decode means the file is unusable for training
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def find_undecodable(paths, workers=None, progress=None):
+    """[(path, reason), ...] for the files in `paths` that do not decode; progress(done, total) now and then.
+
+    Threads suffice: Pillow releases the GIL while it decodes, so they use every core.
+    """
+    workers = workers or os.cpu_count() or 1
+    bad = []
+    with ThreadPool(workers) as pool:
+        for done, (path, reason) in enumerate(zip(paths, pool.imap(decode_error, paths, chunksize=64)), start=1):
+            if reason is not None:
+                bad.append((path, reason))
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, len(paths))
+    return bad
