@@ -1,0 +1,259 @@
+"""Per-layer cost from each layer's configuration and shapes: MACs, FLOPs in our convention, and the
+FLOPs TensorFlow's profiler (tf.compat.v1.profiler float_operation, frozen graph, batch 1) reports.
+
+Each helper works out one layer type for one image; `layer_cost` dispatches on the layer's class.
+Our convention ("standard"): 1 multiply-add = 1 MAC = 2 FLOPs; see STANDARD_RULES for the rest.
+The "tf-profiler" column follows what the profiler registers for the ops Keras 3 emits on TensorFlow:
+it counts bias adds, pooling windows, softmax, BatchNormalization's arithmetic, but not ReLU/sigmoid/tanh.
+"""
+import math
+from dataclasses import dataclass
+
+STANDARD_RULES = (
+    "1 multiply-add = 1 MAC = 2 FLOPs (convolutions, depthwise/separable/transposed convolutions, dense). "
+    "Bias: 1 FLOP per output element. Activations: 1 FLOP per output element (ReLU, sigmoid, softmax... alike; "
+    "linear 0). BatchNormalization (inference, folded): 2 per element. Rescaling: 1 per element (2 with an offset). "
+    "Normalization: 2 per element. Max pooling: window-1 comparisons per output; average pooling: window per output; "
+    "global average pooling: 1 per input element; global max pooling: inputs-outputs. Add/Subtract/Multiply/Maximum/"
+    "Minimum: (inputs-1) per output element; Average: inputs per output element. Concatenate, Flatten, Reshape, "
+    "Dropout (inference), padding, cropping: 0."
+)
+TF_PROFILER_RULES = (
+    "What tf.compat.v1.profiler's float_operation counts on the frozen inference graph (batch 1): convolutions "
+    "and matmuls 2 per MAC (dilated convolutions over TensorFlow's space-to-batch padded grid; grouped "
+    "convolutions 0, their shapes are hidden from it, which can also hide the layers right after them; "
+    "transposed: 2*outputs*kernel area*input channels/stride area), BiasAdd 1 per output, "
+    "ReLU/ReLU6/sigmoid/tanh/ELU 0, softmax 5 per element, pooling windows 1 per window element per output, "
+    "global average 1 per input, global max 0, BatchNormalization 2 per element + 6 per channel, "
+    "Rescaling 2 per element, merges (inputs-1) per output."
+)
+TRAINING_RULE = "training step ~ 3 x forward (backward ~ 2 x forward: gradients w.r.t. activations and w.r.t. weights)"
+
+# Per output element, what the profiler registers for the TensorFlow ops of each Keras 3 activation
+# (measured op by op on single-layer models; unlisted activations emit no registered op).
+TF_ACTIVATION_FLOPS = {
+    "softmax": 5, "celu": 5, "sparse_plus": 5, "gelu": 4, "squareplus": 4, "soft_shrink": 4,
+    "hard_swish": 3, "hard_silu": 3, "swish": 2, "silu": 2, "hard_sigmoid": 2, "hard_tanh": 2,
+    "log_sigmoid": 2, "mish": 1, "tanh_shrink": 1, "hard_shrink": 1, "glu": 1,
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One layer call's cost for one image; `known` is False for a layer type without a rule."""
+
+    macs: int = 0
+    flops: int = 0
+    tf_flops: int = 0
+    known: bool = True
+
+
+def layer_cost(node):
+    """The Cost of one LayerNode, dispatched on its layer class; unknown types cost zero, flagged."""
+    for classes, helper in _rules():
+        if isinstance(node.layer, classes):
+            return helper(node)
+    return Cost(known=False)
+
+
+def _rules():
+    """(layer classes, helper) pairs; imported lazily so the CLI starts without Keras."""
+    from keras import layers as L
+    from keras.src.ops import numpy as ops  # `x + y`, `x * 0.5` in a functional graph are op nodes, not layers
+
+    zero = (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianDropout, L.GaussianNoise,
+            L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D, L.Cropping1D, L.Cropping2D,
+            L.Identity, L.ActivityRegularization, L.Concatenate)
+    return (
+        (zero, lambda node: Cost()),
+        ((L.Conv1D, L.Conv2D), _conv),
+        ((L.DepthwiseConv1D, L.DepthwiseConv2D), _depthwise),
+        ((L.SeparableConv1D, L.SeparableConv2D), _separable),
+        ((L.Conv1DTranspose, L.Conv2DTranspose), _transpose),
+        (L.Dense, _dense),
+        ((L.MaxPooling1D, L.MaxPooling2D), _max_pool),
+        ((L.AveragePooling1D, L.AveragePooling2D), _avg_pool),
+        ((L.GlobalAveragePooling1D, L.GlobalAveragePooling2D), _global_avg),
+        ((L.GlobalMaxPooling1D, L.GlobalMaxPooling2D), _global_max),
+        (L.BatchNormalization, _batch_norm),
+        (L.Rescaling, _rescaling),
+        (L.Normalization, _normalization),
+        (L.Activation, lambda node: _activation(node, node.layer.activation)),
+        (L.ReLU, _relu),
+        ((L.LeakyReLU, L.ELU), lambda node: Cost(flops=_elements(node.output_shape))),
+        (L.PReLU, lambda node: _elementwise(node, 1, 4)),
+        (L.Softmax, lambda node: _elementwise(node, 1, 5)),
+        (L.Average, _average),
+        ((L.Add, L.Subtract, L.Multiply, L.Maximum, L.Minimum), _merge),
+        ((ops.Add, ops.Subtract, ops.Multiply, ops.Divide, ops.TrueDivide), _op),
+    )
+
+
+def _elements(shape):
+    return math.prod(shape)
+
+
+def _elementwise(node, standard, tf, macs=0):
+    """A cost of `standard` / `tf` FLOPs per output element."""
+    n = _elements(node.output_shape)
+    return Cost(macs, standard * n, tf * n)
+
+
+def _activation_name(fn):
+    return getattr(fn, "__name__", str(fn))
+
+
+def _activation(node, fn):
+    """An activation over the output: 1 FLOP per element (0 if linear); the profiler's per-op count."""
+    name = _activation_name(fn)
+    if name == "linear":
+        return Cost()
+    return _elementwise(node, 1, TF_ACTIVATION_FLOPS.get(name, 0))
+
+
+def _with_bias_and_activation(node, macs, tf_core):
+    """2 FLOPs per MAC, plus 1 per output for the bias and the activation's own cost."""
+    layer, n = node.layer, _elements(node.output_shape)
+    bias = n if getattr(layer, "use_bias", False) else 0
+    act = _activation(node, layer.activation)
+    return Cost(macs, 2 * macs + bias + act.flops, tf_core + bias + act.tf_flops)
+
+
+def _tf_positions(node):
+    """Output positions TensorFlow computes: a dilated conv runs over a space-to-batch grid padded to a
+    multiple of the rate, so it computes rate*(ceil(n'/rate) - k + 1) positions per axis, n' = padded input."""
+    layer = node.layer
+    if all(d == 1 for d in layer.dilation_rate):
+        return _elements(node.output_shape[:-1])
+    positions = 1
+    for n, k, d in zip(node.input_shapes[0][:-1], layer.kernel_size, layer.dilation_rate):
+        if layer.padding in ("same", "causal"):
+            n += d * (k - 1)  # TensorFlow pads (k-1)*d before splitting the input into d blocks
+        positions *= d * (math.ceil(n / d) - k + 1)
+    return positions
+
+
+def _conv(node):
+    """Conv1D/2D: per output position and filter, k_h*k_w*c_in/groups multiply-adds."""
+    layer = node.layer
+    window = math.prod(layer.kernel_size) * node.input_shapes[0][-1] // layer.groups
+    macs = _elements(node.output_shape) * window
+    cost = _with_bias_and_activation(node, macs, 2 * _tf_positions(node) * window * layer.filters)
+    if layer.groups > 1:  # a grouped conv is an opaque function call in the graph: the profiler counts nothing
+        return Cost(cost.macs, cost.flops, 0)
+    return cost
+
+
+def _depthwise(node):
+    """DepthwiseConv: per output position, each of c_in*multiplier channels sees only k_h*k_w inputs."""
+    layer = node.layer
+    window = math.prod(layer.kernel_size)
+    channels = node.output_shape[-1]
+    macs = _elements(node.output_shape) * window
+    return _with_bias_and_activation(node, macs, 2 * _tf_positions(node) * window * channels)
+
+
+def _separable(node):
+    """SeparableConv: a depthwise k_h*k_w pass over c_in*multiplier channels, then a 1x1 conv to the filters."""
+    layer = node.layer
+    window = math.prod(layer.kernel_size)
+    mid = node.input_shapes[0][-1] * layer.depth_multiplier
+    positions = _elements(node.output_shape[:-1])
+    pointwise = positions * mid * layer.filters
+    macs = positions * mid * window + pointwise
+    return _with_bias_and_activation(node, macs, 2 * (_tf_positions(node) * mid * window + pointwise))
+
+
+def _transpose(node):
+    """Conv transpose: each input position scatters k_h*k_w*c_out products per input channel.
+    The profiler's Conv2DBackpropInput rule: 2 * outputs * k_h*k_w*c_in / (s_h*s_w)."""
+    layer = node.layer
+    c_in = node.input_shapes[0][-1]
+    window = math.prod(layer.kernel_size)
+    macs = _elements(node.input_shapes[0][:-1]) * window * c_in * layer.filters
+    tf_core = int(2 * _elements(node.output_shape) * window * c_in / math.prod(layer.strides))
+    return _with_bias_and_activation(node, macs, tf_core)
+
+
+def _dense(node):
+    """Dense: per position (1 after Flatten), in_features multiply-adds for each unit."""
+    macs = _elements(node.input_shapes[0]) * node.layer.units
+    return _with_bias_and_activation(node, macs, 2 * macs)
+
+
+def _max_pool(node):
+    """Max pooling: window-1 comparisons per output; the profiler counts the whole window."""
+    window = math.prod(node.layer.pool_size)
+    n = _elements(node.output_shape)
+    return Cost(0, n * (window - 1), n * window)
+
+
+def _avg_pool(node):
+    """Average pooling: window-1 additions and 1 division per output = window."""
+    return _elementwise(node, math.prod(node.layer.pool_size), math.prod(node.layer.pool_size))
+
+
+def _global_avg(node):
+    """Global average: one addition per input element (the division replaces the first add)."""
+    n = _elements(node.input_shapes[0])
+    return Cost(0, n, n)
+
+
+def _global_max(node):
+    """Global max: inputs-outputs comparisons; the profiler has no rule for TensorFlow's Max op."""
+    return Cost(0, _elements(node.input_shapes[0]) - _elements(node.output_shape), 0)
+
+
+def _batch_norm(node):
+    """Inference BatchNormalization: x*a + b per element (2 FLOPs). TensorFlow computes a and b in the graph:
+    var+eps, rsqrt (2), *gamma, mean*a, beta-(mean*a): 5 per channel without gamma, 6 with, plus 2 per element."""
+    layer = node.layer
+    channels = ((None,) + tuple(node.input_shapes[0]))[layer.axis]
+    n = _elements(node.output_shape)
+    return Cost(0, 2 * n, 2 * n + channels * (6 if layer.scale else 5))
+
+
+def _rescaling(node):
+    """Rescaling: x*scale (+ offset): TensorFlow always emits both the multiply and the add."""
+    has_offset = any(v != 0 for v in _flat(node.layer.offset))
+    return _elementwise(node, 2 if has_offset else 1, 2)
+
+
+def _flat(value):
+    try:
+        return [float(v) for v in value]
+    except TypeError:
+        return [float(value)]
+
+
+def _normalization(node):
+    """Normalization: (x - mean) / sqrt(var): 2 per element; TensorFlow adds a max(sqrt(var), eps) per statistic."""
+    layer = node.layer
+    n = _elements(node.output_shape)
+    full = (None,) + tuple(node.input_shapes[0])
+    axes = (layer.axis,) if isinstance(layer.axis, int) else tuple(layer.axis)
+    stats = 0 if layer.invert else math.prod(full[a] for a in axes)
+    return Cost(0, 2 * n, 2 * n + stats)
+
+
+def _relu(node):
+    """ReLU layer: 1 per element; TensorFlow's Relu/Relu6/LeakyRelu are unregistered, a threshold adds 1."""
+    return _elementwise(node, 1, 1 if node.layer.threshold else 0)
+
+
+def _merge(node):
+    """Add/Subtract/Multiply/Maximum/Minimum: inputs-1 binary operations per output element."""
+    per = len(node.input_shapes) - 1
+    return _elementwise(node, per, per)
+
+
+def _op(node):
+    """An arithmetic op node (`x + 3`, `a * b`): one operation per output element per extra operand."""
+    per = max(len(node.input_shapes) - 1, 1)
+    return _elementwise(node, per, per)
+
+
+def _average(node):
+    """Average: inputs-1 additions and one division per output element."""
+    per = len(node.input_shapes)
+    return _elementwise(node, per, per)

@@ -1,0 +1,111 @@
+"""Walk a Keras model into a flat, topologically ordered list of layer calls with their shapes.
+
+Nested models used as layers are opened up, so every count and field is per real layer; a node's
+name is its path ("block/conv") and its inputs name the nodes that feed it.
+"""
+from dataclasses import dataclass, field
+
+from cnn.runfolder import UsageError
+
+
+@dataclass
+class LayerNode:
+    """One call of one layer: its inputs (node names), shapes without the batch axis, and the layer."""
+
+    name: str
+    layer: object
+    inputs: list = field(default_factory=list)
+    input_shapes: list = field(default_factory=list)
+    output_shape: tuple = ()
+    first_call: bool = True
+
+    @property
+    def kind(self):
+        """The layer's class name, e.g. 'Conv2D'."""
+        return type(self.layer).__name__
+
+
+def walk(model):
+    """Return the model's layer calls in topological order, nested models flattened, inputs first."""
+    check_inputs(model)
+    walker = _Walker()
+    scope = _Scope("", {})
+    for tensor in model.inputs:
+        layer = tensor._keras_history.operation
+        walker.add(LayerNode(layer.name, layer, output_shape=tuple(tensor.shape[1:])))
+        scope.known[id(tensor)] = layer.name
+    for tensor in model.outputs:
+        walker.resolve(tensor, scope)
+    return walker.nodes
+
+
+def check_inputs(model):
+    """Raise a UsageError unless the model has inputs with every dimension (batch aside) known."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise UsageError(f"model {model.name!r} has no input shape (it was never built or called): "
+                         "save it after building it with a keras.Input")
+    for tensor in inputs:
+        shape = tuple(tensor.shape[1:])
+        if any(dim is None for dim in shape):
+            raise UsageError(f"model {model.name!r} has no fixed input shape ({', '.join(map(str, shape))}): "
+                             "analysis needs every input dimension; rebuild it with a fixed keras.Input shape")
+
+
+@dataclass
+class _Scope:
+    """Names given so far to tensors of one (possibly nested) model call; prefix for its layer names."""
+
+    prefix: str
+    known: dict
+
+
+class _Walker:
+    """Depth-first over Keras tensor history; each layer call becomes one LayerNode after its parents."""
+
+    def __init__(self):
+        self.nodes = []
+        self._names = set()
+        self._layers_seen = set()
+
+    def add(self, node):
+        node.first_call = id(node.layer) not in self._layers_seen
+        self._layers_seen.add(id(node.layer))
+        self.nodes.append(node)
+        self._names.add(node.name)
+
+    def resolve(self, tensor, scope):
+        """Name of the node that produced `tensor` (walking and recording its producers first)."""
+        if id(tensor) in scope.known:
+            return scope.known[id(tensor)]
+        layer, node_index, tensor_index = tensor._keras_history
+        call = layer._inbound_nodes[node_index]
+        parents = [self.resolve(t, scope) for t in call.arguments.keras_tensors]
+        if hasattr(layer, "inputs") and hasattr(layer, "outputs") and hasattr(layer, "layers"):
+            name = self._open_nested(layer, parents, tensor_index, scope)
+        else:
+            name = self._unique(scope.prefix + layer.name)
+            self.add(LayerNode(name, layer, parents, [tuple(t.shape[1:]) for t in call.arguments.keras_tensors],
+                               tuple(tensor.shape[1:])))
+        for out in call.outputs:
+            scope.known.setdefault(id(out), name)
+        scope.known[id(tensor)] = name
+        return name
+
+    def _open_nested(self, model, parents, tensor_index, scope):
+        """Walk a nested model's graph with its inputs bound to the outer nodes that feed it."""
+        prefix = self._unique(scope.prefix + model.name)
+        self._names.add(prefix)
+        inner = _Scope(prefix + "/", dict(zip(map(id, model.inputs), parents)))
+        return self.resolve(model.outputs[tensor_index], inner)
+
+    def _unique(self, name):
+        """`name`, or `name#2`, `name#3`... for a layer called more than once."""
+        candidate, count = name, 1
+        while candidate in self._names:
+            count += 1
+            candidate = f"{name}#{count}"
+        return candidate
