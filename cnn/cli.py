@@ -1,0 +1,180 @@
+"""Command lines: train-cnn, evaluate-cnn, predict-cnn, and `python -m cnn train|evaluate|predict|show-batch`."""
+import argparse
+import sys
+from pathlib import Path
+
+from cnn.models import ARCHITECTURES
+from cnn.precision import PRECISIONS
+from cnn.runfolder import UsageError
+
+
+def _parser(prog, description):
+    """An argparse parser with the project's conventions (defaults shown in --help)."""
+    return argparse.ArgumentParser(prog=prog, description=description,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def _guarded(prog, action, interrupted="interrupted"):
+    """Run `action()`; a user error becomes one `PROG: error: ...` line and exit status 2."""
+    from cnn.data import MissingFilesError
+
+    try:
+        action()
+    except (UsageError, MissingFilesError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _positive(kind):
+    """An argparse type accepting numbers > 0 of `kind`."""
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+        return value
+    return parse
+
+
+def train_parser():
+    """train-cnn's options (their defaults are cnn.train.DEFAULTS)."""
+    p = _parser("train-cnn", "Train a CNN on a labels CSV (train/val splits) into a run folder, "
+                             "then score it once on the test split.")
+    p.add_argument("--labels", default="labels.csv", help="labels CSV (path,label,split); image paths "
+                   "resolve from the current folder")
+    p.add_argument("--epochs", type=_positive(int), default=20, help="maximum epochs")
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="images per batch")
+    p.add_argument("--image-size", type=_positive(int), default=256, help="images are resized to SIZE x SIZE pixels")
+    p.add_argument("--lr", type=_positive(float), default=1e-3, help="Adam learning rate")
+    p.add_argument("--patience", type=_positive(int), default=3,
+                   help="stop after this many epochs without a lower validation loss")
+    p.add_argument("--out", default=None, help="run folder; None: runs/<arch>-<n>, the next free n")
+    p.add_argument("--seed", type=int, default=0, help="random seed for weights, shuffling and augmentation")
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn", help="model architecture")
+    p.add_argument("--augment", default="none", help="training-only augmentation: none, default, or a spec "
+                   "like flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1")
+    p.add_argument("--class-weight", choices=("none", "balanced"), default="none",
+                   help="balanced weighs each class's loss by n/(classes*n_class)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (or, without "
+                   "--out, the newest under runs/ with a backup/) with its saved options; --epochs/--patience "
+                   "may change")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto picks mixed_bfloat16 where the CPU/GPU supports it, float32 otherwise")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout rate before the classifier (0 = none)")
+    p.add_argument("--batch-norm", action="store_true", help="batch normalisation after each convolution")
+    p.add_argument("--skip-missing", action="store_true", help="drop rows whose image file is missing "
+                   "instead of refusing")
+    p.add_argument("--cache", default="none", help="cache decoded, resized images: none, memory, or a file "
+                   "PATH prefix (PATH.train-<size>px, PATH.val-<size>px)")
+    return p
+
+
+def train_main(argv=None):
+    """train-cnn: parse options, then cnn.train.train (or continue an interrupted run with --resume)."""
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.dropout < 1:
+        parser.error(f"--dropout must be in [0, 1), not {args.dropout}")
+
+    def action():
+        from cnn import train
+
+        options = {k: v for k, v in vars(args).items() if k not in ("out", "resume")}
+        out = args.out
+        if args.resume:
+            out = out or train.latest_interrupted_run()
+            changed = {k: options[k] for k in ("epochs", "patience") if options[k] != parser.get_default(k)}
+            options = train.resume_options(out, **changed)
+        train.train(out=out, resume=args.resume, **options)
+
+    return _guarded("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
+                                         "to continue from the last finished epoch")
+
+
+def evaluate_main(argv=None):
+    """evaluate-cnn: score a run on a split of a labels CSV, print and write its report."""
+    p = _parser("evaluate-cnn", "Score a trained run on a labels CSV split: top-1/3/5, balanced accuracy, "
+                                "macro F1, per-class table, confusion matrix. The run's own test split "
+                                "report goes to RUN/; others to RUN/eval-<split>/ or RUN/eval-<csv>-<split>/.")
+    p.add_argument("run", help="a train-cnn run folder")
+    p.add_argument("--labels", default=None, help="labels CSV to score, its labels among the run's classes; None: the "
+                   "one the run trained on, its image paths resolved from where it trained")
+    p.add_argument("--split", choices=("test", "val", "train", "all"), default="test", help="rows to score")
+    p.add_argument("--batch-size", type=_positive(int), default=32, help="images per batch")
+    p.add_argument("--skip-missing", action="store_true", help="skip rows whose image file is missing")
+    args = p.parse_args(argv)
+
+    def action():
+        from cnn.evaluate import evaluate_run
+        from cnn.reports import format_report
+
+        metrics, out = evaluate_run(args.run, args.labels, args.split, args.batch_size, args.skip_missing)
+        print(format_report(metrics), end="")
+        print(f"evaluate-cnn: report written to {out}", file=sys.stderr)
+
+    return _guarded("evaluate-cnn", action)
+
+
+def predict_main(argv=None):
+    """predict-cnn: print each image's top classes with probabilities."""
+    p = _parser("predict-cnn", "Classify images with a trained run: each image's top classes and probabilities.")
+    p.add_argument("run", help="a train-cnn run folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders scanned "
+                   "recursively for .jpg/.jpeg/.png/.bmp/.gif")
+    p.add_argument("--top", type=_positive(int), default=3, help="classes shown per image")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    args = p.parse_args(argv)
+
+    def action():
+        from cnn.predict import FORMATS, predict_images
+
+        print(FORMATS[args.format](predict_images(args.run, args.images, args.top)))
+
+    return _guarded("predict-cnn", action)
+
+
+def show_batch_main(argv=None):
+    """show-batch: draw a titled grid of images from a labels CSV (or a run's worst predictions) to a PNG."""
+    p = _parser("show-batch", "Draw a grid of images from a labels CSV, titled with label and split, or with "
+                              "--errors RUN the run's worst predictions (lowest probability of the true class). "
+                              "The drawn rows are also written to OUT.csv.")
+    p.add_argument("--labels", default=None, help="labels CSV; None: labels.csv, or with --errors the "
+                   "run's own CSV")
+    p.add_argument("-o", "--out", default="batch.png", help="PNG file to write")
+    p.add_argument("-n", type=_positive(int), default=16, help="images to draw")
+    p.add_argument("--per-class", type=_positive(int), default=None, help="draw K images of every label "
+                   "(one grid row each) instead of -n random ones; None: off")
+    p.add_argument("--split", choices=("train", "val", "test"), default=None,
+                   help="draw from this split only; None: all (test with --errors)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the pick")
+    p.add_argument("--errors", metavar="RUN", default=None,
+                   help="show this train-cnn run's worst predictions; None: off")
+    p.add_argument("--cols", type=_positive(int), default=None, help="grid columns; None: about square")
+    args = p.parse_args(argv)
+    if args.errors and args.per_class:
+        p.error("--errors shows the worst predictions overall; it cannot be combined with --per-class")
+
+    def action():
+        from cnn.show_batch import show_batch
+
+        drawn = show_batch(args.labels, args.out, args.n, args.per_class, args.split, args.seed, args.errors,
+                           args.cols)
+        print(f"show-batch: drew {len(drawn)} images to {args.out} (table: {Path(args.out).with_suffix('.csv')})",
+              file=sys.stderr)
+
+    return _guarded("show-batch", action)
+
+
+COMMANDS = {"train": train_main, "evaluate": evaluate_main, "predict": predict_main, "show-batch": show_batch_main}
+
+
+def main(argv=None):
+    """`python -m cnn COMMAND ...`: dispatch to one command's main."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m cnn {{{','.join(COMMANDS)}}} ...", file=sys.stderr)
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    return COMMANDS[argv[0]](argv[1:])

@@ -1,0 +1,88 @@
+"""Score a trained run on a labels CSV split and write its reports (evaluate-cnn, and after training)."""
+import sys
+from pathlib import Path
+
+from cnn.metrics import classification_metrics
+from cnn.reports import write_reports
+from cnn.runfolder import (UsageError, check_known_labels, load_classes, load_config, read_labels,
+                           select_split, sha256_file)
+
+
+def load_run_model(run_dir):
+    """The run's best model (model.keras)."""
+    from cnn.tfenv import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    path = Path(run_dir) / "model.keras"
+    if not path.is_file():
+        raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
+    return keras.saving.load_model(path)
+
+
+def predict_dataset(model, dataset):
+    """Softmax outputs and true class indices for every image the dataset yields (skipped files excluded)."""
+    import numpy as np
+
+    probs, truth = [], []
+    for images, onehot in dataset:
+        probs.append(np.asarray(model.predict_on_batch(images), dtype=np.float64))
+        truth.append(np.argmax(onehot.numpy(), axis=1))
+    if not probs:
+        raise UsageError("no image could be read, so there is nothing to score")
+    return np.concatenate(truth), np.concatenate(probs)
+
+
+def score(model, rows, classes, image_size, batch_size=32, skip_missing=False):
+    """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split)."""
+    from cnn.data import flow_from_dataframe
+
+    dataset = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
+                                  batch_size=batch_size, shuffle=False, skip_missing=skip_missing)
+    truth, probs = predict_dataset(model, dataset)
+    return {**classification_metrics(truth, probs, classes), "skipped_images": dataset.skipped.count}
+
+
+def run_labels(run_dir, labels=None):
+    """(DataFrame, source) for scoring: the given CSV (paths from cwd) or the run's own CSV.
+
+    The run's own CSV is read with its image paths resolved from the folder train-cnn ran in,
+    so `evaluate-cnn RUN` works from anywhere; a changed file is reported on stderr.
+    """
+    if labels is not None:
+        return read_labels(labels), str(labels)
+    entry = load_config(run_dir)["labels"]
+    path = Path(entry["resolved"])
+    df = read_labels(path, base=entry["cwd"])
+    if sha256_file(path) != entry["sha256"]:
+        print(f"evaluate-cnn: warning: {path} changed since training (sha256 differs)", file=sys.stderr)
+    return df, str(path)
+
+
+def report_dir(run_dir, labels, split):
+    """Where a report goes: the run folder itself for its own test split, else a sub-folder.
+
+    RUN/eval-<split>/ for another split of the run's CSV, RUN/eval-<csv name>-<split>/ for another CSV,
+    so the training report is never overwritten by a different evaluation.
+    """
+    run_dir = Path(run_dir)
+    if labels is None:
+        return run_dir if split == "test" else run_dir / f"eval-{split}"
+    return run_dir / f"eval-{Path(labels).stem}-{split}"
+
+
+def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False):
+    """Score a run on one split of a labels CSV; write the reports; return (metrics, report folder)."""
+    classes = load_classes(run_dir)
+    config = load_config(run_dir)
+    df, source = run_labels(run_dir, labels)
+    rows = select_split(df, split, source)
+    check_known_labels(rows, classes, source)
+    model = load_run_model(run_dir)
+    metrics = score(model, rows, classes, config["options"]["image_size"], batch_size, skip_missing)
+    metrics.update(split=split, labels=source)
+    out = report_dir(run_dir, labels, split)
+    history = Path(run_dir) / "history.csv" if out == Path(run_dir) else None
+    write_reports(out, metrics, classes, history)
+    return metrics, out

@@ -1,0 +1,66 @@
+"""Classification metrics in plain numpy: top-k, confusion matrix, per-class precision/recall/F1."""
+import numpy as np
+
+
+def confusion_matrix(y_true, y_pred, num_classes):
+    """Counts[i, j] = how many images of true class i were predicted as class j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return counts
+
+
+def normalize_rows(counts):
+    """Each row divided by its total (the class's recall on the diagonal); empty rows stay zero."""
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+
+
+def top_k_accuracy(y_true, probs, k):
+    """Share of images whose true class is among the k highest probabilities (k capped at #classes)."""
+    k = min(k, probs.shape[1])
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return float(np.mean(np.any(top == np.asarray(y_true)[:, None], axis=1)))
+
+
+def _safe_divide(a, b):
+    """a / b elementwise, 0 where b is 0 (an undefined precision/recall counts as 0)."""
+    return np.divide(a, b, out=np.zeros(np.shape(a), dtype=float), where=np.asarray(b) > 0)
+
+
+def per_class(counts):
+    """Precision, recall, F1 and support per class from a confusion matrix."""
+    tp = np.diag(counts).astype(float)
+    predicted = counts.sum(axis=0)
+    support = counts.sum(axis=1)
+    precision = _safe_divide(tp, predicted)
+    recall = _safe_divide(tp, support)
+    f1 = _safe_divide(2 * precision * recall, precision + recall)
+    return precision, recall, f1, support
+
+
+def classification_metrics(y_true, probs, class_names):
+    """All the report's figures for integer labels `y_true` and softmax `probs` (n, classes).
+
+    Balanced accuracy averages recall over classes present in y_true; macro F1 averages F1 over
+    classes present in y_true or the predictions (both as scikit-learn defines them).
+    """
+    y_true = np.asarray(y_true)
+    probs = np.asarray(probs)
+    y_pred = probs.argmax(axis=1)
+    counts = confusion_matrix(y_true, y_pred, len(class_names))
+    precision, recall, f1, support = per_class(counts)
+    present = support > 0
+    seen = present | (counts.sum(axis=0) > 0)
+    return {
+        "images": int(len(y_true)),
+        "top1": float(np.mean(y_pred == y_true)),
+        "top3": top_k_accuracy(y_true, probs, 3),
+        "top5": top_k_accuracy(y_true, probs, 5),
+        "balanced_accuracy": float(recall[present].mean()),
+        "macro_f1": float(f1[seen].mean()),
+        "per_class": [
+            {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
+        ],
+        "confusion": counts.tolist(),
+    }

@@ -1,0 +1,50 @@
+"""The numeric precision of training: float32, or Keras's mixed bfloat16/float16 where the hardware helps.
+
+On CPUs with AVX-512 BF16 or AMX, oneDNN runs bfloat16 convolutions and matrix products much faster
+than float32 (see benchmarks/bench_training.py); GPUs of compute capability 8.0+ do bfloat16 natively.
+"""
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU feature flags Linux reports (an empty set where /proc/cpuinfo is unavailable)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def gpu_supports_bfloat16():
+    """True when a visible GPU has compute capability 8.0 or more (Ampere and later)."""
+    from cnn.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if tuple(capability) >= (8, 0):
+            return True
+    return False
+
+
+def resolve_precision(choice="auto"):
+    """The Keras policy name for `choice`; "auto" is mixed_bfloat16 on bfloat16 hardware, float32 otherwise."""
+    if choice not in PRECISIONS:
+        raise ValueError(f"precision {choice!r} is not one of: {', '.join(PRECISIONS)}")
+    if choice != "auto":
+        return choice
+    if cpu_flags() & set(BF16_CPU_FLAGS) or gpu_supports_bfloat16():
+        return "mixed_bfloat16"
+    return "float32"
+
+
+def apply_precision(policy_name):
+    """Make `policy_name` Keras's global dtype policy for models built from now on; returns the name."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(policy_name)
+    return policy_name

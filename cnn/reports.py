@@ -1,0 +1,112 @@
+"""Human-readable reports from metrics: the per-class table, report.txt, confusion and curve plots."""
+from pathlib import Path
+
+from cnn.metrics import normalize_rows
+from cnn.runfolder import atomic_path, write_csv, write_json, write_text
+
+ANNOTATE_UP_TO = 15  # write each cell's value in confusion.png when there are at most this many classes
+
+
+def per_class_table(metrics):
+    """The precision/recall/F1/support table, one row per class plus the macro average."""
+    from tabulate import tabulate
+
+    rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in metrics["per_class"]]
+    return tabulate(rows, headers=["class", "precision", "recall", "f1", "support"], floatfmt=".3f")
+
+
+def summary_lines(metrics):
+    """The headline figures, one per line."""
+    return [
+        f"split: {metrics['split']}   images: {metrics['images']}   labels: {metrics['labels']}",
+        f"top-1 accuracy:    {metrics['top1']:.4f}",
+        f"top-3 accuracy:    {metrics['top3']:.4f}",
+        f"top-5 accuracy:    {metrics['top5']:.4f}",
+        f"balanced accuracy: {metrics['balanced_accuracy']:.4f}",
+        f"macro F1:          {metrics['macro_f1']:.4f}",
+    ]
+
+
+def format_report(metrics):
+    """report.txt's content: the summary then the per-class table."""
+    return "\n".join(summary_lines(metrics)) + "\n\n" + per_class_table(metrics) + "\n"
+
+
+def _save_figure(fig, path):
+    """Save a matplotlib figure atomically and free it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _pyplot():
+    """pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(normalized, class_names, path):
+    """confusion.png: rows = true class, columns = predicted class, each row sums to 1."""
+    plt = _pyplot()
+    n = len(class_names)
+    side = max(5.0, 0.32 * n + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), class_names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix (row-normalised)")
+    if n <= ANNOTATE_UP_TO:
+        for i in range(n):
+            for j in range(n):
+                value = normalized[i][j]
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.5 else "black")
+    _save_figure(fig, path)
+
+
+def plot_curves(history_csv, path):
+    """curves.png: training and validation loss and accuracy per epoch, from history.csv."""
+    import pandas as pd
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    history = pd.read_csv(history_csv)
+    epochs = history["epoch"] + 1
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, name in zip(axes, ("loss", "accuracy")):
+        for column, label in ((name, "train"), (f"val_{name}", "val")):
+            if column in history:
+                ax.plot(epochs, history[column], marker="o", label=label)
+        if "val_loss" in history:
+            ax.axvline(epochs[history["val_loss"].idxmin()], color="grey", linestyle="--", label="best (val loss)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Learning curves")
+    _save_figure(fig, path)
+
+
+def write_reports(out_dir, metrics, class_names, history_csv=None):
+    """Write metrics.json, report.txt, confusion.csv/.png (and curves.png when a history is given)."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    normalized = normalize_rows(pd.DataFrame(metrics["confusion"]).to_numpy())
+    write_json(out_dir / "metrics.json", metrics)
+    write_text(out_dir / "report.txt", format_report(metrics))
+    table = pd.DataFrame(normalized, index=pd.Index(class_names, name="true\\predicted"), columns=class_names)
+    write_csv(out_dir / "confusion.csv", table, float_format="%.4f")
+    plot_confusion(normalized, class_names, out_dir / "confusion.png")
+    if history_csv is not None and Path(history_csv).is_file():
+        plot_curves(history_csv, out_dir / "curves.png")

@@ -1,0 +1,150 @@
+"""Pictures of the data: a titled grid of images from a labels CSV, or a run's worst test predictions (show-batch).
+
+The grid is what a user looks at before trusting any number: are the labels right, do the splits look
+alike, which images does the model get most wrong (fastai's "top losses": lowest probability given to
+the true class first).
+"""
+import math
+import sys
+from pathlib import Path
+
+from cnn.runfolder import (UsageError, atomic_path, check_known_labels, load_classes, read_labels, select_split,
+                           write_csv)
+
+CELL_INCHES = 1.7  # each image's square in the figure
+DPI = 90  # 1.7 in x 90 dpi ~ 150 px per image: the sample's 128 px images stay sharp, the PNG stays small
+TITLE_LINE_INCHES = 0.15  # height kept above each image per line of its title (8 pt text)
+THUMBNAIL = 320  # big photos are shrunk to at most this many pixels a side before drawing (~2x the cell)
+
+
+def warn(message):
+    """A warning line on stderr; the grid goes on with the other images."""
+    print(f"show-batch: warning: {message}", file=sys.stderr, flush=True)
+
+
+def sample_rows(df, n, per_class, seed):
+    """`n` random rows, or `per_class` random rows of each label (labels sorted); one seed, same pick."""
+    import pandas as pd
+
+    if per_class is None:
+        return df.sample(min(n, len(df)), random_state=seed)
+    return pd.concat([rows.sample(min(per_class, len(rows)), random_state=seed)
+                      for _, rows in df.groupby("label", sort=True)])
+
+
+def grid_cells(rows, per_class, cols):
+    """Each drawn image's cell index (row-major): in order, or one grid row per label for `per_class`."""
+    if per_class is None or cols != per_class:
+        return list(range(len(rows)))
+    rank = rows.groupby("label", sort=True).cumcount().to_numpy()
+    row_of = {label: i for i, label in enumerate(sorted(set(rows["label"])))}
+    return [row_of[label] * cols + int(r) for label, r in zip(rows["label"], rank)]
+
+
+def worst_predictions(run_dir, labels_csv, n, split):
+    """The `n` rows of `split` whose true class got the lowest probability, with prediction and confidence.
+
+    Uses `labels_csv`, or by default the run's own labels CSV (config.json); an unreadable image is skipped.
+    """
+    from cnn.evaluate import run_labels
+    from cnn.predict import predict_images
+
+    classes = load_classes(run_dir)
+    df, source = run_labels(run_dir, labels_csv)
+    rows = select_split(df, split, source)
+    check_known_labels(rows, classes, source)
+    # predict-cnn's own path: the same decoding as training; every class's probability, keyed by path
+    results = {path: dict(preds) for path, preds in predict_images(run_dir, list(rows["path"]), top=len(classes))}
+    keys = [str(Path(p)) for p in rows["path"]]
+    rows = rows[[k in results for k in keys]].copy()
+    probs = [results[k] for k in keys if k in results]
+    rows["predicted"] = [max(p, key=p.get) for p in probs]
+    rows["confidence"] = [max(p.values()) for p in probs]
+    rows["p_true"] = [p[label] for p, label in zip(probs, rows["label"])]
+    return rows.sort_values(["p_true", "path"], kind="stable").head(n).reset_index(drop=True)
+
+
+def titles(rows):
+    """One title per drawn image: label and split, or true -> predicted with the probabilities."""
+    if "predicted" not in rows:
+        return [f"{label}\n{split}" for label, split in zip(rows["label"], rows["split"])]
+    return [f"true: {t}\npred: {p} {c:.2f}\np(true) {pt:.2f}"
+            for t, p, c, pt in zip(rows["label"], rows["predicted"], rows["confidence"], rows["p_true"])]
+
+
+def open_image(path):
+    """The image as RGB (grayscale, palette and alpha images converted), or None when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.thumbnail((THUMBNAIL, THUMBNAIL))
+            return image.convert("RGB")
+    except (OSError, ValueError) as e:
+        warn(f"cannot read {path} ({type(e).__name__}), skipped")
+        return None
+
+
+def draw_grid(images, names, colours, cells, cols, out_png):
+    """Draw each image in its cell of a `cols`-wide grid, titled; save the PNG atomically.
+
+    A bare matplotlib Figure (no pyplot) renders off-screen without touching the caller's backend,
+    so it also works inside a notebook whose inline plots must keep working.
+    """
+    from matplotlib.figure import Figure
+
+    rows = max(cells) // cols + 1
+    title_inches = 0.05 + TITLE_LINE_INCHES * max(name.count("\n") + 1 for name in names)
+    fig = Figure(figsize=(cols * CELL_INCHES, rows * (CELL_INCHES + title_inches)))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for cell, image, name, colour in zip(cells, images, names, colours):
+        ax = axes.flat[cell]
+        ax.imshow(image)
+        ax.set_title(name, fontsize=8, color=colour)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+
+
+def choose_rows(labels_csv, n, per_class, split, seed, errors_run):
+    """The rows to draw: a seeded sample of the labels CSV, or a run's worst predictions."""
+    if errors_run is not None:
+        return worst_predictions(errors_run, labels_csv, n, split or "test")
+    labels_csv = labels_csv or "labels.csv"
+    df = read_labels(labels_csv)
+    return sample_rows(df if split is None else select_split(df, split, labels_csv), n, per_class, seed)
+
+
+def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
+               errors_run=None, cols=None):
+    """Draw a titled grid of images and save it to `out_png`; return a DataFrame of what was drawn, in order.
+
+    Columns: path, label, split, title, cell (its row-major grid position), plus with `errors_run`:
+    predicted, confidence (probability of the predicted class), p_true (probability of the true class).
+    The same table is written beside the PNG (OUT.csv). `labels_csv` defaults to labels.csv, or with
+    `errors_run` to the run's own CSV; its image paths resolve from the current folder, as for train-cnn.
+    """
+    for name, value in (("-n", n), ("--per-class", per_class), ("--cols", cols)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1, not {value}")
+    if errors_run is not None and per_class is not None:
+        raise UsageError("--errors shows a run's worst predictions overall; it cannot be combined with --per-class")
+    rows = choose_rows(labels_csv, n, per_class, split, seed, errors_run)
+    images = [open_image(p) for p in rows["path"]]
+    if not any(image is not None for image in images):
+        raise UsageError(f"none of the {len(images)} chosen images could be read; check the paths in the labels "
+                         f"CSV (they resolve from the current folder)")
+    rows = rows[[image is not None for image in images]].reset_index(drop=True)
+    images = [image for image in images if image is not None]
+    rows["title"] = titles(rows)
+    colours = (["black"] * len(rows) if "predicted" not in rows
+               else ["green" if ok else "red" for ok in rows["predicted"] == rows["label"]])
+    cols = cols or (per_class if per_class is not None else math.ceil(math.sqrt(len(images))))
+    rows["cell"] = grid_cells(rows, per_class, cols)
+    draw_grid(images, list(rows["title"]), colours, list(rows["cell"]), cols, Path(out_png))
+    extra = [c for c in ("predicted", "confidence", "p_true") if c in rows]
+    drawn = rows[["path", "label", "split", "title", "cell"] + extra]
+    write_csv(Path(out_png).with_suffix(".csv"), drawn, index=False)
+    return drawn
