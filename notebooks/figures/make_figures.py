@@ -1,0 +1,50 @@
+"""Regenerate the README's figures from the embedded sample data (run from the repository root):
+
+    python notebooks/figures/make_figures.py
+
+preview.png: show-batch --per-class 3 --split train; receptive_fields.png: the default train-cnn model's
+receptive fields on a test Tee. The photo grid is reduced to a 256-colour palette to stay under 300 KiB.
+"""
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from analysis.loading import load_model  # noqa: E402
+from analysis.rf_figure import draw_receptive_fields  # noqa: E402
+from cnn.runfolder import read_labels  # noqa: E402
+from cnn.show_batch import show_batch  # noqa: E402
+from data.make_sample import generate  # noqa: E402
+from labeling.cli import main as make_labels  # noqa: E402
+
+
+def to_palette(png, out):
+    """Save `png` as a 256-colour PNG at `out` (dithered: photos keep their look at a third of the size)."""
+    with Image.open(png) as image:
+        image.convert("RGB").quantize(256).save(out, optimize=True)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as work:
+        os.chdir(work)
+        generate(Path("deepfashion"), per_class=100, seed=0)
+        if make_labels(["deepfashion", "-o", "labels.csv"]) != 0:
+            sys.exit("make-labels failed")
+        show_batch("labels.csv", "preview.png", per_class=3, split="train", seed=0)
+        to_palette("preview.png", HERE / "preview.png")
+        labels = read_labels("labels.csv")
+        tee = labels.loc[(labels.split == "test") & (labels.label == "Tee"), "path"].iloc[0]
+        draw_receptive_fields(load_model()[0], tee, HERE / "receptive_fields.png")
+        os.remove(HERE / "receptive_fields.csv")  # the README shows the figure; the table is analyze-model's
+        os.chdir(HERE)
+    for name in ("preview.png", "receptive_fields.png"):
+        print(f"{HERE / name}: {os.path.getsize(HERE / name) / 1024:.0f} KiB")
+
+
+if __name__ == "__main__":
+    main()
