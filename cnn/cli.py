@@ -145,7 +145,7 @@ def show_batch_main(argv=None):
                    "run's own CSV")
     p.add_argument("-o", "--out", default="batch.png", help="PNG file to write")
     p.add_argument("-n", type=_positive(int), default=16, help="images to draw")
-    p.add_argument("--per-class", type=_positive(int), default=None, help="draw K images of every label "
+    p.add_argument("--per-class", type=_positive(int), default=None, metavar="K", help="draw K images of every label "
                    "(one grid row each) instead of -n random ones; None: off")
     p.add_argument("--split", choices=("train", "val", "test"), default=None,
                    help="draw from this split only; None: all (test with --errors)")

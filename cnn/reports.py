@@ -33,30 +33,24 @@ def format_report(metrics):
 
 
 def _save_figure(fig, path):
-    """Save a matplotlib figure atomically and free it."""
-    import matplotlib.pyplot as plt
-
+    """Save a matplotlib figure atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
-def _pyplot():
-    """pyplot on the file-only Agg backend (no display needed)."""
-    import matplotlib
+def _figure(figsize):
+    """A bare matplotlib Figure: renders to files without pyplot, so the caller's backend is untouched."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def plot_confusion(normalized, class_names, path):
     """confusion.png: rows = true class, columns = predicted class, each row sums to 1."""
-    plt = _pyplot()
     n = len(class_names)
     side = max(5.0, 0.32 * n + 2)
-    fig, ax = plt.subplots(figsize=(side + 1, side))
+    fig = _figure((side + 1, side))
+    ax = fig.subplots()
     image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
@@ -78,10 +72,10 @@ def plot_curves(history_csv, path):
     import pandas as pd
     from matplotlib.ticker import MaxNLocator
 
-    plt = _pyplot()
     history = pd.read_csv(history_csv)
     epochs = history["epoch"] + 1
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = _figure((11, 4))
+    axes = fig.subplots(1, 2)
     for ax, name in zip(axes, ("loss", "accuracy")):
         for column, label in ((name, "train"), (f"val_{name}", "val")):
             if column in history:

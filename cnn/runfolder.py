@@ -24,10 +24,18 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask():
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
 
 
 def write_text(path, text):

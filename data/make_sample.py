@@ -140,12 +140,12 @@ def _write(path, data):
 def _write_annotations(out, entries, index):
     """DeepFashion's Anno/ and Eval/ files, columns padded with runs of spaces as in the release."""
     cloth = [str(len(index)), "category_name  category_type"]
-    cloth += [f"{name:<15}{kind}" for name, kind in official_categories()]
+    cloth += [f"{name:<14} {kind}" for name, kind in official_categories()]
     paths = sorted(entries)
     img = [str(len(paths)), "image_name  category_label"]
-    img += [f"{p:<72}{index[entries[p][0]]}" for p in paths]
+    img += [f"{p:<71} {index[entries[p][0]]}" for p in paths]
     part = [str(len(paths)), "image_name  evaluation_status"]
-    part += [f"{p:<72}{entries[p][1]}" for p in paths]
+    part += [f"{p:<71} {entries[p][1]}" for p in paths]
     _write(out / "Anno" / "list_category_cloth.txt", "\n".join(cloth) + "\n")
     _write(out / "Anno" / "list_category_img.txt", "\n".join(img) + "\n")
     _write(out / "Eval" / "list_eval_partition.txt", "\n".join(part) + "\n")

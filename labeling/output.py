@@ -2,8 +2,8 @@
 import csv
 import json
 import os
-import tempfile
 
+from cnn.runfolder import atomic_path
 from labeling.errors import UsageError
 
 
@@ -49,20 +49,5 @@ def write_atomic(path, write, data):
 
     A reader never sees a half-written file, and a failure leaves no file behind.
     """
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            write(data, stream)
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
-def _umask():
-    """The process's umask (read by setting and restoring it), so the file gets the usual permissions."""
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
+    with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", newline="") as stream:
+        write(data, stream)
