@@ -29,6 +29,9 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -m "not slow"
 
+lint: setup
+	$(BIN)/python -m pyflakes labeling cnn analysis data tests benchmarks notebooks
+
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 

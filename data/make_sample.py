@@ -10,7 +10,6 @@ backgrounds and noise, so a CNN has to learn shapes rather than a colour. Same s
 """
 import argparse
 import io
-import os
 import random
 import sys
 from pathlib import Path

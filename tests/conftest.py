@@ -24,3 +24,17 @@ def clothing_small():
     if not CLOTHING_SMALL.is_dir():
         pytest.skip(f"{CLOTHING_SMALL} is absent (the real photos live in ../shared beside the repo)")
     return CLOTHING_SMALL
+
+
+@pytest.fixture(scope="session")
+def small_run(sample_tree, tmp_path_factory):
+    """A quickly trained run on the sample tree (32 px, 2 epochs, float32) and its labels DataFrame."""
+    from cnn.train import train
+    from labeling.labels import make_labels
+
+    folder = tmp_path_factory.mktemp("small_run")
+    table, _ = make_labels(sample_tree)
+    table.to_csv(folder / "labels.csv", index=False)
+    run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,
+                   precision="float32")
+    return run, table

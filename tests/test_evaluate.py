@@ -95,20 +95,6 @@ def test_write_reports_files(tmp_path):
     assert not list(tmp_path.glob(".*")), "no temporary files left behind"
 
 
-@pytest.fixture(scope="module")
-def small_run(sample_tree, tmp_path_factory):
-    """A quickly trained run on the sample (32 px, 2 epochs) and its labels DataFrame."""
-    from cnn.train import train
-    from labeling.labels import make_labels
-
-    folder = tmp_path_factory.mktemp("evaluate")
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
-    run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,
-                   precision="float32")
-    return run, table
-
-
 def test_evaluate_other_split_writes_its_own_folder(small_run, capsys):
     run, table = small_run
     training_report = (run / "metrics.json").read_text()

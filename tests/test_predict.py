@@ -12,17 +12,9 @@ from cnn.predict import find_images, predict_images
 
 
 @pytest.fixture(scope="module")
-def run(sample_tree, tmp_path_factory):
-    """A quickly trained run on the sample (32 px, 2 epochs)."""
-    from cnn.train import train
-    from labeling.labels import make_labels
-
-    folder = tmp_path_factory.mktemp("predict")
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
-    run_dir, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,
-                       precision="float32")
-    return run_dir
+def run(small_run):
+    """The session's quickly trained run folder."""
+    return small_run[0]
 
 
 @pytest.fixture

@@ -216,3 +216,16 @@ def test_rerun_after_sigkill_continues(workdir, monkeypatch):
     train(out="runs/killed", callbacks=[recorder], image_size=32, epochs=5, patience=10, precision="float32")
     assert recorder.epochs == list(range(done, 5))
     assert pd.read_csv(workdir / "runs" / "killed" / "history.csv")["epoch"].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_real_photos_learn_far_above_the_majority_class(clothing_small, tmp_path):
+    """clothing-dataset-small at 64 px for 3 epochs: test top-1 well above always guessing t-shirt."""
+    table, _ = make_labels(clothing_small)
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    test = table[table.split == "test"]
+    majority = test.label.value_counts().iloc[0] / len(test)  # 52 of 372 test photos are t-shirts: 0.14
+    _, metrics = train(out=tmp_path / "run", labels=str(tmp_path / "labels.csv"), image_size=64, epochs=3,
+                       precision="float32")
+    assert metrics["top1"] > 2 * majority
+    assert metrics["top5"] > metrics["top3"] > metrics["top1"]
