@@ -1,4 +1,4 @@
-"""Regenerate the README's figures from the embedded sample data (run from the repository root):
+"""Regenerate the README's sample-data figures (preview, receptive fields) from the embedded sample (run from the repo root):
 
     python notebooks/figures/make_figures.py
 
