@@ -1,4 +1,4 @@
-"""Regenerate the README's sample-data figures (preview, receptive fields) from the embedded sample (run from the repo root):
+"""Redraw the README's sample-data figures (preview, receptive fields); run from the repository root:
 
     python notebooks/figures/make_figures.py
 
