@@ -2,6 +2,7 @@
 import csv
 import io
 import json
+import textwrap
 from pathlib import Path
 
 from cnn.runfolder import write_json, write_text
@@ -9,6 +10,7 @@ from cnn.runfolder import write_json, write_text
 NUMERIC = {"params", "macs", "flops", "activations", "input_fraction"}
 FILE_NAMES = {"flops": "analysis_flops.csv", "receptive_field": "analysis_receptive_field.csv"}
 JSON_NAME = "analysis.json"
+TEXT_WIDTH = 110  # the plain table format wraps its notes for a terminal; markdown leaves that to the reader
 
 
 def render(tables, fmt, meta):
@@ -36,7 +38,8 @@ def as_json(tables, meta):
     return doc
 
 
-def _table_text(tables, meta, tablefmt="simple", heading="{}", bullet=""):
+def _table_text(tables, meta, tablefmt="simple", heading="{}", bullet="", width=TEXT_WIDTH):
+    """The header, then each table with its summary lines (wrapped to `width` columns; None: unwrapped)."""
     parts = [_header(meta)]
     for table in tables:
         headers = [header for _, header in table.columns]
@@ -45,8 +48,10 @@ def _table_text(tables, meta, tablefmt="simple", heading="{}", bullet=""):
 
         grid = tabulate(_display_rows(table), headers=headers, tablefmt=tablefmt, colalign=align,
                         disable_numparse=True)
-        parts.append("\n".join([heading.format(table.title), "", grid, ""] +
-                               [bullet + line for line in table.summary]))
+        notes = [bullet + line for line in table.summary]
+        if width:
+            notes = [textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) for line in notes]
+        parts.append("\n".join([heading.format(table.title), "", grid, ""] + notes))
     return "\n\n".join(parts) + "\n"
 
 
@@ -56,7 +61,7 @@ def _header(meta):
 
 
 def _markdown(tables, meta):
-    return _table_text(tables, meta, tablefmt="github", heading="### {}", bullet="- ")
+    return _table_text(tables, meta, tablefmt="github", heading="### {}", bullet="- ", width=None)
 
 
 def _csv(table):

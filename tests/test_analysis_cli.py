@@ -34,9 +34,12 @@ def test_default_model_table_shows_the_issue_figures(capsys):
     assert code == 0
     for figure in ("55,741,824", "288,000,000", "265,420,800", "5,299,200", "614,461,824", "5,392,494"):
         assert figure in out
-    assert "22x22" in out and "global" in out and "Training step, estimate" in out
-    assert "pool3, the last layer with a spatial map, sees 22x22 pixels" in out
-    assert "1 multiply-add = 1 MAC = 2 FLOPs" in out
+    prose = " ".join(out.split())  # the notes under each table are wrapped for a terminal
+    assert "22x22" in out and "global" in out and "Training step, estimate" in prose
+    assert "pool3, the last layer with a spatial map, sees 22x22 pixels" in prose
+    assert "1 multiply-add = 1 MAC = 2 FLOPs" in prose
+    convention = out[out.index("Convention:"):out.index("Forward pass")].splitlines()
+    assert len(convention) > 3 and max(map(len, convention)) <= 110
 
 
 def test_json_holds_both_analyses(capsys):
