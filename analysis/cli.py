@@ -20,6 +20,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser():
+    """analyze-model's options."""
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=_HelpFormatter,
         description="Explain a Keras model: what each layer costs (MACs, FLOPs) and what each layer can see "
@@ -49,6 +50,7 @@ def build_parser():
 
 
 def parse_args(argv):
+    """Parse and cross-check the options: --input-size, --classes and --arch shape the default model only."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.flops or args.receptive_field):
@@ -64,6 +66,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    """analyze-model: print the requested tables; exit 0, or 2 with one line for a user error."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     from analysis.analyze import analyze

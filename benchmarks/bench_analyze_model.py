@@ -21,6 +21,7 @@ MODELS = [  # (name, builder name, input size)
 
 
 def build(kind, size):
+    """The card's model or a keras.applications model (weights=None) at size x size."""
     import keras
 
     from cnn.models import build_cnn
@@ -31,6 +32,7 @@ def build(kind, size):
 
 
 def median_seconds(action):
+    """Median wall seconds of `action()` over the repeats."""
     times = []
     for _ in range(REPEATS):
         start = time.perf_counter()
@@ -40,6 +42,7 @@ def median_seconds(action):
 
 
 def main():
+    """Time the analysis of each model; print the figures and write them beside this script as JSON."""
     tf = quiet_tensorflow()
     from analysis.analyze import analyze
     from analysis.report import render

@@ -74,6 +74,7 @@ def run_once(root, extra, out):
 
 
 def main():
+    """Build (or reuse) the tree, time each configuration, print seconds, files/s and peak memory."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("tree", nargs="?", help="folder for the synthetic tree (reused when it exists)")

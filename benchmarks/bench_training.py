@@ -124,6 +124,7 @@ def write_json(path, payload):
 
 
 def main(argv=None):
+    """Measure (a), (b), (c) for each precision and print the table and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA, help="dataset root holding train/<class>/*.jpg")

@@ -45,6 +45,7 @@ def summarise(rows):
 
 
 def main(argv=None):
+    """Train every (seed, precision) pair, then print the per-run and per-precision table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("labels", help="labels CSV with train/val/test splits")
