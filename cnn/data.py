@@ -209,7 +209,10 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
                 images = layer(images, training=True)
             return images, y
 
-        ds = ds.map(apply, num_parallel_calls=tf.data.AUTOTUNE)
+        # Sequential on purpose: the layers draw from stateful seed generators, and parallel calls would
+        # hand the draws to batches in a racy order; one at a time, the same seed repeats the same transforms.
+        # Prefetch still overlaps it with training, and it costs milliseconds a batch.
+        ds = ds.map(apply)
     if y_col is None:
         ds = ds.map(lambda images, y: images)
     ds = ds.prefetch(tf.data.AUTOTUNE)
