@@ -1,4 +1,4 @@
-"""The run folder contract: atomic writes, config.json/classes.json, and the labels CSV checks."""
+"""The run folder contract (atomic writes, config and classes files, labels CSV checks) and every CLI's UsageError."""
 import contextlib
 import hashlib
 import json

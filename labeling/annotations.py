@@ -2,7 +2,7 @@
 
 The same shape serves Anno/list_category_cloth.txt, Anno/list_category_img.txt and Eval/list_eval_partition.txt.
 """
-from labeling.errors import UsageError
+from cnn.runfolder import UsageError
 
 SPLIT_STATUSES = ("train", "val", "test")
 

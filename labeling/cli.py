@@ -3,8 +3,8 @@ import argparse
 import os
 import sys
 
+from cnn.runfolder import UsageError
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
-from labeling.errors import UsageError
 
 PROG = "make-labels"
 

@@ -8,11 +8,11 @@ import os
 import numpy as np
 import pandas as pd
 
+from cnn.runfolder import UsageError
 from labeling import split as splitting
 from labeling.annotations import read_category_images, read_partition
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
 from labeling.categories import builtin_categories, read_categories
-from labeling.errors import UsageError
 from labeling.names import label_from_folder
 from labeling.scan import IMAGE_EXTENSIONS, scan_images
 from labeling.summary import label_counts

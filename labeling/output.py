@@ -3,8 +3,7 @@ import csv
 import json
 import os
 
-from cnn.runfolder import atomic_path
-from labeling.errors import UsageError
+from cnn.runfolder import UsageError, atomic_path
 
 
 def check_destination(path):

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from cnn.runfolder import UsageError
 from labeling.annotations import read_category_images, read_partition
 from labeling.categories import DEEPFASHION_CATEGORIES, TYPE_NAMES, builtin_categories, read_categories
-from labeling.errors import UsageError
 
 SHARED_LIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "deepfashion" / "list_category_cloth.txt"
 

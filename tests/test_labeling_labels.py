@@ -5,8 +5,8 @@ import os
 import pytest
 from PIL import Image
 
+from cnn.runfolder import UsageError
 from labeling.categories import DEEPFASHION_CATEGORIES
-from labeling.errors import UsageError
 from labeling.labels import make_labels
 from labeling.output import write_csv
 

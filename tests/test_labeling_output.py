@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from labeling.errors import UsageError
+from cnn.runfolder import UsageError
 from labeling.output import check_destination, summary_path, write_atomic, write_csv, write_json
 
 
