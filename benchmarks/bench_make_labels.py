@@ -7,7 +7,6 @@ folder removed afterwards; runs `python -m labeling` as a subprocess per configu
 peak resident memory (os.wait4's ru_maxrss for that child alone) and files/s. Target: < 5 s and < 1 GiB.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from cnn.runfolder import write_json  # noqa: E402
 from labeling.categories import DEEPFASHION_CATEGORIES  # noqa: E402
 
 IMAGES, FOLDERS = 289_222, 5_620
@@ -100,10 +100,7 @@ def main():
             print(f"{name:34s} median {r['median_s']:.2f} s (best {r['best_s']:.2f} s), "
                   f"{r['files_per_s']:,} files/s, peak RSS {r['peak_rss_mib']:.0f} MiB")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "results": results}, f,
-                      indent=2)
-            f.write("\n")
+        write_json(args.json, {"cpu_count": os.cpu_count(), "python": sys.version.split()[0], "results": results})
 
 
 if __name__ == "__main__":

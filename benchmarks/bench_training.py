@@ -15,7 +15,6 @@ the two agree). (a) and (b) alternate in rounds so that drift in the machine's
 load hits both alike; each block starts a fresh iterator and leaves its first step out of the timing.
 """
 import argparse
-import json
 import os
 import platform
 import sys
@@ -27,6 +26,7 @@ from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from cnn.runfolder import write_json  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "clothing-dataset-small"
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -113,14 +113,6 @@ def machine():
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                  platform.processor())
     return {"cpu": model, "cores": os.cpu_count(), "tensorflow": tf.__version__, "python": platform.python_version()}
-
-
-def write_json(path, payload):
-    """Write JSON atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def main(argv=None):
