@@ -30,7 +30,8 @@ test: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup
-	$(BIN)/python -m pyflakes labeling cnn analysis data tests benchmarks notebooks
+	$(BIN)/python -m pyflakes common labeling cnn analysis data tests benchmarks notebooks
+	$(BIN)/lint-imports
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow

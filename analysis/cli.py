@@ -2,12 +2,13 @@
 import argparse
 import sys
 
-from cnn.models import ARCHITECTURES
-from cnn.runfolder import UsageError
+from cnn.models import ARCHITECTURES, MIN_IMAGE_SIZE
+from common.command import run_command
 
 PROG = "analyze-model"
 FORMATS = ("table", "markdown", "csv", "json")
 DEFAULT_ONLY = ("--input-size", "--classes", "--arch")
+MAX_INPUT_SIZE = 2048  # analysis builds the model: at 2048 px the card's Dense layer already holds 380M weights
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -57,8 +58,12 @@ def parse_args(argv):
         args.flops = args.receptive_field = True
     if args.empirical and not args.receptive_field:
         parser.error("--empirical measures receptive fields: add --receptive-field (or drop --flops)")
-    if args.input_size < 1 or args.classes < 1:
-        parser.error("--input-size and --classes must be positive")
+    if args.classes < 2:
+        parser.error(f"--classes must be 2 or more, not {args.classes}")
+    low = MIN_IMAGE_SIZE[args.arch]
+    if not low <= args.input_size <= MAX_INPUT_SIZE:
+        parser.error(f"--input-size {args.input_size}: must be between {low} (the smallest input --arch {args.arch} "
+                     f"can take) and {MAX_INPUT_SIZE}")
     given = [opt for opt in DEFAULT_ONLY if any(arg == opt or arg.startswith(opt + "=") for arg in argv)]
     if args.model and given:
         parser.error(f"{', '.join(given)} shape the default architecture only; a saved model has its own")
@@ -66,23 +71,23 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """analyze-model: print the requested tables; exit 0, or 2 with one line for a user error."""
+    """analyze-model: print the requested tables; exit 0, 2 with one line for a user error, 130 on Ctrl-C."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    return run_command(PROG, lambda: analyze_command(args))
+
+
+def analyze_command(args):
+    """Load or build the model, analyse it, print the tables and write the files."""
     from analysis.analyze import analyze
     from analysis.loading import load_model
     from analysis.report import render, write_files
 
     if args.empirical:
         print(f"{PROG}: measuring receptive fields by gradients (one backward pass per layer)...", file=sys.stderr)
-    try:
-        model, source, run_dir = load_model(args.model, input_size=args.input_size, classes=args.classes,
-                                            arch=args.arch)
-        tables, meta = analyze(model, flops=args.flops, receptive_field=args.receptive_field,
-                               empirical=args.empirical, convention=args.convention, source=source)
-    except UsageError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return 2
+    model, source, run_dir = load_model(args.model, input_size=args.input_size, classes=args.classes, arch=args.arch)
+    tables, meta = analyze(model, flops=args.flops, receptive_field=args.receptive_field,
+                           empirical=args.empirical, convention=args.convention, source=source)
     for warning in meta["warnings"]:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     sys.stdout.write(render(tables, args.format, meta))
@@ -93,4 +98,3 @@ def main(argv=None):
     if out_dir:
         written = write_files(tables, meta, out_dir)
         print(f"{PROG}: wrote {', '.join(map(str, written))}", file=sys.stderr)
-    return 0

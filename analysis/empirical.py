@@ -9,8 +9,8 @@ same window) and pointwise layers (activations, normalisation, dropout) become i
 import numpy as np
 
 from analysis.receptive import unit_bounds
-from cnn.runfolder import UsageError
-from cnn.tfenv import quiet_tensorflow
+from common.errors import UsageError
+from common.tfenv import quiet_tensorflow
 
 
 def measure_fields(nodes, fields):

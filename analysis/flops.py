@@ -59,7 +59,10 @@ def layer_cost(node):
 def _rules():
     """(layer classes, helper) pairs; imported lazily so the CLI starts without Keras."""
     from keras import layers as L
-    from keras.src.ops import numpy as ops  # `x + y`, `x * 0.5` in a functional graph are op nodes, not layers
+
+    from analysis.keras_internals import numpy_ops
+
+    ops = numpy_ops()  # `x + y`, `x * 0.5` in a functional graph are op nodes, not layers
 
     zero = (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianDropout, L.GaussianNoise,
             L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D, L.Cropping1D, L.Cropping2D,

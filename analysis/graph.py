@@ -5,7 +5,8 @@ name is its path ("block/conv") and its inputs name the nodes that feed it.
 """
 from dataclasses import dataclass, field
 
-from cnn.runfolder import UsageError
+from analysis.keras_internals import call_of, producer
+from common.errors import UsageError
 
 
 @dataclass
@@ -31,7 +32,7 @@ def walk(model):
     walker = _Walker()
     scope = _Scope("", {})
     for tensor in model.inputs:
-        layer = tensor._keras_history.operation
+        layer = producer(tensor).operation
         walker.add(LayerNode(layer.name, layer, output_shape=tuple(tensor.shape[1:])))
         scope.known[id(tensor)] = layer.name
     for tensor in model.outputs:
@@ -45,6 +46,8 @@ def check_inputs(model):
         inputs = model.inputs
     except (AttributeError, ValueError):
         inputs = None
+    if inputs and len(inputs) > 1:
+        raise UsageError(f"model {model.name!r} has {len(inputs)} inputs; analysis handles single-input models")
     if not inputs:
         raise UsageError(f"model {model.name!r} has no input shape (it was never built or called): "
                          "save it after building it with a keras.Input")
@@ -81,8 +84,8 @@ class _Walker:
         """Name of the node that produced `tensor` (walking and recording its producers first)."""
         if id(tensor) in scope.known:
             return scope.known[id(tensor)]
-        layer, node_index, tensor_index = tensor._keras_history
-        call = layer._inbound_nodes[node_index]
+        layer, node_index, tensor_index = producer(tensor)
+        call = call_of(layer, node_index)
         parents = [self.resolve(t, scope) for t in call.arguments.keras_tensors]
         if hasattr(layer, "inputs") and hasattr(layer, "outputs") and hasattr(layer, "layers"):
             name = self._open_nested(layer, parents, tensor_index, scope)

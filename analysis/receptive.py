@@ -75,7 +75,10 @@ def _rule_for(node):
 def _rules():
     """(layer classes, rule) pairs; imported lazily so the CLI starts without Keras."""
     from keras import layers as L
-    from keras.src.ops import numpy as ops
+
+    from analysis.keras_internals import numpy_ops
+
+    ops = numpy_ops()
 
     pointwise = (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianDropout,
                  L.GaussianNoise, L.Identity, L.ActivityRegularization, L.BatchNormalization, L.Rescaling,

@@ -5,7 +5,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from cnn.runfolder import write_json, write_text
+from common.atomic import write_json, write_text
 
 NUMERIC = {"params", "macs", "flops", "activations", "input_fraction"}
 FILE_NAMES = {"flops": "analysis_flops.csv", "receptive_field": "analysis_receptive_field.csv"}

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from analysis.graph import walk
 from analysis.receptive import receptive_fields, unit_bounds
-from cnn.runfolder import UsageError, atomic_path, write_csv
+from common.atomic import atomic_path, write_csv
+from common.errors import UsageError
 
 FIGURE_INCHES = 6.0
 DPI = 100

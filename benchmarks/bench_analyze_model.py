@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from cnn.tfenv import quiet_tensorflow
+from common.tfenv import quiet_tensorflow
 
 REPEATS = 5
 MODELS = [  # (name, builder name, input size)

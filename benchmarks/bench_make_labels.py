@@ -12,12 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from cnn.runfolder import write_json  # noqa: E402
+from common.atomic import write_json  # noqa: E402
+from data.listing import write_listing  # noqa: E402
 from labeling.categories import DEEPFASHION_CATEGORIES  # noqa: E402
 
 IMAGES, FOLDERS = 289_222, 5_620
@@ -44,19 +46,12 @@ def build_tree(root, seed=0):
         for i in range(1, size + 1):
             rel = f"{folder}/img_{i:08d}.jpg"
             open(os.path.join(root, rel), "wb").close()
-            img_lines.append(f"{rel:<71} {category + 1}")
-            part_lines.append(f"{rel:<71} {split}")
-    _write_listing(root, "Anno/list_category_cloth.txt", "category_name  category_type",
-                   [f"{name:<15}{kind}" for name, kind in DEEPFASHION_CATEGORIES])
-    _write_listing(root, "Anno/list_category_img.txt", "image_name  category_label", img_lines)
-    _write_listing(root, "Eval/list_eval_partition.txt", "image_name  evaluation_status", part_lines)
-
-
-def _write_listing(root, rel, header, lines):
-    """A DeepFashion listing file: count, header, rows."""
-    os.makedirs(os.path.dirname(os.path.join(root, rel)), exist_ok=True)
-    with open(os.path.join(root, rel), "w") as f:
-        f.write("\n".join([str(len(lines)), header] + lines) + "\n")
+            img_lines.append((rel, category + 1))
+            part_lines.append((rel, split))
+    write_listing(Path(root, "Anno/list_category_cloth.txt"), "category_name  category_type",
+                  DEEPFASHION_CATEGORIES, width=14)
+    write_listing(Path(root, "Anno/list_category_img.txt"), "image_name  category_label", img_lines)
+    write_listing(Path(root, "Eval/list_eval_partition.txt"), "image_name  evaluation_status", part_lines)
 
 
 def run_once(root, extra, out):

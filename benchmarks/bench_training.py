@@ -26,7 +26,7 @@ from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from cnn.runfolder import write_json  # noqa: E402
+from common.atomic import write_json  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "clothing-dataset-small"
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -53,7 +53,7 @@ def files_dataset(df, batch_size, size):
     from cnn.data import flow_from_dataframe
 
     return flow_from_dataframe(df, target_size=(size, size), batch_size=batch_size, shuffle=True, seed=0,
-                               drop_remainder=True).repeat()
+                               drop_remainder=True).dataset.repeat()
 
 
 def timed_steps(model, dataset, steps):
@@ -129,7 +129,7 @@ def main(argv=None):
                         help="Keras dtype policies to measure")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
-    from cnn.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow
 
     quiet_tensorflow()
     df = train_frame(args.data)

@@ -1,35 +1,24 @@
-"""Training callbacks that survive an interruption: backup, history, checkpoint and early stopping resume together."""
-import json
+"""Training callbacks that survive a kill: history and best model written atomically, backup, resumable stopping."""
+import math
 from pathlib import Path
 
-from cnn.runfolder import write_csv
-
-BACKUP = "backup"
-HISTORY = "history.csv"
-MODEL = "model.keras"
-
-
-def finished_epochs(run_dir):
-    """Epochs completed before an interruption (from the backup), or None when there is nothing to resume."""
-    metadata = Path(run_dir) / BACKUP / "training_metadata.json"
-    if not metadata.is_file():
-        return None
-    return int(json.loads(metadata.read_text())["epoch"])
+from cnn.runfolder import BACKUP, HISTORY, MODEL
+from common.atomic import atomic_path, write_csv
 
 
 def resumed_history(run_dir, done):
-    """Trim history.csv to the `done` backed-up epochs (a kill may land between the two writes).
-
-    Returns the early-stopping state those epochs imply: (best val_loss, its epoch, epochs waited).
-    """
+    """The first `done` rows of history.csv (a kill may land after the history write, before the backup's)."""
     import pandas as pd
 
     path = Path(run_dir) / HISTORY
-    if not path.is_file():
-        return None
+    if done is None or not path.is_file():
+        return pd.DataFrame()
     history = pd.read_csv(path)
-    history = history[history["epoch"] < done]
-    write_csv(path, history, index=False)
+    return history[history["epoch"] < done]
+
+
+def stopping_state(history, done):
+    """The early-stopping state a resumed run's history implies: (best val_loss, its epoch, epochs waited)."""
     if history.empty or "val_loss" not in history:
         return None
     best_row = int(history["val_loss"].to_numpy().argmin())
@@ -37,36 +26,69 @@ def resumed_history(run_dir, done):
     return float(history["val_loss"].iloc[best_row]), best_epoch, done - 1 - best_epoch
 
 
-def make_early_stopping(patience, resumed=None):
-    """EarlyStopping on val_loss (best weights restored) that starts from a resumed run's best and wait."""
+def make_callbacks_classes():
+    """The callback classes (defined on first use, so importing this module does not import Keras)."""
     import keras
 
+    class HistoryFile(keras.callbacks.Callback):
+        """history.csv rewritten whole, atomically, after every epoch: never a half-written row."""
+
+        def __init__(self, path, previous):
+            super().__init__()
+            self.path, self.rows = Path(path), previous.to_dict("records")
+
+        def on_epoch_end(self, epoch, logs=None):
+            import pandas as pd
+
+            self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+            write_csv(self.path, pd.DataFrame(self.rows), index=False)
+
+    class BestModel(keras.callbacks.Callback):
+        """model.keras: saved (to a temporary file, then renamed) whenever val_loss reaches a new finite low."""
+
+        def __init__(self, path, best=math.inf):
+            super().__init__()
+            self.path, self.best = Path(path), best
+
+        def on_epoch_end(self, epoch, logs=None):
+            current = (logs or {}).get("val_loss")
+            if current is None or not math.isfinite(current) or current >= self.best:
+                return
+            self.best = current
+            with atomic_path(self.path) as tmp:
+                self.model.save(tmp)
+
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-        """EarlyStopping whose best value and wait count carry over an interruption."""
+        """EarlyStopping on val_loss (best weights restored) whose best value and wait carry over a kill."""
+
+        def __init__(self, patience, resumed=None):
+            super().__init__(monitor="val_loss", patience=patience, restore_best_weights=True)
+            self.resumed = resumed
 
         def on_train_begin(self, logs=None):
             super().on_train_begin(logs)
-            if resumed is not None:
-                self.best, self.best_epoch, self.wait = resumed
+            if self.resumed is not None:
+                self.best, self.best_epoch, self.wait = self.resumed
 
-    return ResumableEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+    return HistoryFile, BestModel, ResumableEarlyStopping
 
 
 def training_callbacks(run_dir, patience, done=None):
-    """History, best checkpoint, then the backup, then early stopping (so a stopped epoch is still saved).
+    """History, best model, then the backup, then early stopping (so a stopped epoch is still saved).
 
-    History is written before the backup: a kill between the two leaves an extra history row, which
-    `resumed_history` trims, rather than a missing one. `done` is the number of epochs a previous,
-    interrupted attempt finished (None for a fresh run).
+    History is written before the backup: a kill between the two leaves an extra history row, which a
+    resumed run drops, rather than a missing one. `done` is the number of epochs an interrupted attempt
+    finished (None for a fresh run).
     """
     import keras
 
+    HistoryFile, BestModel, ResumableEarlyStopping = make_callbacks_classes()
     run_dir = Path(run_dir)
-    resumed = resumed_history(run_dir, done) if done is not None else None
+    history = resumed_history(run_dir, done)
+    resumed = stopping_state(history, done) if done is not None else None
     return [
-        keras.callbacks.CSVLogger(str(run_dir / HISTORY), append=done is not None),
-        keras.callbacks.ModelCheckpoint(str(run_dir / MODEL), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=resumed[0] if resumed else None),
+        HistoryFile(run_dir / HISTORY, history),
+        BestModel(run_dir / MODEL, resumed[0] if resumed else math.inf),
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True),
-        make_early_stopping(patience, resumed),
+        ResumableEarlyStopping(patience, resumed),
     ]

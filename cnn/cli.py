@@ -3,30 +3,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnn.models import ARCHITECTURES
-from cnn.precision import PRECISIONS
-from cnn.runfolder import UsageError
+from cnn.options import add_to_parser, typed_options
+from common.command import run_command
 
 
 def _parser(prog, description):
     """An argparse parser with the project's conventions (defaults shown in --help)."""
     return argparse.ArgumentParser(prog=prog, description=description,
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-
-
-def _guarded(prog, action, interrupted="interrupted"):
-    """Run `action()`; a user error becomes one `PROG: error: ...` line and exit status 2."""
-    from cnn.data import MissingFilesError
-
-    try:
-        action()
-    except (UsageError, MissingFilesError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: {interrupted}", file=sys.stderr)
-        return 130
-    return 0
 
 
 def _positive(kind):
@@ -40,58 +24,28 @@ def _positive(kind):
 
 
 def train_parser():
-    """train-cnn's options (their defaults are cnn.train.DEFAULTS)."""
-    p = _parser("train-cnn", "Train a CNN on a labels CSV (train/val splits) into a run folder, "
-                             "then score it once on the test split.")
-    p.add_argument("--labels", default="labels.csv", help="labels CSV (path,label,split); image paths "
-                   "resolve from the current folder")
-    p.add_argument("--epochs", type=_positive(int), default=20, help="maximum epochs")
-    p.add_argument("--batch-size", type=_positive(int), default=32, help="images per batch")
-    p.add_argument("--image-size", type=_positive(int), default=256, help="images are resized to SIZE x SIZE pixels")
-    p.add_argument("--lr", type=_positive(float), default=1e-3, help="Adam learning rate")
-    p.add_argument("--patience", type=_positive(int), default=3,
-                   help="stop after this many epochs without a lower validation loss")
-    p.add_argument("--out", default=None, help="run folder; None: runs/<arch>-<n>, the next free n")
-    p.add_argument("--seed", type=int, default=0, help="random seed for weights, shuffling and augmentation")
-    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn", help="model architecture")
-    p.add_argument("--augment", default="none", help="training-only augmentation: none, default, or a spec "
-                   "like flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1")
-    p.add_argument("--class-weight", choices=("none", "balanced"), default="none",
-                   help="balanced weighs each class's loss by n/(classes*n_class)")
+    """train-cnn's options: one per cnn.options.TrainOptions field, plus where the run goes."""
+    p = argparse.ArgumentParser(prog="train-cnn", description="Train a CNN on a labels CSV (train/val splits) into "
+                                "a run folder, then score it once on the test split.")
+    add_to_parser(p)
+    p.add_argument("--out", default=None, help="run folder (default: runs/<arch>-<n>, the next free n)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (or, without "
-                   "--out, the newest under runs/ with a backup/) with its saved options; --epochs/--patience "
-                   "may change")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto picks mixed_bfloat16 where the CPU/GPU supports it, float32 otherwise")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout rate before the classifier (0 = none)")
-    p.add_argument("--batch-norm", action="store_true", help="batch normalisation after each convolution")
-    p.add_argument("--skip-missing", action="store_true", help="drop rows whose image file is missing "
-                   "instead of refusing")
-    p.add_argument("--cache", default="none", help="cache decoded, resized images: none, memory, or a file "
-                   "PATH prefix (PATH.train-<size>px, PATH.val-<size>px)")
+                   "--out, the newest under runs/ with a backup/) with its recorded options; only --epochs and "
+                   "--patience may change")
     return p
 
 
 def train_main(argv=None):
-    """train-cnn: parse options, then cnn.train.train (or continue an interrupted run with --resume)."""
-    parser = train_parser()
-    args = parser.parse_args(argv)
-    if not 0 <= args.dropout < 1:
-        parser.error(f"--dropout must be in [0, 1), not {args.dropout}")
+    """train-cnn: parse options, then cnn.train.train with exactly the options the user typed."""
+    args = train_parser().parse_args(argv)
 
     def action():
-        from cnn import train
+        from cnn.train import train
 
-        options = {k: v for k, v in vars(args).items() if k not in ("out", "resume")}
-        out = args.out
-        if args.resume:
-            out = out or train.latest_interrupted_run()
-            changed = {k: options[k] for k in ("epochs", "patience") if options[k] != parser.get_default(k)}
-            options = train.resume_options(out, **changed)
-        train.train(out=out, resume=args.resume, **options)
+        train(out=args.out, resume=args.resume, **typed_options(args))
 
-    return _guarded("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
-                                         "to continue from the last finished epoch")
+    return run_command("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
+                                            "to continue from the last finished epoch")
 
 
 def evaluate_main(argv=None):
@@ -111,11 +65,12 @@ def evaluate_main(argv=None):
         from cnn.evaluate import evaluate_run
         from cnn.reports import format_report
 
-        metrics, out = evaluate_run(args.run, args.labels, args.split, args.batch_size, args.skip_missing)
+        metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
+                                    skip_missing=args.skip_missing)
         print(format_report(metrics), end="")
         print(f"evaluate-cnn: report written to {out}", file=sys.stderr)
 
-    return _guarded("evaluate-cnn", action)
+    return run_command("evaluate-cnn", action)
 
 
 def predict_main(argv=None):
@@ -123,7 +78,7 @@ def predict_main(argv=None):
     p = _parser("predict-cnn", "Classify images with a trained run: each image's top classes and probabilities.")
     p.add_argument("run", help="a train-cnn run folder")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders scanned "
-                   "recursively for .jpg/.jpeg/.png/.bmp/.gif")
+                   "recursively for image files")
     p.add_argument("--top", type=_positive(int), default=3, help="classes shown per image")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     args = p.parse_args(argv)
@@ -131,9 +86,9 @@ def predict_main(argv=None):
     def action():
         from cnn.predict import FORMATS, predict_images
 
-        print(FORMATS[args.format](predict_images(args.run, args.images, args.top)))
+        print(FORMATS[args.format](predict_images(args.run, args.images, top=args.top)))
 
-    return _guarded("predict-cnn", action)
+    return run_command("predict-cnn", action)
 
 
 def show_batch_main(argv=None):
@@ -160,12 +115,12 @@ def show_batch_main(argv=None):
     def action():
         from cnn.show_batch import show_batch
 
-        drawn = show_batch(args.labels, args.out, args.n, args.per_class, args.split, args.seed, args.errors,
-                           args.cols)
+        drawn = show_batch(labels_csv=args.labels, out_png=args.out, n=args.n, per_class=args.per_class,
+                           split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols)
         print(f"show-batch: drew {len(drawn)} images to {args.out} (table: {Path(args.out).with_suffix('.csv')})",
               file=sys.stderr)
 
-    return _guarded("show-batch", action)
+    return run_command("show-batch", action)
 
 
 COMMANDS = {"train": train_main, "evaluate": evaluate_main, "predict": predict_main, "show-batch": show_batch_main}

@@ -7,6 +7,9 @@ resized, optionally cached, shuffled, batched, optionally augmented and prefetch
 """
 import os
 import sys
+from dataclasses import dataclass
+
+from common.errors import MissingFilesError
 
 # Augmentation recipe of the clothing write-ups (`--augment default`): flips, small rotations, zoom,
 # shear and shifts. Factors are Keras preprocessing-layer factors (rotation: fraction of a full turn;
@@ -15,10 +18,6 @@ DEFAULT_AUGMENT = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "sh
 AUGMENT_KEYS = ("flip", "rotation", "zoom", "shear", "shift")
 SHOW_MISSING = 5  # missing paths named in the error message
 FILE_CACHE_SHUFFLE = 2048  # images a file-cached dataset shuffles among (~400 MB at 256x256), not all of them
-
-
-class MissingFilesError(ValueError):
-    """Some image files listed in the DataFrame do not exist."""
 
 
 class SkipLog:
@@ -40,6 +39,16 @@ class SkipLog:
 
     def __repr__(self):
         return f"SkipLog(count={self.count})"
+
+
+@dataclass
+class Loaded:
+    """What flow_from_dataframe returns: the dataset and the facts about it that tf.data cannot carry."""
+
+    dataset: object  # tf.data.Dataset of (pixels, one-hot) batches, or pixels alone
+    class_names: list  # label order of the one-hot vectors (None without labels)
+    file_paths: list  # the rows' files, in order when not shuffled
+    skipped: SkipLog  # undecodable images met while iterating (skipped, not fatal)
 
 
 def check_files(df, x_col="path", skip_missing=False):
@@ -121,7 +130,7 @@ def _decode_uint8(contents, target_size):
 
 def decode_and_resize(path, target_size=(256, 256)):
     """One image file as a float32 (H, W, 3) numpy array of 0-255 pixels, exactly as the loader yields it."""
-    from cnn.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
     return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
@@ -129,7 +138,7 @@ def decode_and_resize(path, target_size=(256, 256)):
 
 def _decoded(files, target_size, skipped):
     """(path, label) -> (uint8 image, label), decoding in parallel; unreadable files go to `skipped`."""
-    from cnn.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
     blank = tf.zeros((*target_size, 3), tf.uint8)
@@ -167,16 +176,15 @@ def _label_indices(df, y_col, classes):
 def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_size=(256, 256), batch_size=32,
                         shuffle=False, seed=None, augment=None, cache=None, skip_missing=False,
                         drop_remainder=False):
-    """A tf.data.Dataset of (float32 [B, H, W, 3] pixels in 0..255, float32 one-hot [B, classes]).
+    """A Loaded whose dataset yields (float32 [B, H, W, 3] pixels in 0..255, float32 one-hot [B, classes]).
 
     `classes` fixes the label order (default: sorted unique labels); `y_col=None` yields images only.
     `cache` is None, "memory" or a file path prefix (decoded, resized images are kept after the first
     epoch). `augment` (a dict or parse_augment text) applies random flips/rotation/zoom/shear/shifts to
-    batches; give it for the training split only. The dataset carries `.class_names` (label order),
-    `.file_paths` (the rows' files, in order when not shuffled) and `.skipped` (a SkipLog of
-    undecodable images met while iterating, which are skipped, not fatal).
+    batches; give it for the training split only. Undecodable images are skipped, not fatal, and
+    recorded in the result's `skipped` log as iteration meets them.
     """
-    from cnn.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
     if len(df) == 0:
@@ -215,6 +223,4 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
         ds = ds.map(apply)
     if y_col is None:
         ds = ds.map(lambda images, y: images)
-    ds = ds.prefetch(tf.data.AUTOTUNE)
-    ds.class_names, ds.file_paths, ds.skipped = class_names, paths, skipped
-    return ds
+    return Loaded(ds.prefetch(tf.data.AUTOTUNE), class_names, paths, skipped)

@@ -2,23 +2,11 @@
 import sys
 from pathlib import Path
 
+from cnn.labels_csv import check_known_labels, read_labels, select_split, sha256_file
 from cnn.metrics import classification_metrics
 from cnn.reports import write_reports
-from cnn.runfolder import (UsageError, check_known_labels, load_classes, load_config, read_labels,
-                           select_split, sha256_file)
-
-
-def load_run_model(run_dir):
-    """The run's best model (model.keras)."""
-    from cnn.tfenv import quiet_tensorflow
-
-    quiet_tensorflow()
-    import keras
-
-    path = Path(run_dir) / "model.keras"
-    if not path.is_file():
-        raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
-    return keras.saving.load_model(path)
+from cnn.runfolder import HISTORY, load_config, load_run
+from common.errors import UsageError
 
 
 def predict_dataset(model, dataset):
@@ -38,10 +26,10 @@ def score(model, rows, classes, image_size, batch_size=32, skip_missing=False):
     """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split)."""
     from cnn.data import flow_from_dataframe
 
-    dataset = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
-                                  batch_size=batch_size, shuffle=False, skip_missing=skip_missing)
-    truth, probs = predict_dataset(model, dataset)
-    return {**classification_metrics(truth, probs, classes), "skipped_images": dataset.skipped.count}
+    loaded = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
+                                 batch_size=batch_size, shuffle=False, skip_missing=skip_missing)
+    truth, probs = predict_dataset(model, loaded.dataset)
+    return {**classification_metrics(truth, probs, classes), "skipped_images": loaded.skipped.count}
 
 
 def run_labels(run_dir, labels=None):
@@ -74,15 +62,14 @@ def report_dir(run_dir, labels, split):
 
 def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False):
     """Score a run on one split of a labels CSV; write the reports; return (metrics, report folder)."""
-    classes = load_classes(run_dir)
-    config = load_config(run_dir)
+    run = load_run(run_dir, model=False)
     df, source = run_labels(run_dir, labels)
     rows = select_split(df, split, source)
-    check_known_labels(rows, classes, source)
-    model = load_run_model(run_dir)
-    metrics = score(model, rows, classes, config["options"]["image_size"], batch_size, skip_missing)
+    check_known_labels(rows, run.classes, source)
+    run = load_run(run_dir)
+    metrics = score(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
     metrics.update(split=split, labels=source)
     out = report_dir(run_dir, labels, split)
-    history = Path(run_dir) / "history.csv" if out == Path(run_dir) else None
-    write_reports(out, metrics, classes, history)
+    history = Path(run_dir) / HISTORY if out == Path(run_dir) else None
+    write_reports(out, metrics, run.classes, history)
     return metrics, out

@@ -1,7 +1,12 @@
 """Model builders: the card's conv/pool/Flatten CNN and a registry that `train-cnn --arch` reads."""
 
 
-def build_cnn(num_classes, input_shape=(256, 256, 3), filters=(32, 64, 128), kernel_size=3,
+CARD_FILTERS = (32, 64, 128)  # the card's three conv/pool stages
+DEEP_FILTERS = (32, 64, 128, 256)  # cnn-deep's four
+KERNEL = 3
+
+
+def build_cnn(num_classes, input_shape=(256, 256, 3), filters=CARD_FILTERS, kernel_size=KERNEL,
               dropout=0.0, batch_norm=False, head="flatten", name="clothing_cnn"):
     """The card's network: [conv(k, 'valid') -> ReLU -> maxpool(2)] per filter count -> head -> softmax.
 
@@ -37,7 +42,7 @@ def build_cnn(num_classes, input_shape=(256, 256, 3), filters=(32, 64, 128), ker
 
 def build_wide_cnn(num_classes, input_shape=(256, 256, 3), **options):
     """A four-stage variant (32-64-128-256) with batch norm: same family, more depth, fewer dense weights."""
-    options.setdefault("filters", (32, 64, 128, 256))
+    options.setdefault("filters", DEEP_FILTERS)
     options.setdefault("batch_norm", True)
     return build_cnn(num_classes, input_shape, name="clothing_cnn_deep", **options)
 
@@ -47,6 +52,21 @@ ARCHITECTURES = {
     "cnn": build_cnn,
     "cnn-deep": build_wide_cnn,
 }
+
+
+def min_image_size(stages, kernel_size=KERNEL):
+    """The smallest square input that leaves 1 pixel after `stages` x [conv(k, 'valid') -> maxpool(2)].
+
+    Working back from 1 pixel: a pool needs 2 pixels, a valid k x k convolution k - 1 more.
+    """
+    size = 1
+    for _ in range(stages):
+        size = 2 * size + kernel_size - 1
+    return size
+
+
+# --image-size below this fails to build (the card's network: 22).
+MIN_IMAGE_SIZE = {"cnn": min_image_size(len(CARD_FILTERS)), "cnn-deep": min_image_size(len(DEEP_FILTERS))}
 
 
 def build_model(arch, num_classes, input_shape=(256, 256, 3), **options):

@@ -3,6 +3,8 @@
 On CPUs with AVX-512 BF16 or AMX, oneDNN runs bfloat16 convolutions and matrix products much faster
 than float32 (see benchmarks/bench_training.py); GPUs of compute capability 8.0+ do bfloat16 natively.
 """
+import contextlib
+
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -21,7 +23,7 @@ def cpu_flags(cpuinfo="/proc/cpuinfo"):
 
 def gpu_supports_bfloat16():
     """True when a visible GPU has compute capability 8.0 or more (Ampere and later)."""
-    from cnn.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -48,3 +50,16 @@ def apply_precision(policy_name):
 
     keras.mixed_precision.set_global_policy(policy_name)
     return policy_name
+
+
+@contextlib.contextmanager
+def precision_policy(precision):
+    """Apply the resolved --precision policy for the block, then restore the previous global policy."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy().name
+    policy = apply_precision(resolve_precision(precision))
+    try:
+        yield policy
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

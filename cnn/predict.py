@@ -5,9 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-from cnn.runfolder import UsageError, load_classes, load_config
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+from cnn.runfolder import load_run
+from common.errors import UsageError
+from common.schema import is_image_name
 
 
 def warn(message):
@@ -20,7 +20,7 @@ def find_images(paths):
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name))
         elif path.is_file():
             found.append(path)
         else:
@@ -39,23 +39,18 @@ def predict_images(run_dir, paths, top=3, batch_size=32):
     """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`."""
     import numpy as np
 
-    from cnn.evaluate import load_run_model
-    from cnn.tfenv import quiet_tensorflow
-
-    quiet_tensorflow()
-    classes = load_classes(run_dir)
-    size = load_config(run_dir)["options"]["image_size"]
+    run = load_run(run_dir)
+    classes = run.classes
     readable, images = [], []
     for path in find_images(paths):
         try:
-            images.append(load_image(path, size))
+            images.append(load_image(path, run.image_size))
             readable.append(path)
         except Exception as e:  # noqa: BLE001 - any decode failure means "unreadable image"
             warn(f"cannot read {path} ({type(e).__name__}), skipped")
     if not images:
         raise UsageError("no readable image among the given paths")
-    model = load_run_model(run_dir)
-    probs = np.concatenate([np.asarray(model.predict_on_batch(np.stack(images[i:i + batch_size])))
+    probs = np.concatenate([np.asarray(run.model.predict_on_batch(np.stack(images[i:i + batch_size])))
                             for i in range(0, len(images), batch_size)])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :min(top, len(classes))]
     return [(str(path), [(classes[j], float(p[j])) for j in best]) for path, p, best in zip(readable, probs, order)]

@@ -2,7 +2,8 @@
 from pathlib import Path
 
 from cnn.metrics import normalize_rows
-from cnn.runfolder import atomic_path, write_csv, write_json, write_text
+from cnn.runfolder import CONFUSION_CSV, CONFUSION_PNG, CURVES, METRICS, REPORT
+from common.atomic import atomic_path, write_csv, write_json, write_text
 
 ANNOTATE_UP_TO = 15  # write each cell's value in confusion.png when there are at most this many classes
 
@@ -97,10 +98,10 @@ def write_reports(out_dir, metrics, class_names, history_csv=None):
 
     out_dir = Path(out_dir)
     normalized = normalize_rows(pd.DataFrame(metrics["confusion"]).to_numpy())
-    write_json(out_dir / "metrics.json", metrics)
-    write_text(out_dir / "report.txt", format_report(metrics))
+    write_json(out_dir / METRICS, metrics)
+    write_text(out_dir / REPORT, format_report(metrics))
     table = pd.DataFrame(normalized, index=pd.Index(class_names, name="true\\predicted"), columns=class_names)
-    write_csv(out_dir / "confusion.csv", table, float_format="%.4f")
-    plot_confusion(normalized, class_names, out_dir / "confusion.png")
+    write_csv(out_dir / CONFUSION_CSV, table, float_format="%.4f")
+    plot_confusion(normalized, class_names, out_dir / CONFUSION_PNG)
     if history_csv is not None and Path(history_csv).is_file():
-        plot_curves(history_csv, out_dir / "curves.png")
+        plot_curves(history_csv, out_dir / CURVES)

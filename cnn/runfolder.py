@@ -1,75 +1,149 @@
-"""The run folder contract (atomic writes, config and classes files, labels CSV checks) and every CLI's UsageError."""
+"""The training run folder: its file names, reading its parts (checked against each other), naming and locking."""
 import contextlib
-import hashlib
 import json
 import os
 import platform
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-REQUIRED_COLUMNS = ("path", "label", "split")
-SPLITS = ("train", "val", "test")
+from common.atomic import write_json
+from common.errors import UsageError
+from common.keras_model import RUN_MODEL_FILE, load_keras_model
 
-
-class UsageError(ValueError):
-    """A user mistake (bad path, bad CSV, bad option): the CLI prints it on one line and exits 2."""
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path in the same folder; on success it replaces `path` in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _umask():
-    """The process's umask (read by setting and restoring it)."""
-    mask = os.umask(0o22)
-    os.umask(mask)
-    return mask
-
-
-def write_text(path, text):
-    """Write a text file atomically (never a half-written file)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json(path, obj):
-    """Write `obj` as indented JSON, atomically."""
-    write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def write_csv(path, frame, **options):
-    """Write a pandas DataFrame as CSV, atomically."""
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, **options)
+# Every file a run folder holds (see README, "The run folder").
+CONFIG = "config.json"
+CLASSES = "classes.json"
+MODEL = RUN_MODEL_FILE
+HISTORY = "history.csv"
+METRICS = "metrics.json"
+REPORT = "report.txt"
+CURVES = "curves.png"
+CONFUSION_PNG = "confusion.png"
+CONFUSION_CSV = "confusion.csv"
+BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
+LOCK = ".lock"  # held by the one process training into the folder
+RUNS = Path("runs")  # where runs go without --out
 
 
 def read_json(path):
-    """Read a JSON file; a missing one is a user error naming the run folder."""
+    """Read a run-folder JSON file; a missing or unreadable one is a user error naming the folder."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path} not found: is {path.parent} a train-cnn run folder?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"{path} is not valid JSON; the run folder is damaged (retrain, or restore the file)") from None
 
 
-def sha256_file(path):
-    """Hex SHA-256 of a file, so a run records exactly which labels CSV it saw."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def save_classes(run_dir, classes):
+    """classes.json: output index (as a string key) -> class name."""
+    write_json(Path(run_dir) / CLASSES, {str(i): name for i, name in enumerate(classes)})
+
+
+def load_classes(run_dir):
+    """The class names in model-output order; keys must be 0..n-1 and names distinct, non-empty strings."""
+    path = Path(run_dir) / CLASSES
+    mapping = read_json(path)
+    if not isinstance(mapping, dict) or set(mapping) != {str(i) for i in range(len(mapping))}:
+        raise UsageError(f"{path} must map the output indices 0..n-1 to class names; the run folder is damaged")
+    names = [mapping[str(i)] for i in range(len(mapping))]
+    if len(names) < 2 or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+        raise UsageError(f"{path} must hold at least 2 distinct, non-empty class names; the run folder is damaged")
+    return names
+
+
+def load_config(run_dir):
+    """The run's config.json as a dict."""
+    return read_json(Path(run_dir) / CONFIG)
+
+
+@dataclass
+class Run:
+    """A finished run folder's parts, checked against each other: config, classes and (optionally) the model."""
+
+    path: Path
+    config: dict
+    classes: list
+    model: object = None
+
+    @property
+    def image_size(self):
+        return int(self.config["options"]["image_size"])
+
+
+def load_run(run_dir, model=True):
+    """Open a run folder for evaluate, predict, show-batch and export; a damaged or mismatched part is refused."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a folder; give a train-cnn run folder")
+    run = Run(run_dir, load_config(run_dir), load_classes(run_dir))
+    if not model:
+        return run
+    path = run_dir / MODEL
+    if not path.is_file():
+        raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
+    run.model = load_keras_model(path)
+    outputs = run.model.outputs[0].shape[-1]
+    if outputs != len(run.classes):
+        raise UsageError(f"{run_dir}: {CLASSES} names {len(run.classes)} classes but {MODEL} has {outputs} outputs; "
+                         f"the folder mixes two runs (retrain, or restore the matching {CLASSES})")
+    return run
+
+
+def model_loads(run_dir):
+    """True when the run's model.keras exists and loads (a file truncated by a kill does not)."""
+    try:
+        load_keras_model(Path(run_dir) / MODEL)
+    except UsageError:
+        return False
+    return True
+
+
+def finished_epochs(run_dir):
+    """Epochs completed before an interruption (from the backup), or None when there is nothing to resume."""
+    metadata = Path(run_dir) / BACKUP / "training_metadata.json"
+    if not metadata.is_file():
+        return None
+    return int(json.loads(metadata.read_text())["epoch"])
+
+
+def default_run_dir(arch, runs=RUNS):
+    """runs/<arch>-<n>, n one more than the highest already there."""
+    taken = [int(p.name.rsplit("-", 1)[1]) for p in runs.glob(f"{arch}-*") if p.name.rsplit("-", 1)[1].isdigit()]
+    return runs / f"{arch}-{max(taken, default=0) + 1}"
+
+
+def latest_interrupted_run(runs=RUNS):
+    """The most recently modified run folder under runs/ that holds a backup/ to resume."""
+    candidates = [p.parent for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
+    if not candidates:
+        raise UsageError(f"no interrupted run under {runs}/ (none has a {BACKUP}/ folder); pass --out RUN")
+    return max(candidates, key=lambda p: (p / BACKUP).stat().st_mtime)
+
+
+@contextlib.contextmanager
+def locked(run_dir):
+    """Hold the run folder's lock for the block; a second trainer into the same folder is refused at once."""
+    import fcntl
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            raise UsageError(f"{run_dir} is in use by another train-cnn (pid {handle.read().strip() or '?'}); "
+                             f"wait for it or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield run_dir
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def package_versions():
@@ -81,74 +155,3 @@ def package_versions():
 
     return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
             "keras": keras.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__}
-
-
-def read_labels(path, base=None):
-    """Load a labels CSV and check its columns; image paths are resolved against `base` (default: cwd)."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"labels CSV {path} not found; create it with make-labels or pass --labels")
-    try:
-        df = pd.read_csv(path, dtype={"path": str, "label": str, "split": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not a readable CSV ({str(e).splitlines()[0]})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise UsageError(f"{path} lacks column(s) {', '.join(missing)}; a labels CSV needs "
-                         f"{', '.join(REQUIRED_COLUMNS)} (make-labels writes them)")
-    if base is not None:
-        df["path"] = [os.path.join(base, p) for p in df["path"]]
-    return df
-
-
-def check_training_splits(df, source):
-    """Refuse a CSV that cannot train: no train or val rows, or a val/test class never seen in train."""
-    counts = df["split"].value_counts()
-    odd = sorted(set(counts.index) - set(SPLITS))
-    if odd:
-        raise UsageError(f"{source}: split values must be {', '.join(SPLITS)}; found {', '.join(map(repr, odd[:5]))}")
-    for split in ("train", "val"):
-        if not counts.get(split, 0):
-            raise UsageError(f"{source} has no '{split}' rows; train-cnn needs train and val splits "
-                             f"(make-labels --split auto makes them)")
-    train_classes = set(df.loc[df.split == "train", "label"])
-    for split in ("val", "test"):
-        unseen = sorted(set(df.loc[df.split == split, "label"]) - train_classes)
-        if unseen:
-            raise UsageError(f"{source}: class(es) {', '.join(unseen[:5])} appear in '{split}' but not "
-                             f"in 'train'; the model cannot learn them (re-split or drop them)")
-    return sorted(train_classes)
-
-
-def select_split(df, split, source):
-    """Rows of one split, or every row for 'all'; none is a user error."""
-    rows = df if split == "all" else df[df["split"] == split]
-    if rows.empty:
-        raise UsageError(f"{source} has no rows in split '{split}'")
-    return rows
-
-
-def check_known_labels(df, classes, source):
-    """Every label must be one of the run's classes, else the model cannot be scored on it."""
-    unknown = sorted(set(df["label"]) - set(classes))
-    if unknown:
-        shown = ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else "")
-        raise UsageError(f"{source} has {len(unknown)} label(s) the run never learned: {shown}")
-
-
-def save_classes(run_dir, classes):
-    """classes.json: output index (as a string key) -> class name."""
-    write_json(Path(run_dir) / "classes.json", {str(i): name for i, name in enumerate(classes)})
-
-
-def load_classes(run_dir):
-    """The class names in model-output order, from classes.json."""
-    mapping = read_json(Path(run_dir) / "classes.json")
-    return [mapping[str(i)] for i in range(len(mapping))]
-
-
-def load_config(run_dir):
-    """The run's config.json as a dict."""
-    return read_json(Path(run_dir) / "config.json")

@@ -8,8 +8,10 @@ import math
 import sys
 from pathlib import Path
 
-from cnn.runfolder import (UsageError, atomic_path, check_known_labels, load_classes, read_labels, select_split,
-                           write_csv)
+from cnn.labels_csv import check_known_labels, read_labels, select_split
+from cnn.runfolder import load_run
+from common.atomic import atomic_path, write_csv
+from common.errors import UsageError
 
 CELL_INCHES = 1.7  # each image's square in the figure
 DPI = 90  # 1.7 in x 90 dpi ~ 150 px per image: the sample's 128 px images stay sharp, the PNG stays small
@@ -49,7 +51,7 @@ def worst_predictions(run_dir, labels_csv, n, split):
     from cnn.evaluate import run_labels
     from cnn.predict import predict_images
 
-    classes = load_classes(run_dir)
+    classes = load_run(run_dir, model=False).classes
     df, source = run_labels(run_dir, labels_csv)
     rows = select_split(df, split, source)
     check_known_labels(rows, classes, source)

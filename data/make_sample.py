@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from data.garments import SILHOUETTES
+from data.listing import write_listing
 
 IMAGE_SIZE = 128
 # Words for product names, with the quirks of the real folder names: HTML entities and hyphens.
@@ -138,16 +139,13 @@ def _write(path, data):
 
 def _write_annotations(out, entries, index):
     """DeepFashion's Anno/ and Eval/ files, columns padded with runs of spaces as in the release."""
-    cloth = [str(len(index)), "category_name  category_type"]
-    cloth += [f"{name:<14} {kind}" for name, kind in official_categories()]
     paths = sorted(entries)
-    img = [str(len(paths)), "image_name  category_label"]
-    img += [f"{p:<71} {index[entries[p][0]]}" for p in paths]
-    part = [str(len(paths)), "image_name  evaluation_status"]
-    part += [f"{p:<71} {entries[p][1]}" for p in paths]
-    _write(out / "Anno" / "list_category_cloth.txt", "\n".join(cloth) + "\n")
-    _write(out / "Anno" / "list_category_img.txt", "\n".join(img) + "\n")
-    _write(out / "Eval" / "list_eval_partition.txt", "\n".join(part) + "\n")
+    write_listing(out / "Anno" / "list_category_cloth.txt", "category_name  category_type",
+                  official_categories(), width=14)
+    write_listing(out / "Anno" / "list_category_img.txt", "image_name  category_label",
+                  [(p, index[entries[p][0]]) for p in paths])
+    write_listing(out / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
+                  [(p, entries[p][1]) for p in paths])
 
 
 def main(argv=None):

@@ -2,9 +2,8 @@
 
 The same shape serves Anno/list_category_cloth.txt, Anno/list_category_img.txt and Eval/list_eval_partition.txt.
 """
-from cnn.runfolder import UsageError
-
-SPLIT_STATUSES = ("train", "val", "test")
+from common.errors import UsageError
+from common.schema import SPLITS
 
 
 def read_listing(path, convert, what):
@@ -64,8 +63,8 @@ def read_category_images(path, n_categories):
 def read_partition(path):
     """Map image path (below ROOT) -> 'train'/'val'/'test', from Eval/list_eval_partition.txt."""
     def status(value):
-        if value not in SPLIT_STATUSES:
-            raise ValueError(f"evaluation_status must be one of {', '.join(SPLIT_STATUSES)}, got {value!r}")
+        if value not in SPLITS:
+            raise ValueError(f"evaluation_status must be one of {', '.join(SPLITS)}, got {value!r}")
         return value
 
     return read_listing(path, status, "IMAGE_NAME  EVALUATION_STATUS")

@@ -1,9 +1,9 @@
 """make-labels: scan a folder tree of clothing photos and write the labels CSV (path,label,group,split)."""
 import argparse
-import os
 import sys
 
-from cnn.runfolder import UsageError
+from common.command import run_command
+from common.schema import IMAGE_EXTENSIONS
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
 
 PROG = "make-labels"
@@ -13,7 +13,7 @@ def build_parser():
     """The argument parser; every option maps onto a keyword of labeling.labels.make_labels."""
     parser = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Scan ROOT for images (.jpg .jpeg .png .bmp .gif .webp, any case), label each by its folder "
+        description=f"Scan ROOT for images ({' '.join('.' + e for e in sorted(IMAGE_EXTENSIONS))}, any case), label each by its folder "
                     "name's last '_' word, split train/val/test, and write the labels CSV (stdout unless -o). "
                     "A summary table and warnings go to stderr.")
     parser.add_argument("root", metavar="ROOT", help="folder holding the images, e.g. deepfashion/ (img/, Anno/, "
@@ -44,32 +44,30 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run make-labels; 0 on success, 2 on a user's mistake (one-line message on stderr)."""
+    """Run make-labels; 0 on success, 2 on a user's mistake (one-line message on stderr), 130 on Ctrl-C."""
     args = build_parser().parse_args(argv)
+    return run_command(PROG, lambda: make_labels_command(args))
+
+
+def make_labels_command(args):
+    """Label the tree, then write the CSV (stdout or -o FILE, with its summary JSON) and the summary table."""
+    from common.atomic import write_stream
     from labeling.labels import make_labels
-    from labeling.output import check_destination, summary_path, write_atomic, write_csv, write_json
+    from labeling.output import check_destination, stream_csv, stream_json, summary_path
     from labeling.summary import format_summary
 
-    try:
-        if args.output:
-            check_destination(args.output)
-        table, summary = make_labels(args.root, source=args.source, split=args.split, val_frac=args.val_frac,
-                                     test_frac=args.test_frac, seed=args.seed, min_images=args.min_images,
-                                     unknown=args.unknown, verify=args.verify, progress=_progress)
-        if args.output:
-            write_atomic(args.output, write_csv, table)
-            write_atomic(summary_path(args.output), write_json, summary)
-        else:
-            write_csv(table, sys.stdout)
-            sys.stdout.flush()
-    except UsageError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `make-labels ROOT | head`: the reader left; stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    if args.output:
+        check_destination(args.output, args.root)
+    table, summary = make_labels(args.root, source=args.source, split=args.split, val_frac=args.val_frac,
+                                 test_frac=args.test_frac, seed=args.seed, min_images=args.min_images,
+                                 unknown=args.unknown, verify=args.verify, progress=_progress)
+    if args.output:
+        write_stream(args.output, stream_csv, table)
+        write_stream(summary_path(args.output), stream_json, summary)
+    else:
+        stream_csv(table, sys.stdout)
+        sys.stdout.flush()
     print(format_summary(table, summary), file=sys.stderr)
-    return 0
 
 
 def _progress(message):

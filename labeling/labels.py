@@ -8,13 +8,14 @@ import os
 import numpy as np
 import pandas as pd
 
-from cnn.runfolder import UsageError
+from common.errors import UsageError
 from labeling import split as splitting
 from labeling.annotations import read_category_images, read_partition
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
 from labeling.categories import builtin_categories, read_categories
 from labeling.names import label_from_folder
-from labeling.scan import IMAGE_EXTENSIONS, scan_images
+from common.schema import IMAGE_EXTENSIONS, SPLITS
+from labeling.scan import scan_images
 from labeling.summary import label_counts
 from labeling.verify import find_undecodable
 
@@ -240,15 +241,15 @@ def _official_split(root, table, partition, summary):
 def _report_missing_splits(table, used, val_frac, test_frac, summary):
     """Warn about each label absent from a split that should hold it, saying where its images went."""
     if used == "group":
-        expected = [s for s, frac in zip(splitting.SPLITS, (1.0, val_frac, test_frac)) if frac > 0]
+        expected = [s for s, frac in zip(SPLITS, (1.0, val_frac, test_frac)) if frac > 0]
     else:
-        expected = [s for s in splitting.SPLITS if (table["split"] == s).any()]
-    counts = pd.crosstab(table["label"], table["split"]).reindex(columns=list(splitting.SPLITS), fill_value=0)
+        expected = [s for s in SPLITS if (table["split"] == s).any()]
+    counts = pd.crosstab(table["label"], table["split"]).reindex(columns=list(SPLITS), fill_value=0)
     groups = table.groupby("label")["group"].nunique()
     for label, row in counts.iterrows():
         absent = [s for s in expected if row[s] == 0]
         if absent:
-            where = ", ".join(f"{s} {row[s]}" for s in splitting.SPLITS if row[s])
+            where = ", ".join(f"{s} {row[s]}" for s in SPLITS if row[s])
             _warn(summary, f"label {label!r} has no images in {' or '.join(absent)}: its {row.sum()} image(s) in "
                            f"{groups[label]} group(s) went to {where}")
 

@@ -3,16 +3,27 @@ import csv
 import json
 import os
 
-from cnn.runfolder import UsageError, atomic_path
+from common.errors import UsageError
 
 
-def check_destination(path):
-    """Fail before any work when `path` cannot be written: its folder is missing, or it is a folder."""
+def check_destination(path, root=None):
+    """Fail before any work when `path` cannot or must not be written.
+
+    Refused: a missing folder, a folder, an existing file that is not a .csv (it would be replaced), and a
+    path inside the scanned `root` (make-labels never changes the dataset it reads).
+    """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"cannot write {path}: folder {folder} does not exist; create it or choose another -o")
     if os.path.isdir(path):
         raise UsageError(f"cannot write {path}: it is a folder; give a file name such as {path}/labels.csv")
+    if os.path.exists(path) and not path.lower().endswith(".csv"):
+        raise UsageError(f"cannot write {path}: it exists and is not a .csv file; choose a .csv name for -o")
+    if root is not None and os.path.isdir(root):
+        inside = os.path.commonpath([os.path.realpath(folder), os.path.realpath(root)]) == os.path.realpath(root)
+        if inside:
+            raise UsageError(f"cannot write {path}: it lies inside the scanned folder {root}, which make-labels "
+                             f"only reads; write the CSV outside it")
 
 
 def summary_path(path):
@@ -20,7 +31,7 @@ def summary_path(path):
     return os.path.splitext(path)[0] + ".summary.json"
 
 
-def write_csv(table, stream):
+def stream_csv(table, stream):
     """The table as CSV (header, '\\n' line ends, minimal quoting) on a text stream.
 
     Fast path: join the rows as plain text, and keep it only when the text shows no field needed quoting
@@ -37,16 +48,7 @@ def write_csv(table, stream):
     writer.writerows(zip(*columns))
 
 
-def write_json(data, stream):
+def stream_json(data, stream):
     """`data` as indented JSON with a final newline."""
     json.dump(data, stream, indent=2, ensure_ascii=False)
     stream.write("\n")
-
-
-def write_atomic(path, write, data):
-    """Call write(data, stream) on a temporary file beside `path`, then rename it over `path`.
-
-    A reader never sees a half-written file, and a failure leaves no file behind.
-    """
-    with atomic_path(path) as temp, open(temp, "w", encoding="utf-8", newline="") as stream:
-        write(data, stream)

@@ -6,7 +6,8 @@ directory listing already carries, which is what makes 289,222 files scan in wel
 import os
 from dataclasses import dataclass, field
 
-IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "bmp", "gif", "webp"})
+from common.schema import IMAGE_EXTENSIONS
+
 PROGRESS_EVERY = 50_000  # files between progress reports: small trees stay quiet
 
 

@@ -8,7 +8,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
-SPLITS = ("train", "val", "test")
+from common.schema import SPLITS
+
 TRIES = 16  # random fills tried per label; the closest to the requested fractions is kept
 FOLDER_NAMES = {"train": "train", "val": "val", "validation": "val", "valid": "val", "test": "test"}
 

@@ -1,7 +1,7 @@
 """The end-of-run report: per-label counts by split as a table, the scan's counts, the check report, warnings."""
 from tabulate import tabulate
 
-from labeling.split import SPLITS
+from common.schema import SPLITS
 
 PROG = "make-labels"
 

@@ -1,7 +1,7 @@
 """The analytic receptive field agrees with the one measured by gradients (positive weights, centre unit)."""
 import pytest
 
-from cnn.tfenv import quiet_tensorflow
+from common.tfenv import quiet_tensorflow
 
 quiet_tensorflow()
 import keras  # noqa: E402

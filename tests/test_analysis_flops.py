@@ -1,7 +1,7 @@
 """Per-layer cost formulas: expected MACs, standard FLOPs and profiler FLOPs written as arithmetic."""
 import pytest
 
-from cnn.tfenv import quiet_tensorflow
+from common.tfenv import quiet_tensorflow
 
 quiet_tensorflow()
 import keras  # noqa: E402

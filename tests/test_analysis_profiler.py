@@ -2,7 +2,7 @@
 float_operation on the frozen inference graph, batch 1): the profiler is the check, never the source."""
 import pytest
 
-from cnn.tfenv import quiet_tensorflow
+from common.tfenv import quiet_tensorflow
 
 tf = quiet_tensorflow()
 import keras  # noqa: E402

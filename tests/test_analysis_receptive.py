@@ -1,7 +1,7 @@
 """Analytic receptive fields: per-layer recurrences with expected values written as arithmetic."""
 import pytest
 
-from cnn.tfenv import quiet_tensorflow
+from common.tfenv import quiet_tensorflow
 
 quiet_tensorflow()
 import keras  # noqa: E402

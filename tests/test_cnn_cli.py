@@ -68,9 +68,9 @@ def test_missing_image_file(tmp_path, images, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     rows = [(images[0], "x", "train"), (images[1], "y", "train"), ("img/gone.jpg", "x", "train"),
             (images[2], "x", "val")]
-    assert train_main(["--labels", write_csv(tmp_path / "l.csv", rows), "--image-size", "16"]) == 2
+    assert train_main(["--labels", write_csv(tmp_path / "l.csv", rows), "--image-size", "32"]) == 2
     message = one_line_error(capsys, "train-cnn")
-    assert "1 of 3 image files are missing (img/gone.jpg)" in message and "--skip-missing" in message
+    assert "1 of 4 image files are missing (img/gone.jpg)" in message and "--skip-missing" in message
     assert not (tmp_path / "runs").exists()
 
 
@@ -83,15 +83,32 @@ def test_bad_augment_spec(tmp_path, images, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--arch", "resnet"], "invalid choice: 'resnet'"),
-    (["--epochs", "0"], "must be > 0"),
-    (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--precision", "fp8"], "invalid choice: 'fp8'"),
+    (["--epochs", "x"], "invalid int value: 'x'"),
 ])
-def test_bad_option_values_exit_2(argv, message, capsys):
+def test_unparsable_option_values_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_main(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "--epochs 0: must be 1 or more"),
+    (["--dropout", "1.5"], "--dropout 1.5: must be in [0, 1)"),
+    (["--lr", "nan"], "--lr nan: must be a finite number > 0"),
+    (["--image-size", "21"], "--image-size 21: must be between 22 (the smallest input --arch cnn can take)"),
+    (["--image-size", "45", "--arch", "cnn-deep"], "must be between 46"),
+    (["--image-size", "100000"], "and 1024"),
+    (["--seed", "-1"], "--seed -1: must be in 0..4294967295"),
+    (["--seed", str(2**32)], "must be in 0..4294967295"),
+    (["--cache", "/no/such/folder/cache"], "--cache /no/such/folder/cache: folder /no/such/folder does not exist"),
+])
+def test_bad_option_values_one_line_exit_2_before_any_work(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no labels.csv here: the options are refused before the CSV is read
+    assert train_main(argv) == 2
+    assert message in one_line_error(capsys, "train-cnn")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_resume_without_interrupted_run(tmp_path, monkeypatch, capsys):
@@ -102,9 +119,9 @@ def test_resume_without_interrupted_run(tmp_path, monkeypatch, capsys):
 
 def test_evaluate_and_predict_need_a_run_folder(tmp_path, images, capsys):
     assert evaluate_main([str(tmp_path)]) == 2
-    assert "classes.json not found: is " in one_line_error(capsys, "evaluate-cnn")
+    assert "config.json not found: is " in one_line_error(capsys, "evaluate-cnn")
     assert predict_main([str(tmp_path), images[0]]) == 2
-    assert "classes.json not found: is " in one_line_error(capsys, "predict-cnn")
+    assert "config.json not found: is " in one_line_error(capsys, "predict-cnn")
 
 
 def test_python_m_cnn_dispatches_and_help_does_not_import_tensorflow():

@@ -27,7 +27,7 @@ def frame(paths, labels):
 
 def collect(ds):
     """All (images, one-hot) of a dataset as two numpy arrays."""
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds.dataset])
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -42,7 +42,7 @@ def five(tmp_path):
 def test_batches_have_the_promised_shapes_dtypes_and_exact_pixels(five):
     df, colours = five
     ds = flow_from_dataframe(df, target_size=SIZE, batch_size=2)
-    batches = [(x.numpy(), y.numpy()) for x, y in ds]
+    batches = [(x.numpy(), y.numpy()) for x, y in ds.dataset]
     assert [x.shape for x, _ in batches] == [(2, 16, 16, 3), (2, 16, 16, 3), (1, 16, 16, 3)]
     assert all(x.dtype == np.float32 and y.dtype == np.float32 for x, y in batches)
     images = np.concatenate([x for x, _ in batches])
@@ -93,7 +93,7 @@ def test_a_label_outside_the_given_classes_is_named(five):
 def test_without_labels_the_dataset_yields_images_only(five):
     df, colours = five
     ds = flow_from_dataframe(df, y_col=None, target_size=SIZE, batch_size=8)
-    (images,) = list(ds)
+    (images,) = list(ds.dataset)
     assert images.shape == (5, 16, 16, 3) and ds.class_names is None
     np.testing.assert_array_equal(images.numpy()[:, 0, 0], colours)
 

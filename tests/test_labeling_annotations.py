@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn.runfolder import UsageError
+from common.errors import UsageError
 from labeling.annotations import read_category_images, read_partition
 from labeling.categories import DEEPFASHION_CATEGORIES, TYPE_NAMES, builtin_categories, read_categories
 

@@ -5,10 +5,11 @@ import os
 import pytest
 from PIL import Image
 
-from cnn.runfolder import UsageError
+from common.errors import UsageError
+from data.listing import write_listing
 from labeling.categories import DEEPFASHION_CATEGORIES
 from labeling.labels import make_labels
-from labeling.output import write_csv
+from labeling.output import stream_csv
 
 INDEX = {name: i for i, (name, _) in enumerate(DEEPFASHION_CATEGORIES, start=1)}
 
@@ -16,11 +17,6 @@ INDEX = {name: i for i, (name, _) in enumerate(DEEPFASHION_CATEGORIES, start=1)}
 def save_jpeg(path, mode="RGB", size=(32, 24)):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, size, 90).save(path, "JPEG")
-
-
-def write_listing(path, header, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([str(len(rows)), header] + [f"{a:<60} {b}" for a, b in rows]) + "\n")
 
 
 def deepfashion_tree(root, partition=True):
@@ -216,7 +212,7 @@ def test_output_is_byte_identical_for_the_same_tree_and_options(tmp_path):
     texts = []
     for _ in range(2):
         stream = io.StringIO()
-        write_csv(make_labels(root, source="check", seed=1)[0], stream)
+        stream_csv(make_labels(root, source="check", seed=1)[0], stream)
         texts.append(stream.getvalue())
     assert texts[0] == texts[1] and texts[0].startswith("path,label,group,split,official_label,category_type\n")
 

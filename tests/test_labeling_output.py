@@ -6,8 +6,9 @@ import os
 import pandas as pd
 import pytest
 
-from cnn.runfolder import UsageError
-from labeling.output import check_destination, summary_path, write_atomic, write_csv, write_json
+from common.errors import UsageError
+from common.atomic import write_stream
+from labeling.output import check_destination, stream_csv, stream_json, summary_path
 
 
 def reference_csv(table):
@@ -27,7 +28,7 @@ def reference_csv(table):
 def test_csv_matches_csv_writer_and_reads_back(paths):
     table = pd.DataFrame({"path": paths, "label": ["Tee", "Tee"], "group": ["g", "h"], "split": ["train", ""]})
     stream = io.StringIO()
-    write_csv(table, stream)
+    stream_csv(table, stream)
     assert stream.getvalue() == reference_csv(table)
     back = pd.read_csv(io.StringIO(stream.getvalue()), keep_default_na=False)
     assert back["path"].tolist() == paths and back["split"].tolist() == ["train", ""]
@@ -42,9 +43,9 @@ def test_atomic_write_replaces_whole_file_and_leaves_nothing_on_failure(tmp_path
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        write_atomic(str(target), fail, None)
+        write_stream(str(target), fail, None)
     assert target.read_text() == "old\n" and os.listdir(tmp_path) == ["labels.csv"]
-    write_atomic(str(target), write_json, {"rows": 3})
+    write_stream(str(target), stream_json, {"rows": 3})
     assert target.read_text() == '{\n  "rows": 3\n}\n' and os.listdir(tmp_path) == ["labels.csv"]
     mask = os.umask(0)
     os.umask(mask)

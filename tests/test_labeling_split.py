@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labeling.split import SPLITS, assign_groups, folder_splits, group_splits, is_split_on_disk
+from common.schema import SPLITS
+from labeling.split import assign_groups, folder_splits, group_splits, is_split_on_disk
 
 FRACTIONS = [(0.1, 0.1), (0.2, 0.15), (0.05, 0.3)]
 

@@ -8,10 +8,20 @@ import sys
 import pytest
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, SHARED
 from data.garments import SILHOUETTES
 from data.make_sample import generate
-from labeling.categories import DEEPFASHION_CATEGORIES
+
+# DeepFashion's 50 categories by type (1 upper, 2 lower, 3 full body), as Anno/list_category_cloth.txt
+# lists them: written out here so the generator is checked against the dataset, not against our own table.
+OFFICIAL = {
+    "1": "Anorak Blazer Blouse Bomber Button-Down Cardigan Flannel Halter Henley Hoodie Jacket Jersey Parka "
+         "Peacoat Poncho Sweater Tank Tee Top Turtleneck",
+    "2": "Capris Chinos Culottes Cutoffs Gauchos Jeans Jeggings Jodhpurs Joggers Leggings Sarong Shorts Skirt "
+         "Sweatpants Sweatshorts Trunks",
+    "3": "Caftan Cape Coat Coverup Dress Jumpsuit Kaftan Kimono Nightdress Onesie Robe Romper Shirtdress Sundress",
+}
+OFFICIAL_CATEGORIES = [(name, kind) for kind, names in OFFICIAL.items() for name in names.split()]
 
 
 def _digest(root):
@@ -40,10 +50,10 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def test_annotations_parse_back_to_the_folder_suffix_labels(sample_tree):
-    names = [name for name, _ in DEEPFASHION_CATEGORIES]
+    names = [name for name, _ in OFFICIAL_CATEGORIES]
     header, cloth = _read_listing(sample_tree / "Anno" / "list_category_cloth.txt")
     assert header.split() == ["category_name", "category_type"]
-    assert list(cloth) == names and set(cloth.values()) == {"1", "2", "3"}
+    assert list(cloth.items()) == OFFICIAL_CATEGORIES
     header, labels = _read_listing(sample_tree / "Anno" / "list_category_img.txt")
     assert header.split() == ["image_name", "category_label"]
     on_disk = sorted(p.relative_to(sample_tree).as_posix() for p in (sample_tree / "img").rglob("*.jpg"))
@@ -93,3 +103,10 @@ def test_every_category_gets_three_products_and_the_requested_count(tmp_path, pe
         mine = [p for p, (c, _) in entries.items() if c == category]
         assert len(mine) == per_class
         assert len({p.split("/")[1] for p in mine}) >= 3
+
+
+def test_the_list_above_is_deepfashions_own():
+    official = SHARED / "data" / "deepfashion" / "list_category_cloth.txt"
+    if not official.is_file():
+        pytest.skip(f"{official} is absent (DeepFashion's files live in ../shared beside the repo)")
+    assert list(_read_listing(official)[1].items()) == OFFICIAL_CATEGORIES

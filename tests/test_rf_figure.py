@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from analysis.rf_figure import draw_receptive_fields, field_squares
-from cnn.runfolder import UsageError
+from common.errors import UsageError
 
 
 def card_model(size):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cnn.runfolder import UsageError
+from common.errors import UsageError
 from cnn.show_batch import CELL_INCHES, DPI, TITLE_LINE_INCHES, show_batch
 
 CATEGORIES = ["Dress", "Hoodie", "Jeans", "Shorts", "Skirt", "Tee"]
@@ -189,7 +189,8 @@ def true_class_probabilities(run, rows):
     classes = load_classes(run)
     size = load_config(run)["options"]["image_size"]
     model = keras.saving.load_model(run / "model.keras")
-    dataset = flow_from_dataframe(rows, classes=classes, target_size=(size, size), batch_size=16, shuffle=False)
+    dataset = flow_from_dataframe(rows, classes=classes, target_size=(size, size), batch_size=16,
+                                  shuffle=False).dataset
     probs = np.concatenate([np.asarray(model.predict_on_batch(x)) for x, _ in dataset])
     return dict(zip(rows["path"], probs[np.arange(len(rows)), [classes.index(c) for c in rows["label"]]]))
 

@@ -16,12 +16,12 @@ from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data import flow_from_dataframe
 from cnn.precision import resolve_precision
 from cnn.predict import predict_images
-from cnn.runfolder import sha256_file
+from cnn.labels_csv import sha256_file
 from cnn.train import train
 from labeling.labels import make_labels
 
 REPO = Path(__file__).resolve().parents[1]
-RUN_FILES = ["classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
+RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
              "metrics.json", "model.keras", "report.txt"]
 
 
@@ -68,7 +68,7 @@ def test_history_has_one_row_per_epoch_and_best_model_is_lowest_val_loss(trained
     assert history["epoch"].tolist() == list(range(len(history)))
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
     model = keras.saving.load_model(run / "model.keras")  # saved compiled: loss and accuracy
-    val = flow_from_dataframe(df[df.split == "val"], classes=sorted(set(df.label)), target_size=(64, 64))
+    val = flow_from_dataframe(df[df.split == "val"], classes=sorted(set(df.label)), target_size=(64, 64)).dataset
     loss, _ = model.evaluate(val, verbose=0)
     assert loss == pytest.approx(history["val_loss"].min(), rel=1e-3)
 
@@ -169,6 +169,18 @@ def test_resume_flag_continues_newest_interrupted_run_with_its_options(workdir, 
     assert json.loads((workdir / "runs" / "resume-me" / "metrics.json").read_text())["images"] > 0
 
 
+def test_resume_with_the_default_epoch_count_is_honoured(workdir, monkeypatch):
+    # 20 is also --epochs' default: the old CLI compared with the parser's defaults and dropped it.
+    monkeypatch.chdir(workdir)
+    with pytest.raises(KeyboardInterrupt):
+        train(out="runs/five", callbacks=[StopAfterEpoch(1)], image_size=32, epochs=5, patience=50,
+              precision="float32")
+    assert train_main(["--resume", "--out", "runs/five", "--epochs", "20"]) == 0
+    history = pd.read_csv(workdir / "runs" / "five" / "history.csv")
+    assert history["epoch"].tolist() == list(range(20))
+    assert json.loads((workdir / "runs" / "five" / "metrics.json").read_text())["epochs_run"] == 20
+
+
 def test_training_into_a_finished_run_is_refused(trained, workdir, monkeypatch, capsys):
     run, _ = trained
     monkeypatch.chdir(workdir)
@@ -180,7 +192,7 @@ def test_training_into_a_finished_run_is_refused(trained, workdir, monkeypatch, 
 
 
 def test_balanced_class_weights_by_hand():
-    from cnn.train import balanced_class_weights
+    from cnn.datasets import balanced_class_weights
 
     # n = 4 images, k = 2 classes: weight_c = n / (k * n_c) -> a: 4 / (2 * 3), b: 4 / (2 * 1)
     weights = balanced_class_weights(pd.Series(["a", "b", "a", "a"]), ["a", "b"])

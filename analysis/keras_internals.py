@@ -1,0 +1,24 @@
+"""The private Keras 3 internals the graph walk and the layer rules need, in one place.
+
+Keras 3 has no public API for a functional model's call graph or for the op classes that `x + y` on
+symbolic tensors creates, so these read private attributes. Checked on Keras 3.0 to 3.15 (TensorFlow
+backend); requirements.txt bounds keras below 4 so a major change cannot arrive unnoticed, and the
+analysis tests exercise every accessor.
+"""
+
+
+def producer(tensor):
+    """(layer, node index, tensor index) of the call that produced a symbolic Keras tensor."""
+    return tensor._keras_history
+
+
+def call_of(layer, node_index):
+    """The layer's `node_index`-th call (a Node with .arguments.keras_tensors and .outputs)."""
+    return layer._inbound_nodes[node_index]
+
+
+def numpy_ops():
+    """Keras's numpy-op module: the classes of `x + y`, `x * 0.5`... nodes in a functional graph."""
+    from keras.src.ops import numpy
+
+    return numpy

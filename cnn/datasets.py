@@ -1,0 +1,66 @@
+"""The training and validation datasets of a run: loader options from TrainOptions, cache keys, class weights."""
+import hashlib
+import json
+
+from common.errors import UsageError
+
+
+def parse_augmentation(augment):
+    """The loader's augmentation spec for --augment, or None; a bad spec is a user error."""
+    from cnn.data import parse_augment
+
+    if augment == "none":
+        return None
+    try:
+        return parse_augment(augment)
+    except ValueError as e:
+        raise UsageError(f"--augment {augment!r}: {e}") from None
+
+
+def cache_for(cache, split, rows, classes, image_size):
+    """The loader's cache argument for one split: None, 'memory', or a file prefix keyed by its content.
+
+    The key hashes the rows (paths and labels, in order), the class order and the decode size, so a
+    cache written for another CSV, split or size is never read back as this one.
+    """
+    if cache == "none":
+        return None
+    if cache == "memory":
+        return "memory"
+    content = json.dumps([list(rows["path"]), list(rows["label"]), list(classes), image_size])
+    return f"{cache}.{split}-{image_size}px-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+
+
+def remove_stale_lockfiles(prefix):
+    """Delete TensorFlow's cache lockfiles left by a killed run (we hold the run lock, so none is live)."""
+    import glob
+    import os
+
+    for path in glob.glob(glob.escape(prefix) + "*.lockfile"):
+        os.remove(path)
+
+
+def balanced_class_weights(labels, classes):
+    """Weight n / (k * n_c) per class, so each class contributes equally to the loss."""
+    counts = labels.value_counts()
+    return {i: len(labels) / (len(classes) * int(counts[name])) for i, name in enumerate(classes)}
+
+
+def make_datasets(df, classes, options):
+    """(train, val) Loaded datasets for TrainOptions: train shuffled and (optionally) augmented, val in order."""
+    from cnn.data import flow_from_dataframe
+
+    size = options.image_size
+    shared = dict(classes=classes, target_size=(size, size), batch_size=options.batch_size,
+                  skip_missing=options.skip_missing)
+    loaded = {}
+    for split in ("train", "val"):
+        rows = df[df.split == split]
+        cache = cache_for(options.cache, split, rows, classes, size)
+        if cache not in (None, "memory"):
+            remove_stale_lockfiles(cache)
+        training = split == "train"
+        loaded[split] = flow_from_dataframe(rows, shuffle=training, seed=options.seed if training else None,
+                                            augment=parse_augmentation(options.augment) if training else None,
+                                            cache=cache, **shared)
+    return loaded["train"], loaded["val"]

@@ -1,0 +1,87 @@
+"""The labels CSV as the trainer reads it: load and check columns, splits and labels, select a split."""
+import hashlib
+import os
+from pathlib import Path
+
+from common.errors import UsageError
+from common.schema import REQUIRED_COLUMNS, SPLITS
+
+SHOW = 5  # offending values named in a message
+
+
+def read_labels(path, base=None):
+    """Load a labels CSV and check its columns and labels; image paths resolve against `base` (default: cwd)."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"labels CSV {path} not found; create it with make-labels or pass --labels")
+    try:
+        df = pd.read_csv(path, dtype={"path": str, "label": str, "split": str}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not a readable CSV ({str(e).splitlines()[0]})") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise UsageError(f"{path} lacks column(s) {', '.join(missing)}; a labels CSV needs "
+                         f"{', '.join(REQUIRED_COLUMNS)} (make-labels writes them)")
+    _check_cells(df, path)
+    if base is not None:
+        df["path"] = [os.path.join(base, p) for p in df["path"]]
+    return df
+
+
+def _check_cells(df, source):
+    """Every row needs a path and a label: an empty cell would train a class named ''."""
+    for column in ("path", "label"):
+        blank = df.index[df[column].str.strip() == ""]
+        if len(blank):
+            rows = ", ".join(str(i + 2) for i in blank[:SHOW])  # +2: the header is line 1
+            raise UsageError(f"{source}: {len(blank)} row(s) have an empty {column} (line(s) {rows}); "
+                             f"fill or drop them")
+
+
+def check_training_splits(df, source):
+    """The sorted classes; refuses a CSV that cannot train (no train/val rows, one class, unseen classes)."""
+    counts = df["split"].value_counts()
+    odd = sorted(set(counts.index) - set(SPLITS))
+    if odd:
+        raise UsageError(f"{source}: split values must be {', '.join(SPLITS)}; found {', '.join(map(repr, odd[:SHOW]))}")
+    for split in ("train", "val"):
+        if not counts.get(split, 0):
+            raise UsageError(f"{source} has no '{split}' rows; train-cnn needs train and val splits "
+                             f"(make-labels --split auto makes them)")
+    train_classes = sorted(set(df.loc[df.split == "train", "label"]))
+    if len(train_classes) < 2:
+        raise UsageError(f"{source}: the train split has {len(train_classes)} class ({', '.join(train_classes)}); "
+                         f"a classifier needs at least 2")
+    for split in ("val", "test"):
+        unseen = sorted(set(df.loc[df.split == split, "label"]) - set(train_classes))
+        if unseen:
+            raise UsageError(f"{source}: class(es) {', '.join(unseen[:SHOW])} appear in '{split}' but not "
+                             f"in 'train'; the model cannot learn them (re-split or drop them)")
+    return train_classes
+
+
+def select_split(df, split, source):
+    """Rows of one split, or every row for 'all'; none is a user error."""
+    rows = df if split == "all" else df[df["split"] == split]
+    if rows.empty:
+        raise UsageError(f"{source} has no rows in split '{split}'")
+    return rows
+
+
+def check_known_labels(df, classes, source):
+    """Every label must be one of the run's classes, else the model cannot be scored on it."""
+    unknown = sorted(set(df["label"]) - set(classes))
+    if unknown:
+        shown = ", ".join(unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+        raise UsageError(f"{source} has {len(unknown)} label(s) the run never learned: {shown}")
+
+
+def sha256_file(path):
+    """Hex SHA-256 of a file, so a run records exactly which labels CSV it saw."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,25 @@
+"""The one wrapper every command's main() runs its work in: user errors and Ctrl-C become one line."""
+import os
+import sys
+
+from common.errors import UsageError
+
+
+def run_command(prog, action, interrupted="interrupted"):
+    """Run `action()` and return the exit status: its own (or 0), 2 for a UsageError, 130 for Ctrl-C.
+
+    A user error prints `PROG: error: MESSAGE` on one line; Ctrl-C prints `PROG: INTERRUPTED`; a closed
+    stdout (`make-labels ROOT | head`) ends quietly. Anything else is a bug and keeps its traceback.
+    """
+    try:
+        status = action()
+    except UsageError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: {interrupted}", file=sys.stderr, flush=True)
+        return 130
+    except BrokenPipeError:  # the reader left: silence the final flush of stdout too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    return 0 if status is None else status

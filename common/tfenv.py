@@ -1,0 +1,29 @@
+"""Import TensorFlow on demand and without its start-up noise, so a command's stderr holds only its own lines."""
+import os
+import sys
+
+
+def quiet_tensorflow():
+    """Import and return tensorflow with its C++ start-up notices silenced.
+
+    TF 2.21 logs oneDNN notices through absl before `TF_CPP_MIN_LOG_LEVEL` is read, so the import runs
+    with file descriptor 2 pointed at /dev/null; Python errors still surface, since the exception is
+    raised after stderr is restored. `TF_CPP_MIN_LOG_LEVEL=0` in the environment keeps every message.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
+        import tensorflow as tf
+
+        return tf
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
