@@ -62,11 +62,10 @@ def report_dir(run_dir, labels, split):
 
 def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False):
     """Score a run on one split of a labels CSV; write the reports; return (metrics, report folder)."""
-    run = load_run(run_dir, model=False)
+    run = load_run(run_dir)
     df, source = run_labels(run_dir, labels)
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
-    run = load_run(run_dir)
     metrics = score(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
     metrics.update(split=split, labels=source)
     out = report_dir(run_dir, labels, split)

@@ -100,6 +100,13 @@ def model_loads(run_dir):
     return True
 
 
+def remove_partial_files(run_dir):
+    """Delete temporary files that a killed atomic write left (common.atomic names them `.NAME.*`)."""
+    for path in Path(run_dir).glob(".*.*"):
+        if path.name != LOCK and path.is_file():
+            path.unlink()
+
+
 def finished_epochs(run_dir):
     """Epochs completed before an interruption (from the backup), or None when there is nothing to resume."""
     metadata = Path(run_dir) / BACKUP / "training_metadata.json"

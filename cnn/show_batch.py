@@ -51,7 +51,7 @@ def worst_predictions(run_dir, labels_csv, n, split):
     from cnn.evaluate import run_labels
     from cnn.predict import predict_images
 
-    classes = load_run(run_dir, model=False).classes
+    classes = load_run(run_dir, model=False).classes  # predict_images loads and checks the model
     df, source = run_labels(run_dir, labels_csv)
     rows = select_split(df, split, source)
     check_known_labels(rows, classes, source)

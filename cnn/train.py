@@ -131,6 +131,7 @@ def fit_and_report(run_dir, done, df, classes, options, policy, callbacks):
 
     from cnn.datasets import balanced_class_weights, make_datasets
 
+    rf.remove_partial_files(run_dir)
     keras.utils.set_random_seed(options.seed)
     train_data, val_data = make_datasets(df, classes, options)
     weights = (balanced_class_weights(df.label[df.split == "train"], classes)
@@ -142,12 +143,17 @@ def fit_and_report(run_dir, done, df, classes, options, policy, callbacks):
         log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy})")
     else:
         log(f"resuming {run_dir} after epoch {done}")
-    seconds = fit(model, train_data.dataset, val_data.dataset, options, weights, run_dir, done, callbacks)
+    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
     return report(run_dir, df, classes, options, seconds)
 
 
-def fit(model, train_ds, val_ds, options, weights, run_dir, done, callbacks):
-    """model.fit with the run folder's callbacks and Keras's progress on stderr; returns the seconds it took."""
+def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks):
+    """model.fit with the run folder's callbacks and Keras's progress on stderr; returns the seconds it took.
+
+    A split none of whose images decodes is a user error (Keras would fail on the empty dataset).
+    """
+    import keras
+
     from cnn.callbacks import training_callbacks
 
     started = time.perf_counter()
@@ -155,20 +161,49 @@ def fit(model, train_ds, val_ds, options, weights, run_dir, done, callbacks):
         # The loader's length is unknown until its first pass (undecodable images are skipped), which
         # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(train_ds, validation_data=val_ds, epochs=options.epochs, class_weight=weights, shuffle=False,
-                  callbacks=training_callbacks(run_dir, options.patience, done) + callbacks,
-                  verbose=1 if sys.stderr.isatty() else 2)
+        try:
+            model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
+                      class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
+                      callbacks=[keras.callbacks.TerminateOnNaN()]
+                      + training_callbacks(run_dir, options.patience, done) + callbacks)
+        finally:
+            check_decodable(train_data, "train")
+            check_decodable(val_data, "val")
     return time.perf_counter() - started
+
+
+def check_decodable(loaded, split):
+    """A split none of whose images decoded cannot train or validate: a user error naming the first file."""
+    if loaded.file_paths and loaded.skipped.count == len(loaded.file_paths):
+        raise UsageError(f"none of the {len(loaded.file_paths)} images of the '{split}' split could be decoded "
+                         f"(first: {loaded.skipped.paths[0]}); check the files")
+
+
+def usable_history(run_dir, options):
+    """history.csv's epochs with a finite validation loss; divergence (a NaN loss) is reported, or refused
+    when no epoch before it is usable."""
+    import numpy as np
+    import pandas as pd
+
+    history = pd.read_csv(run_dir / rf.HISTORY)
+    last = history.iloc[-1]
+    finite = history[np.isfinite(history["val_loss"])]
+    if np.isfinite(last["loss"]) and np.isfinite(last["val_loss"]):
+        return history
+    epoch = int(last["epoch"]) + 1
+    if finite.empty or not rf.model_loads(run_dir):
+        raise UsageError(f"training diverged at epoch {epoch} (the loss became NaN) before any usable epoch; "
+                         f"lower --lr (it was {options.lr}) and run again")
+    log(f"warning: training diverged at epoch {epoch} (the loss became NaN); the report uses the best epoch before it")
+    return finite
 
 
 def report(run_dir, df, classes, options, seconds):
     """Score the best checkpoint once on the test split, write the reports, log the headline figures."""
-    import pandas as pd
-
     from cnn.evaluate import score
     from cnn.reports import summary_lines, write_reports
 
-    history = pd.read_csv(run_dir / rf.HISTORY)
+    history = usable_history(run_dir, options)
     best = history.loc[history["val_loss"].idxmin()]
     log(f"{len(history)} epochs in history.csv; model.keras is epoch {int(best.epoch) + 1} "
         f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}); this attempt took {seconds:.0f} s")

@@ -91,7 +91,29 @@ def _scan(root, summary, progress):
         raise UsageError(f"{root} holds no images ({' '.join('.' + e for e in sorted(IMAGE_EXTENSIONS))}): "
                          f"{scan.n_other} other file(s) and {scan.n_hidden} hidden entries in "
                          f"{scan.n_folders} folder(s)")
+    _check_utf8_names(root, scan)
     return _table_from_scan(root, scan)
+
+
+def _check_utf8_names(root, scan):
+    """Refuse image paths that are not valid UTF-8: the labels CSV (UTF-8) could not hold them."""
+    for rel, images in scan.folders:
+        try:
+            "\0".join([rel, *images]).encode("utf-8")
+        except UnicodeEncodeError:
+            bad = next(name for name in [rel, *images] if not _encodes(name))
+            where = os.path.join(root, rel, bad) if bad != rel else os.path.join(root, rel)
+            raise UsageError(f"{where.encode('utf-8', 'surrogateescape')!r}: name is not valid UTF-8; rename it "
+                             f"(e.g. convmv -f latin1 -t utf8) so the labels CSV can hold it") from None
+
+
+def _encodes(name):
+    """True when `name` encodes as UTF-8 (os.scandir keeps undecodable bytes as surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _table_from_scan(root, scan):

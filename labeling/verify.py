@@ -1,19 +1,28 @@
-"""Open and fully decode image files in parallel, to find those that are truncated, empty or not images."""
+"""Open and fully decode image files in parallel, to find those that training could not read.
+
+A file fails when Pillow cannot decode all of it (truncated, empty, not an image) or when its format,
+detected from its content, is not one the trainer's decoder reads (common.schema.TRAINABLE_FORMATS).
+"""
 import os
 from multiprocessing.pool import ThreadPool
+
+from common.schema import TRAINABLE_FORMATS
 
 PROGRESS_EVERY = 10_000  # images between progress reports
 
 
 def decode_error(path):
-    """None when PIL decodes the whole file, else a short reason ('OSError: image file is truncated ...')."""
+    """None when the file decodes whole in a trainable format, else a short reason ('OSError: image file is ...')."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.load()  # decodes every pixel: open() alone only reads the header
+            kind = image.format
     except Exception as e:  # any failure to decode means the file is unusable for training
         return f"{type(e).__name__}: {e}"
+    if kind not in TRAINABLE_FORMATS:
+        return f"{kind} content, which training cannot decode (it reads {', '.join(sorted(TRAINABLE_FORMATS))})"
     return None
 
 
