@@ -40,7 +40,8 @@ def make_callbacks_classes():
         def on_epoch_end(self, epoch, logs=None):
             import pandas as pd
 
-            self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+            rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))  # at the epoch's end
+            self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}, "learning_rate": rate})
             write_csv(self.path, pd.DataFrame(self.rows), index=False)
 
     class BestModel(keras.callbacks.Callback):

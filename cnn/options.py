@@ -16,6 +16,19 @@ from common.errors import UsageError
 MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a machine's memory
 MAX_SEED = 2**32 - 1  # what numpy and TensorFlow accept
 RESUMABLE = ("epochs", "patience")  # options an interrupted run may change when it continues
+FROM_RECIPE = None  # an option left to the recipe
+
+# The recipes (`--recipe`): values for every option left at FROM_RECIPE. `card` is the write-up's original
+# (Adam 1e-3, no augmentation, no schedule, patience 3 on validation loss); `default` regularises the same
+# network: training-only augmentation, dropout before the classifier, AdamW with weight decay, label
+# smoothing, a one-epoch warm-up then cosine decay, and patience that grows with --epochs (the schedule
+# keeps improving late epochs). `patience` None resolves to max(5, epochs // 3).
+RECIPES = {
+    "card": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, label_smoothing=0.0, schedule="none",
+                 warmup_epochs=0, augment="none", dropout=0.0, patience=3),
+    "default": dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, label_smoothing=0.1, schedule="cosine",
+                    warmup_epochs=1, augment="flip,zoom=0.1,shift=0.1", dropout=0.5, patience=None),
+}
 
 
 def option(default, help, **argparse_kw):
@@ -31,23 +44,40 @@ class TrainOptions:
     epochs: int = option(20, "maximum epochs")
     batch_size: int = option(32, "images per batch")
     image_size: int = option(256, "images are resized to SIZE x SIZE pixels")
-    lr: float = option(1e-3, "Adam learning rate")
-    patience: int = option(3, "stop after this many epochs without a lower validation loss")
+    recipe: str = option("default", "default: augmentation, dropout, AdamW, label smoothing, warm-up + cosine; "
+                         "card: the write-up's Adam 1e-3 with nothing else; options below override it",
+                         choices=tuple(RECIPES))
+    lr: float = option(FROM_RECIPE, "peak learning rate")
+    patience: int = option(FROM_RECIPE, "stop after this many epochs without a lower validation loss")
     seed: int = option(0, f"random seed for weights, shuffling and augmentation (0..{MAX_SEED})")
     arch: str = option("cnn", "model architecture", choices=tuple(ARCHITECTURES))
-    augment: str = option("none", "training-only augmentation: none, default, or a spec like "
+    augment: str = option(FROM_RECIPE, "training-only augmentation: none, default, or a spec like "
                           "flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     precision: str = option("auto", "auto picks mixed_bfloat16 where the CPU/GPU supports it, float32 otherwise",
                             choices=PRECISIONS)
-    dropout: float = option(0.0, "dropout rate before the classifier, in [0, 1) (0 = none)")
+    dropout: float = option(FROM_RECIPE, "dropout rate before the classifier, in [0, 1) (0 = none)")
+    optimizer: str = option(FROM_RECIPE, "optimizer", choices=("adam", "adamw"))
+    weight_decay: float = option(FROM_RECIPE, "AdamW's decoupled weight decay (0 = none)")
+    label_smoothing: float = option(FROM_RECIPE, "label smoothing of the cross-entropy, in [0, 1)")
+    schedule: str = option(FROM_RECIPE, "learning-rate schedule: cosine (decays to 0 over --epochs) or none",
+                           choices=("cosine", "none"))
+    warmup_epochs: int = option(FROM_RECIPE, "epochs of linear warm-up from 0 to --lr")
     batch_norm: bool = option(False, "batch normalisation after each convolution")
     skip_missing: bool = option(False, "drop rows whose image file is missing instead of refusing")
     cache: str = option("none", "cache decoded, resized images: none, memory, or a file PATH prefix "
                         "(its folder must exist; files are keyed by the rows and size they hold)")
 
     def __post_init__(self):
+        _require(self.recipe in RECIPES, "recipe", self.recipe, f"must be one of {', '.join(RECIPES)}")
+        for name, value in RECIPES[self.recipe].items():
+            if getattr(self, name) is FROM_RECIPE:
+                if name == "warmup_epochs":  # a short run keeps at least one epoch after the warm-up
+                    value = min(value, max(self.epochs - 1, 0))
+                object.__setattr__(self, name, value)  # frozen: fill in once, at construction
+        if self.patience is None:
+            object.__setattr__(self, "patience", max(5, self.epochs // 3))
         self.check()
 
     def check(self):
@@ -60,6 +90,10 @@ class TrainOptions:
         _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a finite number > 0")
         _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be in 0..{MAX_SEED}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
+        _require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
+        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
+        _require(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
+                 f"must be in 0..{self.epochs - 1} (fewer than --epochs)")
         folder = os.path.dirname(os.path.abspath(self.cache))
         _require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
                  f"folder {folder} does not exist; create it or use --cache memory")
@@ -92,8 +126,9 @@ def add_to_parser(parser):
         if f.type is bool:
             parser.add_argument(flag(f.name), action="store_true", default=argparse.SUPPRESS, help=text)
         else:
+            default = "from --recipe" if f.default is FROM_RECIPE else f.default
             parser.add_argument(flag(f.name), type=f.type, default=argparse.SUPPRESS,
-                                help=f"{text} (default: {f.default})", **meta)
+                                help=f"{text} (default: {default})", **meta)
 
 
 def typed_options(namespace):

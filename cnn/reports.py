@@ -75,10 +75,11 @@ def plot_curves(history_csv, path):
 
     history = pd.read_csv(history_csv)
     epochs = history["epoch"] + 1
-    fig = _figure((11, 4))
-    axes = fig.subplots(1, 2)
-    for ax, name in zip(axes, ("loss", "accuracy")):
-        for column, label in ((name, "train"), (f"val_{name}", "val")):
+    panels = ("loss", "accuracy") + (("learning_rate",) if "learning_rate" in history else ())
+    fig = _figure((5.5 * len(panels), 4))
+    axes = fig.subplots(1, len(panels))
+    for ax, name in zip(axes, panels):
+        for column, label in ((name, "train" if name != "learning_rate" else "at epoch end"), (f"val_{name}", "val")):
             if column in history:
                 ax.plot(epochs, history[column], marker="o", label=label)
         if "val_loss" in history:

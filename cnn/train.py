@@ -1,6 +1,7 @@
 """Train a CNN from a labels CSV into a run folder, then score it once on the test split (train-cnn)."""
 import contextlib
 import datetime
+import math
 import os
 import sys
 import time
@@ -105,15 +106,18 @@ def write_config(run_dir, options, df, classes, policy, class_weight):
 
 
 def build_compiled_model(options, num_classes):
-    """The chosen architecture, compiled with Adam and categorical cross-entropy."""
+    """The chosen architecture, compiled with the recipe's optimizer, schedule and (smoothed) cross-entropy."""
     import keras
 
     from cnn.models import build_model
+    from cnn.schedule import make_optimizer
 
     size = options.image_size
     model = build_model(options.arch, num_classes, (size, size, 3), dropout=options.dropout,
                         batch_norm=options.batch_norm)
-    model.compile(optimizer=keras.optimizers.Adam(options.lr), loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(options),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing),
+                  metrics=["accuracy"])
     return model
 
 
@@ -155,7 +159,9 @@ def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
     import keras
 
     from cnn.callbacks import training_callbacks
+    from cnn.schedule import schedule_callback
 
+    steps = math.ceil(len(train_data.file_paths) / options.batch_size)
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # The loader's length is unknown until its first pass (undecodable images are skipped), which
@@ -164,7 +170,7 @@ def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
         try:
             model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
                       class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
-                      callbacks=[keras.callbacks.TerminateOnNaN()]
+                      callbacks=[keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
                       + training_callbacks(run_dir, options.patience, done) + callbacks)
         finally:
             check_decodable(train_data, "train")
