@@ -32,17 +32,31 @@ def train_parser():
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in --out (or, without "
                    "--out, the newest under runs/ with a backup/) with its recorded options; only --epochs and "
                    "--patience may change")
+    p.add_argument("--repeats", type=_positive(int), default=1, help="train this many runs with seeds --seed, "
+                   "--seed+1, ... into OUT/seed-<s>/ and summarise their test metrics (mean, sd, min, max) in "
+                   "OUT/summary.csv and summary.json; a rerun keeps finished seeds")
     return p
 
 
 def train_main(argv=None):
     """train-cnn: parse options, then cnn.train.train with exactly the options the user typed."""
-    args = train_parser().parse_args(argv)
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    if args.repeats > 1 and args.resume:
+        parser.error("--repeats reruns its unfinished seeds by itself: drop --resume and run the same command again")
 
     def action():
         from cnn.train import train
 
-        train(out=args.out, resume=args.resume, **typed_options(args))
+        options = typed_options(args)
+        if args.repeats == 1:
+            return train(out=args.out, resume=args.resume, **options) and None
+        from cnn.repeats import train_repeats
+        from cnn.runfolder import default_run_dir
+
+        seed = options.pop("seed", 0)
+        out = args.out or default_run_dir(f"{options.get('arch', 'cnn')}-repeats")
+        train_repeats(out, args.repeats, lambda **run: train(**options, **run), seed=seed)
 
     return run_command("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
                                             "to continue from the last finished epoch")

@@ -1,0 +1,55 @@
+"""train-cnn --repeats N: the same run with seeds seed..seed+N-1 into OUT/seed-<s>/, then a summary over seeds."""
+import sys
+from pathlib import Path
+
+from cnn.runfolder import METRICS, read_json
+from cnn.stats import describe
+from common.atomic import write_csv, write_json
+
+METRICS_SUMMARISED = ("top1", "top3", "top5", "balanced_accuracy", "macro_f1")
+SUMMARY = "summary"  # OUT/summary.csv and OUT/summary.json
+
+
+def train_repeats(out, repeats, train_one, seed=0):
+    """Train `repeats` seeds into `out`/seed-<s>/ (finished ones are kept, an interrupted one continues).
+
+    `train_one(out=..., seed=...)` trains one run folder. Returns the summary dict.
+    """
+    out = Path(out)
+    runs = []
+    for i, s in enumerate(range(seed, seed + repeats), start=1):
+        folder = out / f"seed-{s}"
+        if (folder / METRICS).is_file():
+            print(f"train-cnn: run {i} of {repeats} (seed {s}) already finished, kept", file=sys.stderr)
+        else:
+            print(f"train-cnn: run {i} of {repeats} (seed {s}) into {folder}", file=sys.stderr, flush=True)
+            train_one(out=folder, seed=s)
+        runs.append((s, read_json(folder / METRICS)))
+    return write_summary(out, runs)
+
+
+def summarise(runs):
+    """{metric: describe(values over seeds)} plus the per-run rows, from [(seed, metrics dict), ...]."""
+    rows = [{"seed": s, **{k: m[k] for k in METRICS_SUMMARISED}, "epochs_run": m.get("epochs_run"),
+             "train_seconds": m.get("train_seconds")} for s, m in runs]
+    return {"metrics": {k: describe([row[k] for row in rows]) for k in METRICS_SUMMARISED}, "runs": rows}
+
+
+def format_summary(summary):
+    """The printed table: one row per metric with mean +- sd, min, max and n."""
+    from tabulate import tabulate
+
+    rows = [[k, f"{d['mean']:.4f} +- {d['sd']:.4f}", f"{d['min']:.4f}", f"{d['max']:.4f}", d["n"]]
+            for k, d in summary["metrics"].items()]
+    return tabulate(rows, headers=["test metric", "mean +- sd", "min", "max", "n"])
+
+
+def write_summary(out, runs):
+    """OUT/summary.json (everything) and OUT/summary.csv (one row per seed), and print the table."""
+    import pandas as pd
+
+    summary = summarise(runs)
+    write_json(Path(out) / f"{SUMMARY}.json", summary)
+    write_csv(Path(out) / f"{SUMMARY}.csv", pd.DataFrame(summary["runs"]), index=False)
+    print(format_summary(summary), file=sys.stderr)
+    return summary

@@ -1,0 +1,45 @@
+"""TrainOptions: the recipes fill what the user left open, the user's values win, the schedule by hand."""
+import argparse
+import math
+
+import pytest
+
+from cnn.options import RECIPES, TrainOptions, add_to_parser, typed_options
+from cnn.schedule import rate_at
+
+
+def test_card_recipe_is_the_write_ups_original():
+    card = TrainOptions(recipe="card")
+    assert (card.optimizer, card.lr, card.augment, card.schedule, card.patience, card.dropout,
+            card.label_smoothing, card.weight_decay) == ("adam", 1e-3, "none", "none", 3, 0.0, 0.0, 0.0)
+
+
+def test_default_recipe_and_overrides():
+    default = TrainOptions()
+    assert default.recipe == "default" and default.optimizer == "adamw" and default.schedule == "cosine"
+    assert default.augment != "none" and default.dropout == 0.5 and default.patience == max(5, 20 // 3)
+    assert TrainOptions(epochs=60).patience == 20  # patience grows with --epochs
+    mixed = TrainOptions(recipe="card", augment="flip", lr=5e-4)
+    assert (mixed.augment, mixed.lr, mixed.optimizer) == ("flip", 5e-4, "adam")  # every option overrides
+    assert TrainOptions(epochs=1).warmup_epochs == 0  # a one-epoch run keeps its only epoch for training
+
+
+def test_every_recipe_sets_the_same_options():
+    assert len({frozenset(values) for values in RECIPES.values()}) == 1
+
+
+def test_parser_keeps_only_what_was_typed():
+    parser = argparse.ArgumentParser()
+    add_to_parser(parser)
+    assert typed_options(parser.parse_args(["--epochs", "20", "--recipe", "card"])) == {"epochs": 20,
+                                                                                        "recipe": "card"}
+    assert typed_options(parser.parse_args([])) == {}
+
+
+def test_warm_up_then_cosine_by_hand():
+    options = TrainOptions(epochs=11, lr=0.002, warmup_epochs=1)
+    assert rate_at(options, 0.5) == pytest.approx(0.001)  # halfway up the linear warm-up
+    assert rate_at(options, 1.0) == pytest.approx(0.002)  # the peak
+    assert rate_at(options, 6.0) == pytest.approx(0.002 * 0.5 * (1 + math.cos(math.pi * 0.5)))  # half of the decay
+    assert rate_at(options, 11.0) == pytest.approx(0.0)
+    assert rate_at(TrainOptions(recipe="card"), 7.3) == 1e-3  # no schedule: constant

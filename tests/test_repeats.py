@@ -1,0 +1,52 @@
+"""Repeats over seeds: the statistics by hand on fixed numbers, and a real two-seed run with its summary."""
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from cnn.cli import train_main
+from cnn.stats import describe, paired_difference
+from labeling.labels import make_labels
+
+
+def test_describe_by_hand():
+    d = describe([0.5, 0.6, 0.7])
+    assert d["mean"] == pytest.approx(0.6) and d["sd"] == pytest.approx(0.1)  # sqrt((0.01 + 0 + 0.01) / 2)
+    assert (d["min"], d["max"], d["n"]) == (0.5, 0.7, 3)
+    assert describe([0.4])["sd"] == 0.0
+
+
+def test_paired_difference_by_hand():
+    result = paired_difference([0.62, 0.60, 0.65], [0.60, 0.59, 0.61])  # differences 0.02, 0.01, 0.04
+    sd = math.sqrt(((0.02 - 0.07 / 3) ** 2 + (0.01 - 0.07 / 3) ** 2 + (0.04 - 0.07 / 3) ** 2) / 2)
+    half = 4.303 * sd / math.sqrt(3)  # t(0.975, 2 degrees of freedom) = 4.303
+    assert result["mean"] == pytest.approx(0.07 / 3)
+    assert (result["low"], result["high"]) == (pytest.approx(0.07 / 3 - half), pytest.approx(0.07 / 3 + half))
+    assert not result["distinguishable"]  # the interval (-0.015, 0.061) holds 0
+    clear = paired_difference([0.70, 0.71, 0.72, 0.70], [0.60, 0.60, 0.61, 0.60])
+    assert clear["distinguishable"] and clear["low"] > 0
+
+
+def test_repeats_train_each_seed_and_summarise(sample_tree, tmp_path, monkeypatch, capsys):
+    table, _ = make_labels(sample_tree)
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--repeats", "2", "--seed", "5", "--epochs", "1", "--image-size", "32", "--precision", "float32",
+            "--out", "rep"]
+    assert train_main(argv) == 0
+    runs = {s: json.loads((tmp_path / "rep" / f"seed-{s}" / "metrics.json").read_text()) for s in (5, 6)}
+    assert [json.loads((tmp_path / "rep" / f"seed-{s}" / "config.json").read_text())["options"]["seed"]
+            for s in (5, 6)] == [5, 6]
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    for metric in ("top1", "top3", "top5", "balanced_accuracy", "macro_f1"):
+        values = [runs[5][metric], runs[6][metric]]
+        assert summary["metrics"][metric]["mean"] == pytest.approx(sum(values) / 2)
+        assert summary["metrics"][metric]["sd"] == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
+    rows = pd.read_csv(tmp_path / "rep" / "summary.csv")
+    assert rows["seed"].tolist() == [5, 6] and (rows["epochs_run"] == 1).all()
+    assert "top1" in capsys.readouterr().err
+    before = (tmp_path / "rep" / "seed-5" / "model.keras").stat().st_mtime_ns
+    assert train_main(argv) == 0  # a rerun keeps the finished seeds
+    assert (tmp_path / "rep" / "seed-5" / "model.keras").stat().st_mtime_ns == before
+    assert "already finished, kept" in capsys.readouterr().err
