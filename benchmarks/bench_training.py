@@ -7,7 +7,9 @@ For each precision (float32, mixed_bfloat16), with build_cnn at 256x256, batch 3
 folder of DATA/train (10 for clothing-dataset-small), it measures in images/s:
   (a) memory: training steps fed the same random batch from a cached tf.data (no decoding at all);
   (b) files:  training steps fed by flow_from_dataframe reading DATA/train/<class>/*.jpg (shuffled);
-  (c) loader: flow_from_dataframe iterated alone, without a model.
+  (c) loader: flow_from_dataframe iterated alone, without a model;
+  (d) augmented: as (b) with `--augment default` (flip, rotation, zoom, shear, shift), which runs as
+      stateless ops in the loader's parallel map.
 (b)/(a) is the share of the in-memory speed that training from files keeps: the loader is not the
 bottleneck when it is close to 1. The ratio is also given per CPU-second of this process, which
 other jobs sharing the machine cannot distort (on an idle machine whose cores training keeps busy,
@@ -48,12 +50,12 @@ def memory_dataset(batch_size, size, num_classes):
     return tf.data.Dataset.from_tensors((images, labels)).repeat()
 
 
-def files_dataset(df, batch_size, size):
+def files_dataset(df, batch_size, size, augment=None):
     """The training split as train-cnn reads it (shuffled, no cache), repeated across epochs."""
     from cnn.data import flow_from_dataframe
 
     return flow_from_dataframe(df, target_size=(size, size), batch_size=batch_size, shuffle=True, seed=0,
-                               drop_remainder=True).dataset.repeat()
+                               drop_remainder=True, augment=augment).dataset.repeat()
 
 
 def timed_steps(model, dataset, steps):
@@ -92,18 +94,21 @@ def measure(precision, df, args):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     memory = memory_dataset(args.batch_size, args.image_size, num_classes)
     files = files_dataset(df, args.batch_size, args.image_size)
-    a, b = [], []
+    augmented = files_dataset(df, args.batch_size, args.image_size, augment="default")
+    a, b, d = [], [], []
     for r in range(args.rounds):
         a.append(timed_steps(model, memory, args.steps))
         b.append(timed_steps(model, files, args.steps))
+        d.append(timed_steps(model, augmented, args.steps))
         print(f"bench_training: {precision} round {r + 1}/{args.rounds}: memory {a[-1][0]:.1f}, "
-              f"files {b[-1][0]:.1f} images/s", file=sys.stderr, flush=True)
+              f"files {b[-1][0]:.1f}, augmented {d[-1][0]:.1f} images/s", file=sys.stderr, flush=True)
     mean = lambda pairs, i: sum(p[i] for p in pairs) / len(pairs)  # noqa: E731 - wall (0) or CPU (1)
     return {"precision": precision, "memory_images_per_s": mean(a, 0), "files_images_per_s": mean(b, 0),
             "loader_images_per_s": loader_speed(files, args.loader_batches),
             "files_over_memory": mean(b, 0) / mean(a, 0),
             "files_over_memory_cpu_time": mean(b, 1) / mean(a, 1),
-            "memory_rounds": a, "files_rounds": b}  # per round: [images/s, images per CPU-s]
+            "augmented_images_per_s": mean(d, 0), "augmented_over_memory": mean(d, 0) / mean(a, 0),
+            "memory_rounds": a, "files_rounds": b, "augmented_rounds": d}  # per round: [images/s, images per CPU-s]
 
 
 def machine():
@@ -136,10 +141,10 @@ def main(argv=None):
     start = time.perf_counter()
     results = [measure(p, df, args) for p in args.precisions]
     rows = [[r["precision"], r["memory_images_per_s"], r["files_images_per_s"], r["loader_images_per_s"],
-             f"{100 * r['files_over_memory']:.1f}%", f"{100 * r['files_over_memory_cpu_time']:.1f}%"]
-            for r in results]
+             f"{100 * r['files_over_memory']:.1f}%", f"{100 * r['files_over_memory_cpu_time']:.1f}%",
+             r["augmented_images_per_s"], f"{100 * r['augmented_over_memory']:.1f}%"] for r in results]
     print(tabulate(rows, headers=["precision", "(a) memory img/s", "(b) files img/s", "(c) loader img/s",
-                                  "(b)/(a)", "(b)/(a) per CPU-s"], floatfmt=".1f"))
+                                  "(b)/(a)", "(b)/(a) per CPU-s", "(d) augmented img/s", "(d)/(a)"], floatfmt=".1f"))
     print(f"{len(df)} training images, {df.label.nunique()} classes, {args.image_size}x{args.image_size}, "
           f"batch {args.batch_size}; {time.perf_counter() - start:.0f} s in all")
     if args.json:

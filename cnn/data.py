@@ -9,13 +9,9 @@ import os
 import sys
 from dataclasses import dataclass
 
+from cnn.augment import augment_batches, check_augment, parse_augment
 from common.errors import MissingFilesError
 
-# Augmentation recipe of the clothing write-ups (`--augment default`): flips, small rotations, zoom,
-# shear and shifts. Factors are Keras preprocessing-layer factors (rotation: fraction of a full turn;
-# zoom, shear, shift: fraction of the image size).
-DEFAULT_AUGMENT = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1}
-AUGMENT_KEYS = ("flip", "rotation", "zoom", "shear", "shift")
 SHOW_MISSING = 5  # missing paths named in the error message
 FILE_CACHE_SHUFFLE = 2048  # images a file-cached dataset shuffles among (~400 MB at 256x256), not all of them
 
@@ -64,58 +60,6 @@ def check_files(df, x_col="path", skip_missing=False):
     print(f"warning: dropped {len(missing)} of {len(df)} rows whose image file is missing "
           f"(first: {missing[0]})", file=sys.stderr, flush=True)
     return df[exists]
-
-
-def parse_augment(text):
-    """An augmentation spec from CLI text: 'default', or e.g. 'flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1'."""
-    text = text.strip()
-    if text == "default":
-        return dict(DEFAULT_AUGMENT)
-    spec = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, _, value = item.partition("=")
-        key = key.strip()
-        if key == "flip":
-            spec[key] = value.strip().lower() not in ("0", "false", "no", "off")
-            continue
-        try:
-            spec[key] = float(value)
-        except ValueError:
-            raise ValueError(f"{item!r} needs a number, e.g. {key}=0.1") from None
-    return check_augment(spec)
-
-
-def check_augment(spec):
-    """Validate an augmentation dict (known keys, factors in [0, 1)); returns it."""
-    unknown = sorted(set(spec) - set(AUGMENT_KEYS))
-    if unknown:
-        raise ValueError(f"unknown augmentation {', '.join(unknown)}; known: {', '.join(AUGMENT_KEYS)}")
-    for key in AUGMENT_KEYS[1:]:
-        if key in spec and not 0 <= spec[key] < 1:
-            raise ValueError(f"{key}={spec[key]} is out of range; use a fraction in [0, 1)")
-    if not any(spec.values()):
-        raise ValueError("the augmentation spec turns nothing on; use e.g. 'flip,rotation=0.1' or 'default'")
-    return spec
-
-
-def augmentation_layers(spec, seed=None):
-    """Keras preprocessing layers for `spec`, in float32 so a mixed policy cannot round the pixels."""
-    from keras import layers
-
-    seeds = iter(range(seed, seed + len(AUGMENT_KEYS)) if seed is not None else [None] * len(AUGMENT_KEYS))
-    kw = lambda: dict(seed=next(seeds), dtype="float32")  # noqa: E731 - one fresh seed per layer
-    made = []
-    if spec.get("flip"):
-        made.append(layers.RandomFlip("horizontal", **kw()))
-    if spec.get("rotation"):
-        made.append(layers.RandomRotation(spec["rotation"], **kw()))
-    if spec.get("zoom"):
-        made.append(layers.RandomZoom(spec["zoom"], **kw()))
-    if spec.get("shear"):
-        made.append(layers.RandomShear(spec["shear"], spec["shear"], **kw()))
-    if spec.get("shift"):
-        made.append(layers.RandomTranslation(spec["shift"], spec["shift"], **kw()))
-    return made
 
 
 def _decode_uint8(contents, target_size):
@@ -209,18 +153,7 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
     ds = ds.map(lambda images, y: (tf.cast(images, tf.float32), tf.one_hot(y, depth, dtype=tf.float32)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
-        steps = augmentation_layers(check_augment(parse_augment(augment) if isinstance(augment, str) else augment),
-                                    seed)
-
-        def apply(images, y):
-            for layer in steps:
-                images = layer(images, training=True)
-            return images, y
-
-        # Sequential on purpose: the layers draw from stateful seed generators, and parallel calls would
-        # hand the draws to batches in a racy order; one at a time, the same seed repeats the same transforms.
-        # Prefetch still overlaps it with training, and it costs milliseconds a batch.
-        ds = ds.map(apply)
+        ds = augment_batches(ds, parse_augment(augment) if isinstance(augment, str) else check_augment(augment), seed)
     if y_col is None:
         ds = ds.map(lambda images, y: images)
     return Loaded(ds.prefetch(tf.data.AUTOTUNE), class_names, paths, skipped)

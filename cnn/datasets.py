@@ -7,7 +7,7 @@ from common.errors import UsageError
 
 def parse_augmentation(augment):
     """The loader's augmentation spec for --augment, or None; a bad spec is a user error."""
-    from cnn.data import parse_augment
+    from cnn.augment import parse_augment
 
     if augment == "none":
         return None

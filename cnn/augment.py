@@ -1,0 +1,93 @@
+"""Training-only augmentation that runs in parallel and still repeats with its seed.
+
+Each batch draws its transforms with TensorFlow's stateless random ops from a seed pair of its own,
+taken from `tf.data.Dataset.random(seed, rerandomize_each_iteration=True)`: a stream fixed by the run's
+seed that differs from epoch to epoch. No op holds random state, so the batches can be transformed in
+parallel (`num_parallel_calls`) in any order and the same seed still gives the same pictures. Rotation,
+zoom, shear and shift are one affine transform per image (reflect-padded, bilinear), as Keras's
+RandomRotation/RandomZoom/RandomShear/RandomTranslation layers do one at a time.
+"""
+import math
+
+# Augmentation recipe of the clothing write-ups (`--augment default`): flips, small rotations, zoom,
+# shear and shifts. Factors as Keras's preprocessing layers take them (rotation: fraction of a full turn;
+# zoom: +- fraction of the size; shear: +- the shear factor; shift: +- fraction of the size).
+DEFAULT_AUGMENT = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1}
+AUGMENT_KEYS = ("flip", "rotation", "zoom", "shear", "shift")
+
+
+def parse_augment(text):
+    """An augmentation spec from CLI text: 'default', or e.g. 'flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1'."""
+    text = text.strip()
+    if text == "default":
+        return dict(DEFAULT_AUGMENT)
+    spec = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key == "flip":
+            spec[key] = value.strip().lower() not in ("0", "false", "no", "off")
+            continue
+        try:
+            spec[key] = float(value)
+        except ValueError:
+            raise ValueError(f"{item!r} needs a number, e.g. {key}=0.1") from None
+    return check_augment(spec)
+
+
+def check_augment(spec):
+    """Validate an augmentation dict (known keys, factors in [0, 1)); returns it."""
+    unknown = sorted(set(spec) - set(AUGMENT_KEYS))
+    if unknown:
+        raise ValueError(f"unknown augmentation {', '.join(unknown)}; known: {', '.join(AUGMENT_KEYS)}")
+    for key in AUGMENT_KEYS[1:]:
+        if key in spec and not 0 <= spec[key] < 1:
+            raise ValueError(f"{key}={spec[key]} is out of range; use a fraction in [0, 1)")
+    if not any(spec.values()):
+        raise ValueError("the augmentation spec turns nothing on; use e.g. 'flip,rotation=0.1' or 'default'")
+    return spec
+
+
+def augment_batches(ds, spec, seed=None):
+    """Map `augment_batch` over a dataset of (images, labels) batches, in parallel, one seed pair per batch."""
+    import tensorflow as tf
+
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(ds, seeds).map(lambda batch, pair: (augment_batch(batch[0], pair, spec), batch[1]),
+                                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def augment_batch(images, pair, spec):
+    """Randomly flip and affine-transform each image of a float32 [B, H, W, 3] batch, drawn from seed `pair`."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    draws = tf.random.stateless_uniform([shape[0], 6], seed=pair, minval=-1.0, maxval=1.0)
+    if any(spec.get(key) for key in AUGMENT_KEYS[1:]):
+        images = tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=affine_transforms(draws, spec, shape[1], shape[2]), output_shape=shape[1:3],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+    if spec.get("flip"):
+        images = tf.where(draws[:, 5, None, None, None] < 0, tf.reverse(images, axis=[2]), images)
+    return images
+
+
+def affine_transforms(draws, spec, height, width):
+    """[B, 8] projective transforms (output pixel -> input pixel) about the image centre, from uniform draws.
+
+    input = centre + A (output - centre) + shift, with A = zoom x rotation x shear:
+    a rotation by r turns, a zoom by a factor in 1 +- z, a shear of x by y, shifts as fractions of the size.
+    """
+    import tensorflow as tf
+
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    angle = draws[:, 0] * spec.get("rotation", 0.0) * 2 * math.pi
+    zoom = 1.0 + draws[:, 1] * spec.get("zoom", 0.0)
+    shear = draws[:, 2] * spec.get("shear", 0.0)
+    tx, ty = draws[:, 3] * spec.get("shift", 0.0) * w, draws[:, 4] * spec.get("shift", 0.0) * h
+    cos, sin = tf.cos(angle) * zoom, tf.sin(angle) * zoom
+    a, b = cos, cos * shear - sin  # [[cos, -sin], [sin, cos]] @ [[1, shear], [0, 1]], scaled by zoom
+    d, e = sin, sin * shear + cos
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    zero = tf.zeros_like(a)
+    return tf.stack([a, b, cx + tx - a * cx - b * cy, d, e, cy + ty - d * cx - e * cy, zero, zero], axis=1)

@@ -1,0 +1,58 @@
+"""Stateless augmentation: the affine transform by hand, and parallel batches that repeat with their seed."""
+import numpy as np
+import pytest
+
+from cnn.augment import affine_transforms, augment_batch, augment_batches
+from common.tfenv import quiet_tensorflow
+
+tf = quiet_tensorflow()
+
+
+def test_zero_draws_are_the_identity():
+    transforms = affine_transforms(tf.zeros((2, 6)), {"rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1},
+                                   8, 10).numpy()
+    np.testing.assert_allclose(transforms, [[1, 0, 0, 0, 1, 0, 0, 0]] * 2, atol=1e-6)
+
+
+def test_a_shift_moves_pixels_by_the_drawn_amount():
+    image = tf.reshape(tf.range(16 * 16 * 3, dtype=tf.float32), (1, 16, 16, 3))
+    draws = tf.constant([[0, 0, 0, 0.5, 0, 0]], tf.float32)  # shift x by +0.5 x 0.25 x 16 = 2 pixels
+    transforms = affine_transforms(draws, {"shift": 0.25}, 16, 16)
+    moved = tf.raw_ops.ImageProjectiveTransformV3(images=image, transforms=transforms, output_shape=[16, 16],
+                                                  fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+    np.testing.assert_allclose(moved[0, :, :14].numpy(), image[0, :, 2:].numpy())  # output x reads input x + 2
+
+
+def test_a_quarter_turn_rotates_about_the_centre():
+    image = tf.random.stateless_uniform((1, 9, 9, 1), seed=(1, 2)) * 255
+    draws = tf.constant([[1, 0, 0, 0, 0, 0]], tf.float32)  # rotation 0.25 turn
+    turned = tf.raw_ops.ImageProjectiveTransformV3(images=image, transforms=affine_transforms(draws, {"rotation": 0.25},
+                                                   9, 9), output_shape=[9, 9], fill_value=0.0,
+                                                   interpolation="BILINEAR", fill_mode="REFLECT")
+    np.testing.assert_allclose(turned[0, :, :, 0].numpy(), np.rot90(image[0, :, :, 0].numpy(), k=1), atol=1e-3)
+
+
+def batches(seed, spec, parallel_images=24):
+    images = tf.random.stateless_uniform((parallel_images, 12, 12, 3), seed=(3, 4)) * 255
+    ds = tf.data.Dataset.from_tensor_slices((images, tf.zeros(parallel_images))).batch(4)
+    augmented = augment_batches(ds, spec, seed)
+    return [np.concatenate([x.numpy() for x, _ in augmented]) for _ in range(2)], images.numpy()
+
+
+def test_parallel_batches_repeat_with_the_seed_and_change_each_epoch():
+    spec = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1}
+    (first, second), plain = batches(7, spec)
+    (again, _), _ = batches(7, spec)
+    (other, _), _ = batches(8, spec)
+    np.testing.assert_array_equal(first, again)  # same seed, same pictures, whatever the thread order
+    assert not np.allclose(first, second)  # a new draw each epoch
+    assert not np.allclose(first, other) and not np.allclose(first, plain)
+    assert first.min() >= 0 and first.max() <= 255.001
+
+
+def test_flip_alone_mirrors_about_half_the_images():
+    images = tf.random.stateless_uniform((64, 6, 6, 3), seed=(5, 6))
+    out = augment_batch(images, tf.constant([1, 2], tf.int64), {"flip": True}).numpy()
+    flipped = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images.numpy())]
+    kept = [np.array_equal(o, i) for o, i in zip(out, images.numpy())]
+    assert all(f or k for f, k in zip(flipped, kept)) and 16 < sum(flipped) < 48
