@@ -27,7 +27,7 @@ RECIPES = {
     "card": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, label_smoothing=0.0, schedule="none",
                  warmup_epochs=0, augment="none", dropout=0.0, patience=3),
     "default": dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, label_smoothing=0.1, schedule="cosine",
-                    warmup_epochs=1, augment="flip,zoom=0.1,shift=0.1", dropout=0.5, patience=None),
+                    warmup_epochs=1, augment="flip,crop=0.2", dropout=0.5, patience=None),
 }
 
 

@@ -56,3 +56,22 @@ def test_flip_alone_mirrors_about_half_the_images():
     flipped = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images.numpy())]
     kept = [np.array_equal(o, i) for o, i in zip(out, images.numpy())]
     assert all(f or k for f, k in zip(flipped, kept)) and 16 < sum(flipped) < 48
+
+
+def test_crop_boxes_stay_inside_and_have_the_drawn_side():
+    from cnn.augment import crop_boxes
+
+    draws = tf.random.stateless_uniform((500, 3), seed=(9, 9), minval=-1.0, maxval=1.0)
+    boxes = crop_boxes(draws, 0.2).numpy()
+    sides = boxes[:, 2] - boxes[:, 0]
+    np.testing.assert_allclose(sides, boxes[:, 3] - boxes[:, 1], atol=1e-6)  # square
+    np.testing.assert_allclose(sides, 1 - (draws.numpy()[:, 0] + 1) / 2 * 0.2, atol=1e-6)
+    assert boxes.min() >= 0 and boxes.max() <= 1 + 1e-6 and sides.min() >= 0.8 - 1e-6
+
+
+def test_a_full_box_crop_is_the_identity_and_a_half_crop_is_the_top_left_quarter():
+    image = tf.reshape(tf.range(8 * 8 * 3, dtype=tf.float32), (1, 8, 8, 3))
+    full = augment_batch(image, tf.constant([0, 0], tf.int64), {"crop": 1e-9})
+    np.testing.assert_allclose(full.numpy(), image.numpy(), atol=1e-3)
+    quarter = tf.image.crop_and_resize(image, [[0.0, 0.0, 3 / 7, 3 / 7]], [0], (4, 4))
+    np.testing.assert_allclose(quarter.numpy(), image.numpy()[:, :4, :4], atol=1e-4)
