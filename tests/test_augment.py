@@ -1,6 +1,5 @@
 """Stateless augmentation: the affine transform by hand, and parallel batches that repeat with their seed."""
 import numpy as np
-import pytest
 
 from cnn.augment import affine_transforms, augment_batch, augment_batches
 from common.tfenv import quiet_tensorflow
