@@ -56,10 +56,39 @@ def train_main(argv=None):
 
         seed = options.pop("seed", 0)
         out = args.out or default_run_dir(f"{options.get('arch', 'cnn')}-repeats")
-        train_repeats(out, args.repeats, lambda **run: train(**options, **run), seed=seed)
+        train_repeats(out, args.repeats, options, seed=seed)
 
     return run_command("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
                                             "to continue from the last finished epoch")
+
+
+def sweep_main(argv=None):
+    """sweep-cnn: every configuration of a grid of train-cnn options over the same seeds, compared."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    own, shared = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    p = _parser("sweep-cnn", "Train every combination of --grid values with --repeats seeds each (one train-cnn "
+                             "--repeats folder per configuration under --out), then print and write (sweep.csv, "
+                             "sweep.json, sweep.png) each configuration's test metrics as mean +- sd; options "
+                             "after -- go to every run. A rerun keeps finished runs and continues interrupted ones.")
+    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                   help="a train-cnn option and its values, e.g. dropout=0,0.5; repeat for a bigger grid")
+    p.add_argument("--repeats", type=_positive(int), default=3, help="seeds per configuration")
+    p.add_argument("--seed", type=int, default=0, help="the first seed; runs use seed, seed+1, ...")
+    p.add_argument("--baseline", metavar="KEY=V,...", default=None, help="the configuration the others are "
+                   "compared with (paired difference over the same seeds, 95%% interval); None: no comparison")
+    p.add_argument("--out", required=True, help="the sweep's folder")
+    args = p.parse_args(own)
+    train_args = train_parser().parse_args(shared)
+    if train_args.out or train_args.resume or train_args.repeats != 1 or "seed" in typed_options(train_args):
+        p.error("after --, give only training options: --out, --resume, --repeats and --seed are the sweep's own")
+
+    def action():
+        from cnn.sweep import parse_grid, run_sweep
+
+        run_sweep(out=args.out, grid=parse_grid(args.grid), shared=typed_options(train_args), repeats=args.repeats,
+                  seed=args.seed, baseline=args.baseline)
+
+    return run_command("sweep-cnn", action, "interrupted; run the same command again to continue the sweep")
 
 
 def evaluate_main(argv=None):
@@ -137,7 +166,8 @@ def show_batch_main(argv=None):
     return run_command("show-batch", action)
 
 
-COMMANDS = {"train": train_main, "evaluate": evaluate_main, "predict": predict_main, "show-batch": show_batch_main}
+COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,
+            "show-batch": show_batch_main}
 
 
 def main(argv=None):

@@ -2,30 +2,50 @@
 import sys
 from pathlib import Path
 
-from cnn.runfolder import METRICS, read_json
+from cnn.labels_csv import sha256_file
+from cnn.options import TrainOptions, flag
+from cnn.runfolder import METRICS, load_config, read_json
 from cnn.stats import describe
 from common.atomic import write_csv, write_json
+from common.errors import UsageError
 
 METRICS_SUMMARISED = ("top1", "top3", "top5", "balanced_accuracy", "macro_f1")
 SUMMARY = "summary"  # OUT/summary.csv and OUT/summary.json
 
 
-def train_repeats(out, repeats, train_one, seed=0):
-    """Train `repeats` seeds into `out`/seed-<s>/ (finished ones are kept, an interrupted one continues).
+def train_repeats(out, repeats, options, seed=0):
+    """Train `repeats` seeds of the typed `options` into `out`/seed-<s>/ and summarise them.
 
-    `train_one(out=..., seed=...)` trains one run folder. Returns the summary dict.
+    A finished seed is kept when it was trained on the same options and labels CSV (else refused); an
+    interrupted one continues. Returns the summary dict.
     """
+    from cnn.train import train
+
     out = Path(out)
     runs = []
     for i, s in enumerate(range(seed, seed + repeats), start=1):
         folder = out / f"seed-{s}"
         if (folder / METRICS).is_file():
+            check_same_run(folder, TrainOptions(**{**options, "seed": s}))
             print(f"train-cnn: run {i} of {repeats} (seed {s}) already finished, kept", file=sys.stderr)
         else:
             print(f"train-cnn: run {i} of {repeats} (seed {s}) into {folder}", file=sys.stderr, flush=True)
-            train_one(out=folder, seed=s)
+            train(out=folder, **{**options, "seed": s})
         runs.append((s, read_json(folder / METRICS)))
     return write_summary(out, runs)
+
+
+def check_same_run(folder, options):
+    """Refuse to count a finished run trained with other options or another labels CSV."""
+    config = load_config(folder)
+    recorded = {k: v for k, v in config["options"].items() if k != "out"}
+    differ = [f"{flag(k)} {v} (recorded: {recorded.get(k)})" for k, v in options.to_dict().items()
+              if recorded.get(k) != v]
+    if not differ and Path(options.labels).is_file() and sha256_file(options.labels) != config["labels"]["sha256"]:
+        differ = [f"the labels CSV {options.labels} (its sha256 differs from the one recorded)"]
+    if differ:
+        raise UsageError(f"{folder} holds a finished run with other settings: {'; '.join(differ)}; "
+                         f"choose another --out to keep results apart")
 
 
 def summarise(runs):

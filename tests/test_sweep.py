@@ -1,0 +1,79 @@
+"""sweep-cnn: grid parsing and its errors, and a tiny real sweep that is killed, resumed and compared."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnn.cli import sweep_main
+from cnn.sweep import configurations, parse_grid
+from common.errors import UsageError
+from labeling.labels import make_labels
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_grid_values_are_typed_and_combined():
+    grid = parse_grid(["dropout=0,0.5", "--arch=cnn,cnn-deep", "batch-norm=true,false"])
+    assert grid == {"dropout": [0.0, 0.5], "arch": ["cnn", "cnn-deep"], "batch_norm": [True, False]}
+    assert len(configurations(grid)) == 8
+    assert configurations({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
+
+
+@pytest.mark.parametrize("item, message", [
+    ("colour=red,blue", "with KEY a train-cnn option"),
+    ("dropout=0,,0.5", "an empty value"),
+    ("dropout", "give KEY=V1,V2"),
+    ("epochs=ten", "'ten' is not a valid int"),
+    ("seed=1,2", "seeds come from --repeats"),
+])
+def test_bad_grids_are_user_errors(item, message):
+    with pytest.raises(UsageError, match=message):
+        parse_grid([item])
+
+
+def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
+    assert sweep_main(["--grid", "colour=red", "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sweep-cnn: error: --grid 'colour=red'") and "\n" not in err
+    assert sweep_main(["--grid", "dropout=0,1.5", "--out", str(tmp_path / "s"), "--", "--image-size", "32"]) == 2
+    assert "--dropout 1.5: must be in [0, 1)" in capsys.readouterr().err  # checked before any training
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, monkeypatch, capsys):
+    table, _ = make_labels(sample_tree)
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    argv = ["--grid", "dropout=0,0.5", "--repeats", "2", "--baseline", "dropout=0", "--out", "sweep", "--",
+            "--epochs", "2", "--image-size", "32", "--precision", "float32", "--recipe", "card"]
+    process = subprocess.Popen([sys.executable, "-m", "cnn", "sweep", *argv], cwd=tmp_path,
+                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    first = tmp_path / "sweep" / "dropout=0.0" / "seed-0" / "metrics.json"
+    deadline = time.monotonic() + 300
+    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = first.stat().st_mtime_ns
+    monkeypatch.chdir(tmp_path)
+    assert sweep_main(argv) == 0
+    assert first.stat().st_mtime_ns == kept  # the finished run was kept, not trained again
+    rows = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
+    assert rows["configuration"].tolist() == ["dropout=0.0", "dropout=0.5"] and (rows["n"] == 2).all()
+    runs = json.loads((tmp_path / "sweep" / "sweep.json").read_text())["runs"]
+    mean = sum(r["top1"] for r in runs["dropout=0.5"]) / 2
+    assert rows.loc[1, "top1_mean"] == pytest.approx(mean)
+    diffs = [a["top1"] - b["top1"] for a, b in zip(runs["dropout=0.5"], runs["dropout=0.0"])]
+    assert rows.loc[1, "top1_diff"] == pytest.approx(sum(diffs) / 2) and pd.isna(rows.loc[0, "top1_diff"])
+    assert rows.loc[1, "verdict"] in ("distinguishable", "not distinguishable from seed noise")
+    assert "dropout=0.5" in capsys.readouterr().out and (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
+    # Another shared option into the same folder would mix results: refused.
+    assert sweep_main([*argv[:argv.index("--") + 1], "--epochs", "3", "--image-size", "32", "--precision", "float32",
+                       "--recipe", "card"]) == 2
+    assert "holds a finished run with other settings: --epochs 3 (recorded: 2)" in capsys.readouterr().err
