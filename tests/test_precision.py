@@ -14,8 +14,8 @@ def bf16_hardware():
         text = open("/proc/cpuinfo").read()
     except OSError:
         text = ""
-    cpu = any(flag in line.split() for line in text.splitlines() if line.startswith("flags")
-              for flag in ("avx512_bf16", "amx_bf16"))
+    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split()}
+    cpu = "avx512_bf16" in flags and "amx_bf16" not in flags  # AMX: auto keeps float32 (a collapse was seen)
     gpu = any(tuple(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0))) >= (8, 0)
               for g in tf.config.list_physical_devices("GPU"))
     return cpu or gpu
@@ -33,6 +33,19 @@ def restore_policy():
 def test_auto_follows_the_hardware():
     expected = "mixed_bfloat16" if bf16_hardware() else "float32"
     assert resolve_precision("auto") == resolve_precision() == expected
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ({"avx512f", "avx512_bf16"}, "mixed_bfloat16"),
+    ({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "float32"),  # AMX: the bfloat16 collapse
+    ({"avx2", "fma"}, "float32"),
+])
+def test_auto_on_cpus_by_their_flags(flags, expected):
+    from cnn.precision import gpu_supports_bfloat16
+
+    if gpu_supports_bfloat16():
+        pytest.skip("a bfloat16 GPU is visible: auto picks it whatever the CPU")
+    assert resolve_precision("auto", flags=flags) == expected
 
 
 @pytest.mark.parametrize("choice", ["float32", "mixed_bfloat16", "mixed_float16"])

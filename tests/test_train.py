@@ -241,3 +241,16 @@ def test_real_photos_learn_far_above_the_majority_class(clothing_small, tmp_path
                        precision="float32")
     assert metrics["top1"] > 2 * majority
     assert metrics["top5"] > metrics["top3"] > metrics["top1"]
+
+
+def test_auto_precision_keeps_learning_on_this_machine(workdir, tmp_path):
+    """The guard against a bfloat16 collapse (seen with AMX): in the precision auto picks here, training
+    accuracy, once well above the largest class's share, never falls back to it."""
+    _, metrics = train(out=tmp_path / "auto", labels=str(workdir / "labels.csv"), image_size=48, epochs=10,
+                       patience=10, recipe="card")
+    history = pd.read_csv(tmp_path / "auto" / "history.csv")
+    table = pd.read_csv(workdir / "labels.csv")
+    majority = table[table.split == "train"].label.value_counts(normalize=True).iloc[0]
+    peak = history["accuracy"].cummax()
+    assert history["accuracy"].iloc[-1] > 2 * majority
+    assert not ((peak > 2 * majority) & (history["accuracy"] <= majority + 0.05)).any()
