@@ -8,8 +8,8 @@ folder of DATA/train (10 for clothing-dataset-small), it measures in images/s:
   (a) memory: training steps fed the same random batch from a cached tf.data (no decoding at all);
   (b) files:  training steps fed by flow_from_dataframe reading DATA/train/<class>/*.jpg (shuffled);
   (c) loader: flow_from_dataframe iterated alone, without a model;
-  (d) augmented: as (b) with `--augment default` (flip, rotation, zoom, shear, shift), which runs as
-      stateless ops in the loader's parallel map.
+  (d) augmented: as (b) with the default recipe's augmentation (flip and a random-resized crop), which
+      runs as stateless ops in the loader's parallel map; (d)/(a) is what augmentation on by default keeps.
 (b)/(a) is the share of the in-memory speed that training from files keeps: the loader is not the
 bottleneck when it is close to 1. The ratio is also given per CPU-second of this process, which
 other jobs sharing the machine cannot distort (on an idle machine whose cores training keeps busy,
@@ -28,6 +28,7 @@ from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from cnn.options import RECIPES  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "clothing-dataset-small"
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -94,7 +95,7 @@ def measure(precision, df, args):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
     memory = memory_dataset(args.batch_size, args.image_size, num_classes)
     files = files_dataset(df, args.batch_size, args.image_size)
-    augmented = files_dataset(df, args.batch_size, args.image_size, augment="default")
+    augmented = files_dataset(df, args.batch_size, args.image_size, augment=RECIPES["default"]["augment"])
     a, b, d = [], [], []
     for r in range(args.rounds):
         a.append(timed_steps(model, memory, args.steps))
