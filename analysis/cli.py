@@ -3,7 +3,7 @@ import argparse
 import sys
 
 from cnn.models import ARCHITECTURES, MIN_IMAGE_SIZE
-from common.command import run_command
+from common.command import ArgumentParser, run_command
 
 PROG = "analyze-model"
 FORMATS = ("table", "markdown", "csv", "json")
@@ -22,7 +22,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser():
     """analyze-model's options."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG, formatter_class=_HelpFormatter,
         description="Explain a Keras model: what each layer costs (MACs, FLOPs) and what each layer can see "
                     "(receptive field). With neither --flops nor --receptive-field, both are printed.")

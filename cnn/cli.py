@@ -4,13 +4,12 @@ import sys
 from pathlib import Path
 
 from cnn.options import add_to_parser, typed_options
-from common.command import run_command
+from common.command import ArgumentParser, run_command
 
 
 def _parser(prog, description):
     """An argparse parser with the project's conventions (defaults shown in --help)."""
-    return argparse.ArgumentParser(prog=prog, description=description,
-                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return ArgumentParser(prog=prog, description=description)
 
 
 def _positive(kind):
@@ -25,7 +24,7 @@ def _positive(kind):
 
 def train_parser():
     """train-cnn's options: one per cnn.options.TrainOptions field, plus where the run goes."""
-    p = argparse.ArgumentParser(prog="train-cnn", description="Train a CNN on a labels CSV (train/val splits) into "
+    p = ArgumentParser(prog="train-cnn", description="Train a CNN on a labels CSV (train/val splits) into "
                                 "a run folder, then score it once on the test split.")
     add_to_parser(p)
     p.add_argument("--out", default=None, help="run folder (default: runs/<arch>-<n>, the next free n)")

@@ -1,4 +1,5 @@
 """The one wrapper every command's main() runs its work in: user errors and Ctrl-C become one line."""
+import argparse
 import os
 import sys
 
@@ -23,3 +24,15 @@ def run_command(prog, action, interrupted="interrupted"):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 0 if status is None else status
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's conventions: defaults shown in --help, and a bad argument reported on
+    one line (`PROG: error: ...`, exit 2) with a pointer to --help instead of the whole usage block."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")

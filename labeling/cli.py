@@ -1,8 +1,7 @@
 """make-labels: scan a folder tree of clothing photos and write the labels CSV (path,label,group,split)."""
-import argparse
 import sys
 
-from common.command import run_command
+from common.command import ArgumentParser, run_command
 from common.schema import IMAGE_EXTENSIONS
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
 
@@ -11,8 +10,8 @@ PROG = "make-labels"
 
 def build_parser():
     """The argument parser; every option maps onto a keyword of labeling.labels.make_labels."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    parser = ArgumentParser(
+        prog=PROG,
         description=f"Scan ROOT for images ({' '.join('.' + e for e in sorted(IMAGE_EXTENSIONS))}, any case), label each by its folder "
                     "name's last '_' word, split train/val/test, and write the labels CSV (stdout unless -o). "
                     "A summary table and warnings go to stderr.")

@@ -1,4 +1,8 @@
 """Shared fixtures: the generated sample tree (once per session) and the location of ../shared data."""
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,3 +42,20 @@ def small_run(sample_tree, tmp_path_factory):
     run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,
                    precision="float32")
     return run, table
+
+
+def start_cnn(args, cwd, code=None):
+    """A train-cnn (or other `python -m cnn`) process; `code` runs first in the same interpreter."""
+    prelude = (code or "") + "\nimport sys\nfrom cnn.__main__ import main\nsys.exit(main())"
+    return subprocess.Popen([sys.executable, "-c", prelude, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(predicate, process, seconds=120):
+    """Poll until predicate() holds or the process ends; True when it held."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -132,7 +132,7 @@ def test_python_m_cnn_dispatches_and_help_does_not_import_tensorflow():
     assert done.returncode == 0, done.stderr
     assert "IMAGE_OR_DIR" in done.stdout and "--format {table,csv,json}" in done.stdout
     done = subprocess.run([sys.executable, "-m", "cnn", "fly"], cwd=REPO, capture_output=True, text=True)
-    assert done.returncode == 2 and "usage: python -m cnn {train,evaluate,predict" in done.stderr
+    assert done.returncode == 2 and "usage: python -m cnn {train,sweep,evaluate,predict" in done.stderr
 
 
 def test_main_routes_to_train(tmp_path, monkeypatch, capsys):

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,9 +16,10 @@ from cnn.datasets import cache_for
 from cnn.train import train
 from labeling.cli import main as make_labels_main
 from labeling.labels import make_labels
+from conftest import start_cnn, wait_for
+from conftest import REPO
 from test_train import StopAfterEpoch
 
-REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 SMALL = ["--image-size", "32", "--precision", "float32"]
 
@@ -32,23 +32,6 @@ def workdir(sample_tree, tmp_path_factory):
     table.to_csv(folder / "labels.csv", index=False)
     table.assign(label=table.label.replace({"Shorts": "Jeans"})).to_csv(folder / "merged.csv", index=False)
     return folder
-
-
-def start_cnn(args, cwd, code=None):
-    """A train-cnn (or other `python -m cnn`) process; `code` runs first in the same interpreter."""
-    prelude = (code or "") + "\nimport sys\nfrom cnn.__main__ import main\nsys.exit(main())"
-    return subprocess.Popen([sys.executable, "-c", prelude, *args], cwd=cwd, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for(predicate, process, seconds=120):
-    """Poll until predicate() holds or the process ends; True when it held."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def stderr_lines(text):

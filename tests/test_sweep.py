@@ -1,21 +1,16 @@
 """sweep-cnn: grid parsing and its errors, and a tiny real sweep that is killed, resumed and compared."""
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from conftest import start_cnn, wait_for
 from cnn.cli import sweep_main
 from cnn.sweep import configurations, parse_grid
 from common.errors import UsageError
 from labeling.labels import make_labels
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_grid_values_are_typed_and_combined():
@@ -51,13 +46,9 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     table.to_csv(tmp_path / "labels.csv", index=False)
     argv = ["--grid", "dropout=0,0.5", "--repeats", "2", "--baseline", "dropout=0", "--out", "sweep", "--",
             "--epochs", "2", "--image-size", "32", "--precision", "float32", "--recipe", "card"]
-    process = subprocess.Popen([sys.executable, "-m", "cnn", "sweep", *argv], cwd=tmp_path,
-                               env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = start_cnn(["sweep", *argv], tmp_path)
     first = tmp_path / "sweep" / "dropout=0.0" / "seed-0" / "metrics.json"
-    deadline = time.monotonic() + 300
-    while not first.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(first.exists, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     kept = first.stat().st_mtime_ns

@@ -1,17 +1,13 @@
 """train-cnn on the generated sample: a train -> evaluate -> predict round trip, and resuming an interrupted run."""
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import start_cnn, wait_for
 from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data import flow_from_dataframe
 from cnn.precision import resolve_precision
@@ -20,7 +16,6 @@ from cnn.labels_csv import sha256_file
 from cnn.train import train
 from labeling.labels import make_labels
 
-REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
              "metrics.json", "model.keras", "report.txt"]
 
@@ -214,12 +209,9 @@ def test_rerun_after_sigkill_continues(workdir, monkeypatch):
     """A real kill -9 of a train-cnn process, then the same command again."""
     monkeypatch.chdir(workdir)
     argv = ["--image-size", "32", "--epochs", "5", "--patience", "10", "--precision", "float32", "--out", "runs/killed"]
-    process = subprocess.Popen([sys.executable, "-m", "cnn", "train", *argv], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
+    process = start_cnn(["train", *argv], workdir)
     metadata = workdir / "runs" / "killed" / "backup" / "training_metadata.json"
-    deadline = time.monotonic() + 120
-    while not metadata.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert wait_for(metadata.exists, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
     done = json.loads(metadata.read_text())["epoch"]
