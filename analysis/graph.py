@@ -81,12 +81,26 @@ class _Walker:
         self._names.add(node.name)
 
     def resolve(self, tensor, scope):
-        """Name of the node that produced `tensor` (walking and recording its producers first)."""
-        if id(tensor) in scope.known:
-            return scope.known[id(tensor)]
-        layer, node_index, tensor_index = producer(tensor)
-        call = call_of(layer, node_index)
-        parents = [self.resolve(t, scope) for t in call.arguments.keras_tensors]
+        """Name of the node that produced `tensor`, recording its unnamed producers first. Iterative, not
+        recursive: EfficientNetB7's graph is deeper than Python's recursion limit."""
+        stack = [tensor]
+        while stack:
+            top = stack[-1]
+            if id(top) in scope.known:
+                stack.pop()
+                continue
+            layer, node_index, tensor_index = producer(top)
+            call = call_of(layer, node_index)
+            waiting = [t for t in call.arguments.keras_tensors if id(t) not in scope.known]
+            if waiting:
+                stack.extend(reversed(waiting))  # the first input is walked first, as a recursive walk would
+                continue
+            self._record(top, layer, call, tensor_index, scope)
+        return scope.known[id(tensor)]
+
+    def _record(self, tensor, layer, call, tensor_index, scope):
+        """Add the LayerNode of one call whose inputs are all named (or open the nested model it calls)."""
+        parents = [scope.known[id(t)] for t in call.arguments.keras_tensors]
         if hasattr(layer, "inputs") and hasattr(layer, "outputs") and hasattr(layer, "layers"):
             name = self._open_nested(layer, parents, tensor_index, scope)
         else:
@@ -96,7 +110,6 @@ class _Walker:
         for out in call.outputs:
             scope.known.setdefault(id(out), name)
         scope.known[id(tensor)] = name
-        return name
 
     def _open_nested(self, model, parents, tensor_index, scope):
         """Walk a nested model's graph with its inputs bound to the outer nodes that feed it."""
