@@ -1,5 +1,5 @@
 """The analysis pipeline: walk the model once, then cost each layer and/or follow its receptive field."""
-from analysis.flops import layer_cost
+from analysis.flops import model_costs
 from analysis.graph import walk
 from analysis.receptive import receptive_fields
 from analysis.tables import flops_table, receptive_field_table
@@ -8,7 +8,7 @@ from analysis.tables import flops_table, receptive_field_table
 def analyze(model, *, flops=True, receptive_field=True, empirical=False, convention="standard", source=""):
     """Return (tables, meta): the requested analyses as Tables, and model facts plus warnings for the report."""
     nodes = walk(model)
-    costs = [layer_cost(node) for node in nodes]
+    costs = model_costs(nodes)
     tables = []
     if flops:
         tables.append(flops_table(nodes, costs, convention))

@@ -22,3 +22,12 @@ def numpy_ops():
     from keras.src.ops import numpy
 
     return numpy
+
+
+def application_layers():
+    """The layer classes keras.applications defines for itself: (ConvNeXt's LayerScale, x * gamma per channel;
+    InceptionResNetV2's CustomScaleLayer, inputs[0] + inputs[1] * scale)."""
+    from keras.src.applications.convnext import LayerScale
+    from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+
+    return LayerScale, CustomScaleLayer
