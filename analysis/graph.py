@@ -11,7 +11,8 @@ from common.errors import UsageError
 
 @dataclass
 class LayerNode:
-    """One call of one layer: its inputs (node names), shapes without the batch axis, and the layer."""
+    """One call of one layer: its inputs (node names), shapes without the batch axis, the layer, and its symbolic
+    output tensor (in the graph of the model it belongs to: nested models have their own)."""
 
     name: str
     layer: object
@@ -19,6 +20,7 @@ class LayerNode:
     input_shapes: list = field(default_factory=list)
     output_shape: tuple = ()
     first_call: bool = True
+    tensor: object = None
 
     @property
     def kind(self):
@@ -33,7 +35,7 @@ def walk(model):
     scope = _Scope("", {})
     for tensor in model.inputs:
         layer = producer(tensor).operation
-        walker.add(LayerNode(layer.name, layer, output_shape=tuple(tensor.shape[1:])))
+        walker.add(LayerNode(layer.name, layer, output_shape=tuple(tensor.shape[1:]), tensor=tensor))
         scope.known[id(tensor)] = layer.name
     for tensor in model.outputs:
         walker.resolve(tensor, scope)
@@ -106,7 +108,7 @@ class _Walker:
         else:
             name = self._unique(scope.prefix + layer.name)
             self.add(LayerNode(name, layer, parents, [tuple(t.shape[1:]) for t in call.arguments.keras_tensors],
-                               tuple(tensor.shape[1:])))
+                               tuple(tensor.shape[1:]), tensor=tensor))
         for out in call.outputs:
             scope.known.setdefault(id(out), name)
         scope.known[id(tensor)] = name

@@ -31,3 +31,17 @@ def application_layers():
     from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
     return LayerScale, CustomScaleLayer
+
+
+def call_inputs(tensor):
+    """The symbolic tensors passed to the call that produced `tensor`."""
+    layer, node_index, _ = producer(tensor)
+    return list(call_of(layer, node_index).arguments.keras_tensors)
+
+
+def call_with(tensor, values):
+    """Call again the layer that produced `tensor`, with its inputs replaced by `values` (keyed by id of the
+    symbolic tensor), keeping its other arguments (constants of `x * 0.5`, keyword options) as recorded."""
+    layer, node_index, _ = producer(tensor)
+    args, kwargs = call_of(layer, node_index).arguments.fill_in(values)
+    return layer(*args, **kwargs)
