@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.graph import run
 from analysis.receptive import unit_bounds
 from common.errors import UsageError
 from common.tfenv import quiet_tensorflow
@@ -45,14 +46,12 @@ class EffectiveField:
 
 
 def spatial_nodes(nodes, fields, names=None):
-    """Indices of the nodes to measure: those named, or by default every layer that changes the theoretical field
-    (convolutions, pooling, padding). Only layers with a local spatial field, at the top level (a nested model's
-    layers live in their own graph)."""
-    measurable = [i for i, (node, fld) in enumerate(zip(nodes, fields))
-                  if node.inputs and fld.size and not fld.is_global and "/" not in node.name]
+    """Indices of the nodes to measure: those named, or by default every layer whose theoretical field differs
+    from each of its inputs' (convolutions, pooling, padding). Only layers with a local spatial field."""
+    measurable = [i for i, (node, fld) in enumerate(zip(nodes, fields)) if node.inputs and fld.size and not fld.is_global]
     if names is None:
-        by_name = {node.name: fld for node, fld in zip(nodes, fields)}
-        return [i for i in measurable if (fields[i].size, fields[i].jump) != _grid(by_name[nodes[i].inputs[0]])]
+        grid = {node.name: _grid(fld) for node, fld in zip(nodes, fields)}
+        return [i for i in measurable if all(_grid(fields[i]) != grid[name] for name in nodes[i].inputs)]
     by_name = {nodes[i].name: i for i in measurable}
     unknown = [name for name in names if name not in by_name]
     if unknown:
@@ -69,7 +68,7 @@ def effective_fields(model, nodes, fields, indices, inputs):
     """An EffectiveField per index in `indices`, averaged over `inputs` (a numpy batch shaped like the input)."""
     if not indices:
         raise UsageError(f"model {model.name!r} has no layer with a spatial map: no effective field to measure")
-    sums = _gradient_sums(model, [nodes[i] for i in indices], inputs)
+    sums = _gradient_sums(model, nodes, [nodes[i].name for i in indices], inputs)
     result = []
     for i, total in zip(indices, sums):
         unit = tuple(n // 2 for n in nodes[i].output_shape[:-1])
@@ -78,20 +77,18 @@ def effective_fields(model, nodes, fields, indices, inputs):
     return result
 
 
-def _gradient_sums(model, nodes, inputs):
-    """Per node, the sum over inputs of |d (centre unit, summed over channels) / d input|, summed over channels."""
+def _gradient_sums(model, nodes, names, inputs):
+    """Per named node, the sum over inputs of |d (centre unit, summed over channels) / d input|, summed over
+    the input channels. The graph runs layer by layer (graph.run), so nested models' layers are reachable."""
     tf = quiet_tensorflow()
-    import keras
 
-    probe = keras.Model(model.inputs, [node.tensor for node in nodes])
-    sums = [np.zeros(inputs.shape[1:-1]) for _ in nodes]
+    sums = [np.zeros(inputs.shape[1:-1]) for _ in names]
     for start in range(0, len(inputs), CHUNK):
         x = tf.constant(inputs[start:start + CHUNK], dtype=model.inputs[0].dtype)
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
-            outputs = probe(x, training=False)
-            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-            targets = [_centre_sum(tf, out) for out in outputs]
+            values = run(nodes, x)
+            targets = [_centre_sum(tf, values[name]) for name in names]
         for k, target in enumerate(targets):
             grad = tape.gradient(target, x).numpy().astype(np.float64)
             sums[k] += np.abs(grad).sum(axis=(0, grad.ndim - 1))

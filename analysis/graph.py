@@ -5,7 +5,7 @@ name is its path ("block/conv") and its inputs name the nodes that feed it.
 """
 from dataclasses import dataclass, field
 
-from analysis.keras_internals import call_of, producer
+from analysis.keras_internals import call_inputs, call_of, call_with, producer
 from common.errors import UsageError
 
 
@@ -40,6 +40,20 @@ def walk(model):
     for tensor in model.outputs:
         walker.resolve(tensor, scope)
     return walker.nodes
+
+
+def run(nodes, batch):
+    """Every node's output value (by name) for `batch`, computed layer by layer, eagerly, in walk order: what
+    the model computes, with each layer's inputs at hand (nested models' layers too)."""
+    values = {nodes[0].name: batch}
+    for node in nodes[1:]:
+        values[node.name] = call_with(node.tensor, arguments(node, values))
+    return values
+
+
+def arguments(node, values):
+    """The node's input values keyed by id of its symbolic inputs, as `call_with` takes them."""
+    return {id(tensor): values[name] for tensor, name in zip(call_inputs(node.tensor), node.inputs)}
 
 
 def check_inputs(model):

@@ -41,7 +41,9 @@ def call_inputs(tensor):
 
 def call_with(tensor, values):
     """Call again the layer that produced `tensor`, with its inputs replaced by `values` (keyed by id of the
-    symbolic tensor), keeping its other arguments (constants of `x * 0.5`, keyword options) as recorded."""
-    layer, node_index, _ = producer(tensor)
+    symbolic tensor), keeping its other arguments (constants of `x * 0.5`, keyword options) as recorded;
+    returns the output that stands for `tensor` (one of several for a multi-output layer)."""
+    layer, node_index, tensor_index = producer(tensor)
     args, kwargs = call_of(layer, node_index).arguments.fill_in(values)
-    return layer(*args, **kwargs)
+    outputs = layer(*args, **kwargs)
+    return outputs[tensor_index] if isinstance(outputs, (list, tuple)) else outputs

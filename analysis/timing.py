@@ -6,15 +6,15 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from analysis.keras_internals import call_inputs, call_with
-from common.errors import UsageError
+from analysis.graph import arguments, run
+from analysis.keras_internals import call_with
 from common.tfenv import quiet_tensorflow
 
 WARMUP = 2  # untimed calls first: tracing, memory allocation, caches
 PEAK_SIZE = {"CPU": 1024, "GPU": 8192}  # square matmul side: long enough to reach the device's speed
 PEAK_REPEATS = 5
-METHOD = ("each layer called on its real input tensors (from one forward pass of the whole model on random "
-          "pixels 0-255), compiled with tf.function, {repeats} timed calls after {warmup} untimed, median")
+METHOD = ("each layer called on its real input tensors (from one layer-by-layer pass of the whole model on "
+          "random pixels 0-255), compiled with tf.function, {repeats} timed calls after {warmup} untimed, median")
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,14 @@ def measure_times(model, nodes, options):
     tf = quiet_tensorflow()
     from analysis.erf_inputs import random_pixels
 
-    nested = sorted({node.name.split("/")[0] for node in nodes if "/" in node.name})
-    if nested:
-        raise UsageError(f"--timing times top-level layers; this model nests the model(s) {', '.join(nested)}")
     batch = tf.constant(random_pixels(tuple(model.inputs[0].shape[1:]), options.batch_size, 0),
                         dtype=model.inputs[0].dtype)
-    values = _input_values(model, nodes, batch)
+    values = run(nodes, batch)
     timings = Timings(device=_device(tf), method=METHOD.format(repeats=options.repeats, warmup=WARMUP))
     with _quiet_retracing(tf):  # one tf.function per layer is the point here, not a mistake to warn about
         for node in nodes:
             if node.inputs:
-                own = {id(t): values[id(t)] for t in call_inputs(node.tensor)}
-                step = _step(tf, _layer_call(node.tensor), own, options.training_step)
+                step = _step(tf, _layer_call(node.tensor), arguments(node, values), options.training_step)
                 timings.layers[node.name] = median_time(tf, step, options.repeats)
     whole = _step(tf, lambda args: model(args[id(model.inputs[0])], training=False), {id(model.inputs[0]): batch},
                   options.training_step)
@@ -78,22 +74,6 @@ def _layer_call(tensor):
     """The call that produced `tensor`, as a function of its inputs' values (a closure: tf.function traces
     arguments, not captured objects)."""
     return lambda args: call_with(tensor, args)
-
-
-def _input_values(model, nodes, batch):
-    """The value of every tensor some layer takes as input, keyed by the id of its symbolic tensor."""
-    import keras
-
-    wanted = {}
-    for node in nodes:
-        for tensor in call_inputs(node.tensor) if node.inputs else []:
-            wanted.setdefault(id(tensor), tensor)
-    source = model.inputs[0]
-    inner = [tensor for key, tensor in wanted.items() if key != id(source)]
-    outputs = keras.Model(model.inputs, inner)(batch, training=False) if inner else []
-    values = dict(zip((id(t) for t in inner), outputs if isinstance(outputs, (list, tuple)) else [outputs]))
-    values[id(source)] = batch
-    return {key: values[key] for key in wanted}
 
 
 def _step(tf, call, values, training_step):

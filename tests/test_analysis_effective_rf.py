@@ -63,6 +63,18 @@ def test_linear_stack_is_the_repeated_convolution(size, layers, dilation, paddin
     assert measured[-1].centre == (centre, centre)
 
 
+def test_nested_model_layers_are_measured_like_flat_ones():
+    flat = uniform_stack(15, 3)
+    inputs = keras.Input((15, 15, 2))
+    inner = keras.Sequential([keras.Input((13, 13, 2))] + [L.Conv2D(2, 3, use_bias=False, kernel_initializer="ones")
+                                                           for _ in range(2)], name="inner")
+    first = L.Conv2D(2, 3, use_bias=False, kernel_initializer="ones")
+    nodes, _, nested = measure(keras.Model(inputs, inner(first(inputs))))
+    assert [nodes[erf.index].name.split("/")[0] for erf in nested] == [first.name, "inner", "inner"]
+    for a, b in zip(nested, measure(flat)[2]):
+        np.testing.assert_allclose(a.gradient, b.gradient, rtol=1e-6)
+
+
 def test_linear_stack_radii_by_hand():
     # per axis the profile is [1, 3, 6, 7, 6, 3, 1] (sum 27): squares of half-side d+1/2 hold 7^2 = 49,
     # 19^2 = 361, 25^2 = 625 and 27^2 = 729 of 729: 50% needs d = 2 (361/729 = 49.5%), 90% needs d = 3

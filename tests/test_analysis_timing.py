@@ -15,7 +15,6 @@ from analysis.flops import model_costs  # noqa: E402
 from analysis.graph import walk  # noqa: E402
 from analysis.tables import timing_table  # noqa: E402
 from analysis.timing import TimingOptions, matmul_peak, measure_times  # noqa: E402
-from common.errors import UsageError  # noqa: E402
 
 
 def timed(model, **options):
@@ -58,11 +57,14 @@ def test_merges_op_nodes_and_shared_layers_are_called_with_their_own_inputs():
     assert {"shared", "shared#2", "add"} <= set(names) and all(row["time_s"] > 0 for row in table.rows)
 
 
-def test_nested_models_are_refused():
-    block = keras.Sequential([keras.Input((8, 8, 2)), L.Conv2D(2, 3)], name="block")
+def test_layers_of_nested_models_are_timed_one_by_one():
+    block = keras.Sequential([keras.Input((12, 12, 2)), L.Conv2D(2, 3, padding="same", name="conv"),
+                              L.ReLU(name="relu")], name="block")
     inputs = keras.Input((8, 8, 2))
-    with pytest.raises(UsageError, match="nests the model"):
-        timed(keras.Model(inputs, block(inputs)))
+    _, _, table = timed(keras.Model(inputs, L.Flatten(name="flat")(block(block(L.ZeroPadding2D(2)(inputs))))))
+    assert [row["layer"] for row in table.rows][1:] == ["block/conv", "block/relu", "block#2/conv", "block#2/relu",
+                                                        "flat"]
+    assert all(row["time_s"] > 0 for row in table.rows)
 
 
 def test_matmul_peak_is_a_rate():
