@@ -15,7 +15,8 @@ STANDARD_RULES = (
     "linear 0). BatchNormalization (inference, folded): 2 per element. Rescaling: 1 per element (2 with an offset). "
     "Normalization: 2 per element. LayerNormalization/GroupNormalization: 5 per element (mean, subtract, square, "
     "sum, multiply by 1/std) + 2 per group (add epsilon, rsqrt), +1 per element for the scale, +1 for the offset; "
-    "LayerScale (ConvNeXt): 1 per element; CustomScaleLayer (InceptionResNetV2, a + b*scale): 2. UpSampling1D/2D: nearest 0, bilinear 7 per output (4 weights x 4 neighbours). "
+    "MultiHeadAttention: 2 per MAC of its projections and attention products, a bias per projected value, "
+    "1 per score to scale it and 1 to softmax it. LayerScale (ConvNeXt): 1 per element; CustomScaleLayer (InceptionResNetV2, a + b*scale): 2. UpSampling1D/2D: nearest 0, bilinear 7 per output (4 weights x 4 neighbours). "
     "Max pooling: window-1 comparisons per output; average pooling: window per output; "
     "global average pooling: 1 per input element; global max pooling: inputs-outputs. Add/Subtract/Multiply/Maximum/"
     "Minimum: (inputs-1) per output element; Average: inputs per output element. Concatenate, Flatten, Reshape, "
@@ -30,7 +31,7 @@ TF_PROFILER_RULES = (
     "global average 1 per input, global max 0, BatchNormalization 2 per element + 6 per channel, "
     "Rescaling 2 per element, merges (inputs-1) per output, Layer/GroupNormalization 6 per element + 5 per group "
     "(+ 2 per scaled value - 1 per group with a scale, + 1 per offset value), LayerScale 1 and CustomScaleLayer 2 per "
-    "element, nearest UpSampling2D 2 (the new size), bilinear 0."
+    "element, MultiHeadAttention its projections only (2 per MAC, not the attention einsums) + biases + 6 per score, nearest UpSampling2D 2 (the new size), bilinear 0."
 )
 TRAINING_RULE = "training step ~ 3 x forward (backward ~ 2 x forward: gradients w.r.t. activations and w.r.t. weights)"
 
@@ -136,6 +137,7 @@ def _rules():
         (L.LayerNormalization, _layer_norm),
         (L.GroupNormalization, _group_norm),
         (L.UpSampling2D, _upsampling),
+        (L.MultiHeadAttention, _attention),
         (layer_scale, lambda node: _elementwise(node, 1, 1)),
         (custom_scale, lambda node: _elementwise(node, 2, 2)),
         (L.Activation, lambda node: _activation(node, node.layer.activation)),
@@ -329,6 +331,25 @@ def _upsampling(node):
     if node.layer.interpolation == "nearest":
         return Cost(0, 0, 2)
     return Cost(0, 7 * _elements(node.output_shape), 0)
+
+
+def _attention(node):
+    """MultiHeadAttention (h heads, key size d, value size dv, over all positions): projections Tq*Eq*h*d,
+    Tv*Ek*h*d, Tv*Ev*h*dv and Tq*h*dv*Eo MACs, scores h*Tq*Tv*d, weighted values h*Tq*Tv*dv; per score a scale
+    and a softmax (1 FLOP each; the profiler 1 and 5); a bias per projected value. The profiler counts the
+    projections (BatchMatMul) but not the two attention einsums."""
+    layer, shapes = node.layer, node.input_shapes
+    h, d = layer.num_heads, layer.key_dim
+    dv = layer.value_dim or d
+    tq, tv = _elements(shapes[0][:-1]), _elements(shapes[1][:-1])
+    eq, ev, ek = shapes[0][-1], shapes[1][-1], shapes[-1][-1]
+    eo = _elements(node.output_shape) // tq
+    projections = tq * eq * h * d + tv * ek * h * d + tv * ev * h * dv + tq * h * dv * eo
+    attention = h * tq * tv * (d + dv)
+    bias = (tq * h * d + tv * h * d + tv * h * dv + tq * eo) if layer.get_config()["use_bias"] else 0
+    scores = h * tq * tv
+    macs = projections + attention
+    return Cost(macs, 2 * macs + bias + 2 * scores, 2 * projections + bias + 6 * scores)
 
 
 def _relu(node):

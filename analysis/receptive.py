@@ -99,7 +99,7 @@ def _rules():
         ((L.UpSampling1D, L.UpSampling2D), _upsampling),
         (L.LayerNormalization, _layer_norm),
         ((L.Flatten, L.Reshape, L.Permute, L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
-          L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GroupNormalization), _global),
+          L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GroupNormalization, L.MultiHeadAttention), _global),
         (L.Dense, lambda node, parent: parent if len(node.input_shapes[0]) > 1 else _global(node, parent)),
     )
 
@@ -183,8 +183,8 @@ def _layer_norm(node, parent):
 
 
 def _global(node, parent):
-    """Flatten, Reshape, global pooling, GroupNormalization (statistics over the whole map): every output may
-    depend on every pixel the input layer sees."""
+    """Flatten, Reshape, global pooling, GroupNormalization (statistics over the whole map), attention (every
+    position attends to all): every output may depend on every pixel the input layer sees."""
     return replace(parent, is_global=True, note="global")
 
 

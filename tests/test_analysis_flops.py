@@ -117,6 +117,19 @@ def test_custom_scale_layer_is_a_multiply_add():
     assert (cost.macs, cost.flops, cost.tf_flops, cost.known) == (0, 2 * 256, 2 * 256, True)
 
 
+def test_attention_by_hand():
+    """2 heads, key size 3, value size 5, over 5 positions of 4 features (output 4 features)."""
+    inputs = keras.Input((5, 4))
+    cost = last_cost(keras.Model(inputs, L.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=5)(inputs, inputs)))
+    projections = 5 * 4 * 2 * 3 + 5 * 4 * 2 * 3 + 5 * 4 * 2 * 5 + 5 * 2 * 5 * 4  # query, key, value, output
+    attention = 2 * 5 * 5 * 3 + 2 * 5 * 5 * 5  # scores, then the weighted sum of values
+    bias = 5 * 2 * 3 + 5 * 2 * 3 + 5 * 2 * 5 + 5 * 4
+    scores = 2 * 5 * 5
+    assert cost.macs == projections + attention
+    assert cost.flops == 2 * (projections + attention) + bias + 2 * scores
+    assert cost.tf_flops == 2 * projections + bias + 6 * scores
+
+
 def test_card_model_macs_are_the_issue_figures():
     from cnn.models import build_cnn
 

@@ -101,6 +101,27 @@ def test_layers_after_a_grouped_conv_match_profiler(makers):
     assert our_profiler_flops(model) == profiler_flops(model)
 
 
+def _attention(mha, cross=False):
+    """Self-attention over 5 positions of 4 features; cross: queries of 6 features over 7 values of 3 features."""
+    inputs = keras.Input((35, 4))
+    if not cross:
+        x = inputs[:, :5]
+        return keras.Model(inputs, mha(x, x))
+    query = L.Dense(6)(inputs[:, :5])
+    value = L.Dense(3)(inputs[:, 5:12])
+    return keras.Model(inputs, mha(query, value))
+
+
+@pytest.mark.parametrize("make, cross", [
+    (lambda: L.MultiHeadAttention(num_heads=2, key_dim=3), False),
+    (lambda: L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=5, use_bias=False), False),
+    (lambda: L.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=7), True),
+])
+def test_attention_matches_profiler(make, cross):
+    model = _attention(make(), cross)
+    assert our_profiler_flops(model) == profiler_flops(model)
+
+
 def test_branching_nested_model_matches_profiler():
     model = _branchy()
     assert our_profiler_flops(model) == profiler_flops(model)

@@ -120,3 +120,11 @@ def test_unknown_layer_is_flagged_and_passes_the_field_through():
     fields = list(fields_of(keras.Model(inputs, L.UnitNormalization()(L.Conv2D(1, 3)(inputs)))).values())
     assert not fields[-1].known and "UnitNormalization" in fields[-1].note
     assert fields[-1].size == (3, 3)
+
+
+def test_attention_is_global():
+    """Every position attends to every other: one attention layer sees the whole sequence."""
+    inputs = keras.Input((12, 2))
+    x = L.Conv1D(4, 3)(inputs)
+    fields = list(fields_of(keras.Model(inputs, L.MultiHeadAttention(num_heads=1, key_dim=2)(x, x))).values())
+    assert [f.is_global for f in fields] == [False, False, True] and fields[-1].coverage == ((0, 11),)
