@@ -69,7 +69,8 @@ def _add_measurement_options(parser):
     erf.add_argument("--images", metavar="CSV",
                      help="a labels CSV: average over its images (`path` column) with the model's own weights "
                           "(default: random weights and random pixels)")
-    erf.add_argument("--plot", metavar="FILE", help="draw the ERF heatmaps beside the theoretical fields (PNG, SVG, PDF)")
+    erf.add_argument("--plot", metavar="FILE",
+                     help="draw the ERF heatmaps beside the theoretical fields (PNG, SVG, PDF)")
     timing = parser.add_argument_group("measured time per layer")
     timing.add_argument("--timing", action="store_true",
                         help="time every layer on its real inputs, and the whole model, on this machine")

@@ -48,7 +48,8 @@ class EffectiveField:
 def spatial_nodes(nodes, fields, names=None):
     """Indices of the nodes to measure: those named, or by default every layer whose theoretical field differs
     from each of its inputs' (convolutions, pooling, padding). Only layers with a local spatial field."""
-    measurable = [i for i, (node, fld) in enumerate(zip(nodes, fields)) if node.inputs and fld.size and not fld.is_global]
+    measurable = [i for i, (node, fld) in enumerate(zip(nodes, fields))
+                  if node.inputs and fld.size and not fld.is_global]
     if names is None:
         grid = {node.name: _grid(fld) for node, fld in zip(nodes, fields)}
         return [i for i in measurable if all(_grid(fields[i]) != grid[name] for name in nodes[i].inputs)]

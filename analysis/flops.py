@@ -16,7 +16,9 @@ STANDARD_RULES = (
     "Normalization: 2 per element. LayerNormalization/GroupNormalization: 5 per element (mean, subtract, square, "
     "sum, multiply by 1/std) + 2 per group (add epsilon, rsqrt), +1 per element for the scale, +1 for the offset; "
     "MultiHeadAttention: 2 per MAC of its projections and attention products, a bias per projected value, "
-    "1 per score to scale it and 1 to softmax it. LayerScale (ConvNeXt): 1 per element; CustomScaleLayer (InceptionResNetV2, a + b*scale): 2. UpSampling1D/2D: nearest 0, bilinear 7 per output (4 weights x 4 neighbours). "
+    "1 per score to scale it and 1 to softmax it. LayerScale (ConvNeXt): 1 per element; CustomScaleLayer "
+    "(InceptionResNetV2, a + b*scale): 2. UpSampling1D/2D: nearest 0, bilinear 7 per output (4 weights x 4 "
+    "neighbours). "
     "Max pooling: window-1 comparisons per output; average pooling: window per output; "
     "global average pooling: 1 per input element; global max pooling: inputs-outputs. Add/Subtract/Multiply/Maximum/"
     "Minimum: (inputs-1) per output element; Average: inputs per output element. Concatenate, Flatten, Reshape, "
@@ -25,13 +27,15 @@ STANDARD_RULES = (
 TF_PROFILER_RULES = (
     "What tf.compat.v1.profiler's float_operation counts on the frozen inference graph (batch 1): convolutions "
     "and matmuls 2 per MAC (dilated convolutions over TensorFlow's space-to-batch padded grid; grouped "
-    "convolutions 0, their shapes are hidden from it, which can also hide the layers right after them; "
+    "convolutions 0, and their output shape is hidden from it, so the layers computed from it count nothing "
+    "but their per-channel parts until a Flatten, Reshape, Dense or UpSampling2D fixes the shape again; "
     "transposed: 2*outputs*kernel area*input channels/stride area), BiasAdd 1 per output, "
     "ReLU/ReLU6/sigmoid/tanh/ELU 0, softmax 5 per element, pooling windows 1 per window element per output, "
     "global average 1 per input, global max 0, BatchNormalization 2 per element + 6 per channel, "
     "Rescaling 2 per element, merges (inputs-1) per output, Layer/GroupNormalization 6 per element + 5 per group "
     "(+ 2 per scaled value - 1 per group with a scale, + 1 per offset value), LayerScale 1 and CustomScaleLayer 2 per "
-    "element, MultiHeadAttention its projections only (2 per MAC, not the attention einsums) + biases + 6 per score, nearest UpSampling2D 2 (the new size), bilinear 0."
+    "element, MultiHeadAttention its projections only (2 per MAC, not the attention einsums) + biases + 6 per "
+    "score, nearest UpSampling2D 2 (the new size), bilinear 0."
 )
 TRAINING_RULE = "training step ~ 3 x forward (backward ~ 2 x forward: gradients w.r.t. activations and w.r.t. weights)"
 

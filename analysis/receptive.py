@@ -6,8 +6,9 @@ the field (size r, jump j, centre of the first unit c) of its input to
     r' = r + (k_eff - 1)*j      (the backward form r_in = s*r_out + (k_eff - s), unrolled)
     j' = j*s
     c' = c + ((k_eff - 1)/2 - p)*j
-Upsampling moves units by j/s (like a transposed convolution). Merges (Add, Concatenate...) take the union of their branches' fields (the worst case) and say when the
-branches are misaligned; Flatten, global pooling and everything after them see the whole input ("global").
+Upsampling moves units by j/s (like a transposed convolution). Merges (Add, Concatenate...) take the union
+of their branches' fields (the worst case) and say when the branches are misaligned; Flatten, global
+pooling, attention and everything after them see the whole input ("global").
 """
 import math
 from dataclasses import dataclass, replace

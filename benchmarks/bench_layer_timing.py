@@ -47,9 +47,9 @@ def main(argv=None):
         ratio = totals["layers_over_whole"]
         verdict = "within" if abs(ratio - 1) <= TOLERANCE else "OUTSIDE"
         slowest = sorted(table.rows, key=lambda row: -row["time_s"])[:3]
-        print(f"{precision:15s} layers {totals['layers_s'] * 1e3:8.2f} ms  whole {totals['whole_model_s'] * 1e3:8.2f} ms"
-              f"  ratio {ratio:.3f} ({verdict} {TOLERANCE:.0%})  matmul peak "
-              f"{totals['matmul_peak_gflops_per_s']:.0f} GFLOP/s  slowest: "
+        print(f"{precision:15s} layers {totals['layers_s'] * 1e3:8.2f} ms  "
+              f"whole {totals['whole_model_s'] * 1e3:8.2f} ms  ratio {ratio:.3f} ({verdict} {TOLERANCE:.0%})  "
+              f"matmul peak {totals['matmul_peak_gflops_per_s']:.0f} GFLOP/s  slowest: "
               + ", ".join(f"{row['layer']} {row['share']:.0%}" for row in slowest))
         results.append({"precision": precision, "totals": totals, "layers": table.rows})
     doc = {"results": results, "image_size": args.image_size, "tensorflow": tf.__version__,

@@ -164,3 +164,19 @@ def test_erf_options_need_effective_rf(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+def test_command_averages_over_csv_images_with_the_models_weights(capsys, tmp_path):
+    from PIL import Image
+
+    rows = []
+    for i in range(3):
+        Image.new("RGB", (50, 40), (60 * i, 100, 200)).save(tmp_path / f"{i}.png")
+        rows.append(f"{tmp_path / f'{i}.png'},a,train\n")
+    (tmp_path / "labels.csv").write_text("path,label,split\n" + "".join(rows))
+    code = main(["--effective-rf", "--images", str(tmp_path / "labels.csv"), "--layers", "conv1,pool3",
+                 "--input-size", "48", "--classes", "3", "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["conv1", "pool3"]
+    assert f"averaged over 3 images from {tmp_path / 'labels.csv'} (the model's own weights)" in " ".join(err.split())

@@ -81,7 +81,8 @@ CASES = [
     (lambda: L.LayerNormalization(axis=(1, 2, 3), center=False), (4, 4, 8), 0, 5 * 128 + 2 + 128,
      6 * 128 + 5 + (2 * 128 - 1)),
     # GroupNormalization, 4 groups of 2 channels: TF folds gamma/beta into 8 per-channel values
-    (lambda: L.GroupNormalization(groups=4), (4, 4, 8), 0, 5 * 128 + 2 * 4 + 128 + 128, 6 * 128 + 5 * 4 + (2 * 8 - 4) + 8),
+    (lambda: L.GroupNormalization(groups=4), (4, 4, 8), 0, 5 * 128 + 2 * 4 + 128 + 128,
+     6 * 128 + 5 * 4 + (2 * 8 - 4) + 8),
     (lambda: L.GroupNormalization(groups=2, scale=False), (4, 4, 8), 0, 5 * 128 + 2 * 2 + 128, 6 * 128 + 5 * 2 + 8),
     (lambda: application_layers()[0](1e-6, 8), (4, 4, 8), 0, 128, 128),  # LayerScale: x * gamma
     # UpSampling2D to 8x8x3: nearest copies (the profiler counts the new size, 2 integers); bilinear 4 mul + 3 add

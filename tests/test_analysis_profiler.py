@@ -73,7 +73,8 @@ def _branchy():
 @pytest.mark.parametrize("make", [lambda: L.Conv2D(8, 3, groups=2), lambda: L.Conv2D(8, 3, dilation_rate=(2, 3)),
                                   lambda: L.Conv2DTranspose(5, 4, strides=3, padding="same"),
                                   lambda: L.BatchNormalization(axis=1), lambda: L.ReLU(threshold=0.5),
-                                  lambda: L.LayerNormalization(), lambda: L.LayerNormalization(axis=(1, 2), scale=False),
+                                  lambda: L.LayerNormalization(),
+                                  lambda: L.LayerNormalization(axis=(1, 2), scale=False),
                                   lambda: L.GroupNormalization(groups=2, center=False),
                                   lambda: L.UpSampling2D((2, 3)), lambda: L.UpSampling2D(2, interpolation="bilinear")])
 def test_single_layers_match_profiler(make):
