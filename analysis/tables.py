@@ -222,8 +222,8 @@ def _timing_summary(rows, totals, options):
     return [f"Method: {totals['method']}. FLOPs: the standard convention's {flops_rule} x {options.batch_size} "
             "images; GFLOP/s = FLOPs / time.",
             f"Sum of layers {totals['layers_s'] * 1e3:.4g} ms, whole model {totals['whole_model_s'] * 1e3:.4g} ms "
-            f"per batch: ratio {totals['layers_over_whole']:.2f} (separate calls add their own overheads and miss "
-            "the fusion a whole-model graph allows).",
+            f"per batch: ratio {totals['layers_over_whole']:.2f} (they differ by the overheads of separate calls, the "
+            "fusion a whole-model graph allows, and noise from other work on the machine).",
             f"Slowest layer: {slowest['layer']} ({slowest['share']:.1%} of the layers' time, "
             f"{slowest['gflops_per_s']:.3g} GFLOP/s). Reference: a float32 matmul reaches "
             f"{totals['matmul_peak_gflops_per_s']:.4g} GFLOP/s here."]

@@ -1,6 +1,7 @@
 """Measured time per layer: each layer called on its real input tensors (the values the whole model computes
 for one random batch), compiled with tf.function, timed after a warm-up as the median of repeated calls; the
-whole model timed the same way, and a large float32 matmul for the machine's reference peak."""
+whole model timed in the same rounds (so both see the same load on a shared machine), and a large float32
+matmul for the machine's reference peak."""
 import contextlib
 import statistics
 import time
@@ -13,8 +14,10 @@ from common.tfenv import quiet_tensorflow
 WARMUP = 2  # untimed calls first: tracing, memory allocation, caches
 PEAK_SIZE = {"CPU": 1024, "GPU": 8192}  # square matmul side: long enough to reach the device's speed
 PEAK_REPEATS = 5
+WHOLE = ""  # the whole model's key among the timed steps (no layer has an empty name)
 METHOD = ("each layer called on its real input tensors (from one layer-by-layer pass of the whole model on "
-          "random pixels 0-255), compiled with tf.function, {repeats} timed calls after {warmup} untimed, median")
+          "random pixels 0-255), compiled with tf.function; {warmup} untimed calls, then {repeats} rounds that "
+          "time every layer and the whole model once each (so all see the same machine load); median per layer")
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,14 @@ def measure_times(model, nodes, options):
     batch = tf.constant(random_pixels(tuple(model.inputs[0].shape[1:]), options.batch_size, 0),
                         dtype=model.inputs[0].dtype)
     values = run(nodes, batch)
-    timings = Timings(device=_device(tf), method=METHOD.format(repeats=options.repeats, warmup=WARMUP))
+    steps = {node.name: _step(tf, _layer_call(node.tensor), arguments(node, values), options.training_step)
+             for node in nodes if node.inputs}
+    steps[WHOLE] = _step(tf, lambda args: model(args[id(model.inputs[0])], training=False),
+                         {id(model.inputs[0]): batch}, options.training_step)
     with _quiet_retracing(tf):  # one tf.function per layer is the point here, not a mistake to warn about
-        for node in nodes:
-            if node.inputs:
-                step = _step(tf, _layer_call(node.tensor), arguments(node, values), options.training_step)
-                timings.layers[node.name] = median_time(tf, step, options.repeats)
-    whole = _step(tf, lambda args: model(args[id(model.inputs[0])], training=False), {id(model.inputs[0]): batch},
-                  options.training_step)
-    timings.whole = median_time(tf, whole, options.repeats)
+        seconds = median_times(tf, steps, options.repeats)
+    timings = Timings(whole=seconds.pop(WHOLE), layers=seconds, device=_device(tf),
+                      method=METHOD.format(repeats=options.repeats, warmup=WARMUP))
     timings.peak_gflops = matmul_peak(tf)
     return timings
 
@@ -89,18 +91,21 @@ def _step(tf, call, values, training_step):
     return lambda: compiled(values)
 
 
-def median_time(tf, step, repeats):
-    """Median wall-clock seconds of `step()` over `repeats` calls after WARMUP untimed ones, each waited for."""
-    for _ in range(WARMUP):
-        step()
-    tf.test.experimental.sync_devices()
-    times = []
+def median_times(tf, steps, repeats):
+    """Median wall-clock seconds of each step (a dict of callables) after WARMUP untimed calls, over `repeats`
+    rounds that call every step once, each call waited for."""
+    for step in steps.values():
+        for _ in range(WARMUP):
+            step()
+    times = {key: [] for key in steps}
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        tf.test.experimental.sync_devices()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for key, step in steps.items():
+            tf.test.experimental.sync_devices()
+            start = time.perf_counter()
+            step()
+            tf.test.experimental.sync_devices()
+            times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(values) for key, values in times.items()}
 
 
 def matmul_peak(tf):
@@ -109,7 +114,7 @@ def matmul_peak(tf):
     a = tf.random.stateless_uniform((n, n), seed=(0, 1))
     b = tf.random.stateless_uniform((n, n), seed=(0, 2))
     matmul = tf.function(lambda: tf.matmul(a, b))
-    return 2 * n ** 3 / median_time(tf, matmul, PEAK_REPEATS) / 1e9
+    return 2 * n ** 3 / median_times(tf, {WHOLE: matmul}, PEAK_REPEATS)[WHOLE] / 1e9
 
 
 def _device(tf):
