@@ -43,14 +43,15 @@ def _panel(ax, node, field, erf):
     ax.imshow(gradient / peak, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
     ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False,
                            edgecolor="deepskyblue", linewidth=1.5))
-    centre = erf.centre if len(erf.centre) == 2 else (0, erf.centre[0])
+    flat = len(erf.centre) == 1  # a 1-D map: one row, and the squares become bands of that row
+    centre = (0, erf.centre[0]) if flat else erf.centre
     for share, style in ((0.5, ":"), (0.9, "--")):
         r = erf.radii[share]
-        ax.add_patch(Rectangle((centre[1] - r, centre[0] - r), 2 * r, 2 * r, fill=False, edgecolor="white",
-                               linestyle=style, linewidth=1.2))
+        ax.add_patch(Rectangle((centre[1] - r, -0.5 if flat else centre[0] - r), 2 * r, 1 if flat else 2 * r,
+                               fill=False, edgecolor="white", linestyle=style, linewidth=1.2))
     margin = max(2, (right - left + 1) // 4)
     ax.set_xlim(left - margin - 0.5, right + margin + 0.5)
-    ax.set_ylim(bottom + margin + 0.5, top - margin - 0.5)
+    ax.set_ylim((0.5, -0.5) if flat else (bottom + margin + 0.5, top - margin - 0.5))
     ax.set_xticks([])
     ax.set_yticks([])
     size = "x".join(f"{v:g}" for v in field.size)
