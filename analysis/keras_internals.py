@@ -1,9 +1,11 @@
-"""The private Keras 3 internals the graph walk and the layer rules need, in one place.
+"""The private Keras 3 internals the graph walk, the layer rules and the measurements need, in one place.
 
-Keras 3 has no public API for a functional model's call graph or for the op classes that `x + y` on
-symbolic tensors creates, so these read private attributes. Checked on Keras 3.0 to 3.15 (TensorFlow
-backend); requirements.txt bounds keras below 4 so a major change cannot arrive unnoticed, and the
-analysis tests exercise every accessor.
+Keras 3 has no public API for a functional model's call graph, for replaying one recorded layer call, for
+the op classes that `x + y` on symbolic tensors creates or for the layers keras.applications defines for
+itself, so these read private attributes and modules. producer, call_of and numpy_ops were checked on
+Keras 3.0 to 3.15, call_inputs, call_with and application_layers on 3.15 (TensorFlow backend);
+requirements.txt bounds keras below 4 so a major change cannot arrive unnoticed, and the analysis tests
+exercise every accessor.
 """
 
 
