@@ -13,6 +13,7 @@ MAX_INPUT_SIZE = 2048  # analysis builds the model: at 2048 px the card's Dense 
 ERF_ONLY = ("layers", "n", "images", "plot")  # options of --effective-rf (None when not given)
 TIMING_ONLY = ("batch_size", "repeats", "training_step")
 ERF_N = {"random": 16, "images": 64}  # default number of inputs the ERF is averaged over
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -70,7 +71,7 @@ def _add_measurement_options(parser):
                      help="a labels CSV: average over its images (`path` column) with the model's own weights "
                           "(default: random weights and random pixels)")
     erf.add_argument("--plot", metavar="FILE",
-                     help="draw the ERF heatmaps beside the theoretical fields (PNG, SVG, PDF)")
+                     help="draw the ERF heatmaps beside the theoretical fields (.png, .svg, .pdf, .jpg)")
     timing = parser.add_argument_group("measured time per layer")
     timing.add_argument("--timing", action="store_true",
                         help="time every layer on its real inputs, and the whole model, on this machine")
@@ -97,6 +98,8 @@ def _check_measurement_options(parser, args):
     for name in ("n", "batch_size", "repeats"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be 1 or more, not {getattr(args, name)}")
+    if args.plot and not args.plot.lower().endswith(PLOT_SUFFIXES):
+        parser.error(f"--plot {args.plot}: name a {', '.join(PLOT_SUFFIXES)} file")
     args.n = args.n or ERF_N["images" if args.images else "random"]
     args.batch_size, args.repeats = args.batch_size or 32, args.repeats or 10
     args.training_step = bool(args.training_step)

@@ -159,7 +159,7 @@ def test_command_prints_and_writes_table_and_figure(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--n", "4"], ["--plot", "x.png"], ["--effective-rf", "--n", "0"],
-                                  ["--layers", "conv1"]])
+                                  ["--layers", "conv1"], ["--effective-rf", "--plot", "erf.txt"]])
 def test_erf_options_need_effective_rf(argv):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
