@@ -69,7 +69,8 @@ def effective_fields(model, nodes, fields, indices, inputs):
     """An EffectiveField per index in `indices`, averaged over `inputs` (a numpy batch shaped like the input)."""
     if not indices:
         raise UsageError(f"model {model.name!r} has no layer with a spatial map: no effective field to measure")
-    sums = _gradient_sums(model, nodes, [nodes[i].name for i in indices], inputs)
+    upstream = nodes[:max(indices) + 1]  # the layers after the last one measured need not run
+    sums = _gradient_sums(model, upstream, [nodes[i].name for i in indices], inputs)
     result = []
     for i, total in zip(indices, sums):
         unit = tuple(n // 2 for n in nodes[i].output_shape[:-1])
