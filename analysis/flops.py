@@ -2,7 +2,8 @@
 FLOPs TensorFlow's profiler (tf.compat.v1.profiler float_operation, frozen graph, batch 1) reports.
 
 Each helper works out one layer type for one image; `layer_cost` dispatches on the layer's class, and
-`model_costs` applies it to a walked graph (adding what the profiler cannot see after a grouped convolution).
+`model_costs` applies it to a walked graph (its tf-profiler column drops what the profiler cannot see after
+a grouped convolution).
 Our convention ("standard"): 1 multiply-add = 1 MAC = 2 FLOPs; see STANDARD_RULES for the rest.
 The "tf-profiler" column follows what the profiler registers for the ops Keras 3 emits on TensorFlow:
 it counts bias adds, pooling windows, softmax, BatchNormalization's arithmetic, but not ReLU/sigmoid/tanh.
