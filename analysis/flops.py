@@ -17,6 +17,7 @@ STANDARD_RULES = (
     "linear 0). BatchNormalization (inference, folded): 2 per element. Rescaling: 1 per element (2 with an offset). "
     "Normalization: 2 per element. LayerNormalization/GroupNormalization: 5 per element (mean, subtract, square, "
     "sum, multiply by 1/std) + 2 per group (add epsilon, rsqrt), +1 per element for the scale, +1 for the offset; "
+    "RMSNormalization: 4 per element (square, sum, two multiplies) + 2 per group; "
     "MultiHeadAttention: 2 per MAC of its projections and attention products, a bias per projected value, "
     "1 per score to scale it and 1 to softmax it. LayerScale (ConvNeXt): 1 per element; CustomScaleLayer "
     "(InceptionResNetV2, a + b*scale): 2. UpSampling1D/2D: nearest 0, bilinear 7 per output (4 weights x 4 "
@@ -35,7 +36,8 @@ TF_PROFILER_RULES = (
     "ReLU/ReLU6/sigmoid/tanh/ELU 0, softmax 5 per element, pooling windows 1 per window element per output, "
     "global average 1 per input, global max 0, BatchNormalization 2 per element + 6 per channel, "
     "Rescaling 2 per element, merges (inputs-1) per output, Layer/GroupNormalization 6 per element + 5 per group "
-    "(+ 2 per scaled value - 1 per group with a scale, + 1 per offset value), LayerScale 1 and CustomScaleLayer 2 per "
+    "(+ 2 per scaled value - 1 per group with a scale, + 1 per offset value), RMSNormalization 4 per element + 3 "
+    "per group, LayerScale 1 and CustomScaleLayer 2 per "
     "element, MultiHeadAttention its projections only (2 per MAC, not the attention einsums) + biases + 6 per "
     "score, nearest UpSampling2D 2 (the new size), bilinear 0."
 )
@@ -141,6 +143,7 @@ def _rules():
         (L.Rescaling, _rescaling),
         (L.Normalization, _normalization),
         (L.LayerNormalization, _layer_norm),
+        (L.RMSNormalization, _rms_norm),
         (L.GroupNormalization, _group_norm),
         (L.UpSampling2D, _upsampling),
         (L.MultiHeadAttention, _attention),
@@ -307,10 +310,22 @@ def _normalization(node):
 def _layer_norm(node):
     """LayerNormalization: statistics per position over `axis` (the channels, usually); gamma and beta have
     the normalised axes' shape, so with either, TensorFlow's scale/offset arithmetic runs on every element."""
-    layer, shape = node.layer, (None,) + tuple(node.input_shapes[0])
-    axes = (layer.axis,) if isinstance(layer.axis, int) else tuple(layer.axis)
     n = _elements(node.output_shape)
-    return _norm_cost(n, n // math.prod(shape[a] for a in axes), n, layer.scale, layer.center)
+    return _norm_cost(n, _norm_groups(node), n, node.layer.scale, node.layer.center)
+
+
+def _rms_norm(node):
+    """RMSNormalization: x * rsqrt(mean(x^2) + eps) * scale: square, sum and two multiplies per element, epsilon
+    and rsqrt per group; TensorFlow: 4 per element + 3 per group (checked against the profiler on 5 shapes)."""
+    n, groups = _elements(node.output_shape), _norm_groups(node)
+    return Cost(0, 4 * n + 2 * groups, 4 * n + 3 * groups)
+
+
+def _norm_groups(node):
+    """How many groups of values a Layer/RMS normalisation normalises separately: elements / normalised size."""
+    shape = (None,) + tuple(node.input_shapes[0])
+    axes = (node.layer.axis,) if isinstance(node.layer.axis, int) else tuple(node.layer.axis)
+    return _elements(node.output_shape) // math.prod(shape[a] for a in axes)
 
 
 def _group_norm(node):

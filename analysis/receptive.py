@@ -98,7 +98,7 @@ def _rules():
         ((L.Cropping1D, L.Cropping2D), _cropping),
         ((L.Conv1DTranspose, L.Conv2DTranspose), _transpose),
         ((L.UpSampling1D, L.UpSampling2D), _upsampling),
-        (L.LayerNormalization, _layer_norm),
+        ((L.LayerNormalization, L.RMSNormalization), _layer_norm),
         ((L.Flatten, L.Reshape, L.Permute, L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
           L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GroupNormalization, L.MultiHeadAttention), _global),
         (L.Dense, lambda node, parent: parent if len(node.input_shapes[0]) > 1 else _global(node, parent)),
@@ -177,7 +177,8 @@ def _upsampling(node, parent):
 
 
 def _layer_norm(node, parent):
-    """LayerNormalization over the channels only is pointwise; over a spatial axis, its statistics see the map."""
+    """Layer/RMS normalisation over the channels only is pointwise; over a spatial axis, its statistics see the
+    map."""
     axes = (node.layer.axis,) if isinstance(node.layer.axis, int) else tuple(node.layer.axis)
     rank = len(node.input_shapes[0]) + 1
     return parent if all(a % rank == rank - 1 for a in axes) else _global(node, parent)

@@ -84,6 +84,8 @@ CASES = [
     (lambda: L.GroupNormalization(groups=4), (4, 4, 8), 0, 5 * 128 + 2 * 4 + 128 + 128,
      6 * 128 + 5 * 4 + (2 * 8 - 4) + 8),
     (lambda: L.GroupNormalization(groups=2, scale=False), (4, 4, 8), 0, 5 * 128 + 2 * 2 + 128, 6 * 128 + 5 * 2 + 8),
+    # RMSNormalization over 8 channels at 16 positions: 4 per element; 2 per group (TF 3)
+    (lambda: L.RMSNormalization(), (4, 4, 8), 0, 4 * 128 + 2 * 16, 4 * 128 + 3 * 16),
     (lambda: application_layers()[0](1e-6, 8), (4, 4, 8), 0, 128, 128),  # LayerScale: x * gamma
     # UpSampling2D to 8x8x3: nearest copies (the profiler counts the new size, 2 integers); bilinear 4 mul + 3 add
     (lambda: L.UpSampling2D(2), (4, 4, 3), 0, 0, 2),

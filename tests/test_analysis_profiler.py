@@ -75,6 +75,7 @@ def _branchy():
                                   lambda: L.BatchNormalization(axis=1), lambda: L.ReLU(threshold=0.5),
                                   lambda: L.LayerNormalization(),
                                   lambda: L.LayerNormalization(axis=(1, 2), scale=False),
+                                  lambda: L.RMSNormalization(),
                                   lambda: L.GroupNormalization(groups=2, center=False),
                                   lambda: L.UpSampling2D((2, 3)), lambda: L.UpSampling2D(2, interpolation="bilinear")])
 def test_single_layers_match_profiler(make):

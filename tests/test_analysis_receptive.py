@@ -42,6 +42,7 @@ CASES = [
     (lambda: L.Cropping2D(((2, 0), (1, 1))), (9, 9, 1), (1, 1), (1, 1), (2, 1)),
     (lambda: L.BatchNormalization(), (9, 9, 1), (1, 1), (1, 1), (0, 0)),
     (lambda: L.LayerNormalization(), (9, 9, 2), (1, 1), (1, 1), (0, 0)),  # over the channels: pointwise
+    (lambda: L.RMSNormalization(), (9, 9, 2), (1, 1), (1, 1), (0, 0)),
     (lambda: application_layers()[0](1e-6, 2), (9, 9, 2), (1, 1), (1, 1), (0, 0)),  # LayerScale
     # upsampling by 2: units half a pixel apart, unit i centred near (i - 1/2)/2, off by up to 1/4 either way,
     # so 1/2 is added to the size; nearest copies one pixel, bilinear blends two per axis (one more)
