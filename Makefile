@@ -39,6 +39,7 @@ test-slow: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_make_labels.py
 	$(BIN)/python benchmarks/bench_analyze_model.py
+	$(BIN)/python benchmarks/bench_layer_timing.py
 	$(BIN)/python benchmarks/bench_training.py
 
 clean:

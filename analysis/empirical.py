@@ -73,7 +73,8 @@ def _probe_layer(node, keras):
     geometric = (L.Conv1D, L.Conv2D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D,
                  L.Conv1DTranspose, L.Conv2DTranspose, L.AveragePooling1D, L.AveragePooling2D,
                  L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.ZeroPadding1D, L.ZeroPadding2D,
-                 L.Cropping1D, L.Cropping2D, L.Flatten, L.Reshape, L.Permute, L.Dense, L.Concatenate)
+                 L.Cropping1D, L.Cropping2D, L.Flatten, L.Reshape, L.Permute, L.Dense, L.Concatenate,
+                 L.UpSampling1D, L.UpSampling2D)
     if len(node.inputs) > 1:  # Add, Multiply, Subtract, Maximum...: the union of the branches, never cancelling
         return (L.Concatenate if isinstance(layer, L.Concatenate) else L.Add)(dtype="float64"), True
     for original, stand_in in swaps.items():

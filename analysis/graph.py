@@ -5,13 +5,14 @@ name is its path ("block/conv") and its inputs name the nodes that feed it.
 """
 from dataclasses import dataclass, field
 
-from analysis.keras_internals import call_of, producer
+from analysis.keras_internals import call_inputs, call_of, call_with, producer
 from common.errors import UsageError
 
 
 @dataclass
 class LayerNode:
-    """One call of one layer: its inputs (node names), shapes without the batch axis, and the layer."""
+    """One call of one layer: its inputs (node names), shapes without the batch axis, the layer, and its symbolic
+    output tensor (in the graph of the model it belongs to: nested models have their own)."""
 
     name: str
     layer: object
@@ -19,6 +20,7 @@ class LayerNode:
     input_shapes: list = field(default_factory=list)
     output_shape: tuple = ()
     first_call: bool = True
+    tensor: object = None
 
     @property
     def kind(self):
@@ -33,11 +35,25 @@ def walk(model):
     scope = _Scope("", {})
     for tensor in model.inputs:
         layer = producer(tensor).operation
-        walker.add(LayerNode(layer.name, layer, output_shape=tuple(tensor.shape[1:])))
+        walker.add(LayerNode(layer.name, layer, output_shape=tuple(tensor.shape[1:]), tensor=tensor))
         scope.known[id(tensor)] = layer.name
     for tensor in model.outputs:
         walker.resolve(tensor, scope)
     return walker.nodes
+
+
+def run(nodes, batch):
+    """Every node's output value (by name) for `batch`, computed layer by layer, eagerly, in walk order: what
+    the model computes, with each layer's inputs at hand (nested models' layers too)."""
+    values = {nodes[0].name: batch}
+    for node in nodes[1:]:
+        values[node.name] = call_with(node.tensor, arguments(node, values))
+    return values
+
+
+def arguments(node, values):
+    """The node's input values keyed by id of its symbolic inputs, as `call_with` takes them."""
+    return {id(tensor): values[name] for tensor, name in zip(call_inputs(node.tensor), node.inputs)}
 
 
 def check_inputs(model):
@@ -81,22 +97,35 @@ class _Walker:
         self._names.add(node.name)
 
     def resolve(self, tensor, scope):
-        """Name of the node that produced `tensor` (walking and recording its producers first)."""
-        if id(tensor) in scope.known:
-            return scope.known[id(tensor)]
-        layer, node_index, tensor_index = producer(tensor)
-        call = call_of(layer, node_index)
-        parents = [self.resolve(t, scope) for t in call.arguments.keras_tensors]
+        """Name of the node that produced `tensor`, recording its unnamed producers first. Iterative, not
+        recursive: EfficientNetB7's graph is deeper than Python's recursion limit."""
+        stack = [tensor]
+        while stack:
+            top = stack[-1]
+            if id(top) in scope.known:
+                stack.pop()
+                continue
+            layer, node_index, tensor_index = producer(top)
+            call = call_of(layer, node_index)
+            waiting = [t for t in call.arguments.keras_tensors if id(t) not in scope.known]
+            if waiting:
+                stack.extend(reversed(waiting))  # the first input is walked first, as a recursive walk would
+                continue
+            self._record(top, layer, call, tensor_index, scope)
+        return scope.known[id(tensor)]
+
+    def _record(self, tensor, layer, call, tensor_index, scope):
+        """Add the LayerNode of one call whose inputs are all named (or open the nested model it calls)."""
+        parents = [scope.known[id(t)] for t in call.arguments.keras_tensors]
         if hasattr(layer, "inputs") and hasattr(layer, "outputs") and hasattr(layer, "layers"):
             name = self._open_nested(layer, parents, tensor_index, scope)
         else:
             name = self._unique(scope.prefix + layer.name)
             self.add(LayerNode(name, layer, parents, [tuple(t.shape[1:]) for t in call.arguments.keras_tensors],
-                               tuple(tensor.shape[1:])))
+                               tuple(tensor.shape[1:]), tensor=tensor))
         for out in call.outputs:
             scope.known.setdefault(id(out), name)
         scope.known[id(tensor)] = name
-        return name
 
     def _open_nested(self, model, parents, tensor_index, scope):
         """Walk a nested model's graph with its inputs bound to the outer nodes that feed it."""

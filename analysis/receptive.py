@@ -6,8 +6,9 @@ the field (size r, jump j, centre of the first unit c) of its input to
     r' = r + (k_eff - 1)*j      (the backward form r_in = s*r_out + (k_eff - s), unrolled)
     j' = j*s
     c' = c + ((k_eff - 1)/2 - p)*j
-Merges (Add, Concatenate...) take the union of their branches' fields (the worst case) and say when the
-branches are misaligned; Flatten, global pooling and everything after them see the whole input ("global").
+Upsampling moves units by j/s (like a transposed convolution). Merges (Add, Concatenate...) take the union
+of their branches' fields (the worst case) and say when the branches are misaligned; Flatten, global
+pooling, attention and everything after them see the whole input ("global").
 """
 import math
 from dataclasses import dataclass, replace
@@ -76,15 +77,16 @@ def _rules():
     """(layer classes, rule) pairs; imported lazily so the CLI starts without Keras."""
     from keras import layers as L
 
-    from analysis.keras_internals import numpy_ops
+    from analysis.keras_internals import application_layers, numpy_ops
 
     ops = numpy_ops()
+    layer_scale, custom_scale = application_layers()
 
     pointwise = (L.InputLayer, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.GaussianDropout,
                  L.GaussianNoise, L.Identity, L.ActivityRegularization, L.BatchNormalization, L.Rescaling,
-                 L.Normalization, L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)
+                 L.Normalization, L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax, layer_scale)
     merges = (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum, L.Concatenate,
-              ops.Add, ops.Subtract, ops.Multiply, ops.Divide, ops.TrueDivide)
+              ops.Add, ops.Subtract, ops.Multiply, ops.Divide, ops.TrueDivide, custom_scale)
     return (
         (pointwise, lambda node, parent: parent),
         (merges, _merge),
@@ -95,8 +97,10 @@ def _rules():
         ((L.ZeroPadding1D, L.ZeroPadding2D), _zero_padding),
         ((L.Cropping1D, L.Cropping2D), _cropping),
         ((L.Conv1DTranspose, L.Conv2DTranspose), _transpose),
+        ((L.UpSampling1D, L.UpSampling2D), _upsampling),
+        ((L.LayerNormalization, L.RMSNormalization), _layer_norm),
         ((L.Flatten, L.Reshape, L.Permute, L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
-          L.GlobalMaxPooling1D, L.GlobalMaxPooling2D), _global),
+          L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GroupNormalization, L.MultiHeadAttention), _global),
         (L.Dense, lambda node, parent: parent if len(node.input_shapes[0]) > 1 else _global(node, parent)),
     )
 
@@ -160,8 +164,29 @@ def _transpose(node, parent):
                    note="transposed: worst case over output positions")
 
 
+def _upsampling(node, parent):
+    """UpSampling by s: units move by j/s, output unit i centred near input unit (i - (s-1)/2)/s, off by up
+    to (s-1)/(2s) units (nearest copies unit floor(i/s); bilinear blends two neighbours per axis): worst case."""
+    sizes = node.layer.size if isinstance(node.layer.size, (tuple, list)) else (node.layer.size,)
+    reach = 0 if getattr(node.layer, "interpolation", "nearest") == "nearest" else 1
+    size = tuple(r + reach * j + (s - 1) / s * j for r, j, s in zip(parent.size, parent.jump, sizes))
+    jump = tuple(j / s for j, s in zip(parent.jump, sizes))
+    start = tuple(c - (s - 1) / (2 * s) * j for c, j, s in zip(parent.start, parent.jump, sizes))
+    return replace(parent, size=size, jump=jump, start=start, approximate=True,
+                   note="upsampling: worst case over output positions")
+
+
+def _layer_norm(node, parent):
+    """Layer/RMS normalisation over the channels only is pointwise; over a spatial axis, its statistics see the
+    map."""
+    axes = (node.layer.axis,) if isinstance(node.layer.axis, int) else tuple(node.layer.axis)
+    rank = len(node.input_shapes[0]) + 1
+    return parent if all(a % rank == rank - 1 for a in axes) else _global(node, parent)
+
+
 def _global(node, parent):
-    """Flatten, Reshape, global pooling: every output may depend on every pixel the input layer sees."""
+    """Flatten, Reshape, global pooling, GroupNormalization (statistics over the whole map), attention (every
+    position attends to all): every output may depend on every pixel the input layer sees."""
     return replace(parent, is_global=True, note="global")
 
 

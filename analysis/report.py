@@ -7,8 +7,11 @@ from pathlib import Path
 
 from common.atomic import write_json, write_text
 
-NUMERIC = {"params", "macs", "flops", "activations", "input_fraction"}
-FILE_NAMES = {"flops": "analysis_flops.csv", "receptive_field": "analysis_receptive_field.csv"}
+NUMERIC = {"params", "macs", "flops", "activations", "input_fraction", "radius_50", "radius_90", "ratio_50",
+           "ratio_90", "time_ms", "share", "gflops_per_s", "time_fwd_ms"}
+FILE_NAMES = {"flops": "analysis_flops.csv", "receptive_field": "analysis_receptive_field.csv",
+              "effective_rf": "analysis_effective_rf.csv", "timing": "analysis_timing.csv"}
+PERCENT = {"input_fraction": "{:.3g}%", "share": "{:.1f}%"}  # shown x100 with these formats
 JSON_NAME = "analysis.json"
 TEXT_WIDTH = 110  # the plain table format wraps its notes for a terminal; markdown leaves that to the reader
 
@@ -106,8 +109,10 @@ def _display(key, value):
         return ""
     if isinstance(value, bool):
         return "yes" if value else "NO"
-    if key == "input_fraction":
-        return f"{value * 100:.3g}%"
+    if key in PERCENT:
+        return PERCENT[key].format(value * 100)
+    if isinstance(value, float):
+        return f"{value:.3g}" if value < 1000 else f"{value:,.0f}"
     if isinstance(value, list):
         return "x".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     if isinstance(value, int):

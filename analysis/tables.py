@@ -156,5 +156,78 @@ def _field_summary(nodes, fields, rows, image):
     return lines
 
 
+def effective_rf_table(nodes, fields, measured, inputs):
+    """Per measured layer: theoretical field, the centre unit, and the radii holding 50% and 90% of its
+    gradient mass, in pixels and as a share of the theoretical half-size; `inputs` says what was averaged."""
+    columns = [("layer", "layer"), ("type", "type"), ("output_shape", "output shape"), ("field", "field"),
+               ("unit", "centre unit"), ("radius_50", "r50 px"), ("radius_90", "r90 px"),
+               ("ratio_50", "r50 / half"), ("ratio_90", "r90 / half")]
+    rows = []
+    for erf in measured:
+        node, fld = nodes[erf.index], fields[erf.index]
+        rows.append({"layer": node.name, "type": node.kind, "output_shape": list(node.output_shape),
+                     "field": list(fld.size), "unit": list(erf.unit), "field_centre": list(erf.centre),
+                     "radius_50": erf.radii[0.5], "radius_90": erf.radii[0.9], "half_size": erf.half_size,
+                     "ratio_50": erf.radii[0.5] / erf.half_size, "ratio_90": erf.radii[0.9] / erf.half_size,
+                     "mass_outside_field": erf.outside})
+    table = Table("effective_rf", "Effective receptive field per layer (input pixels)", columns, rows)
+    table.summary = _erf_summary(rows, inputs)
+    return table
+
+
+def _erf_summary(rows, inputs):
+    last = rows[-1]
+    lines = [f"Effective receptive field (Luo et al., NeurIPS 2016): |gradient| of the layer's centre unit (summed "
+             f"over channels) with respect to the input, summed over input channels and averaged over {inputs}.",
+             "r50, r90: half-side in pixels of the smallest square, centred on the unit's theoretical field, that "
+             "holds 50% / 90% of that gradient mass; / half: the radius over half the theoretical field "
+             "(1 = as wide as the field).",
+             f"{last['layer']} ({_dims(last['field'])} field): half the gradient mass lies within "
+             f"{last['radius_50']:g} px of the centre ({last['ratio_50']:.0%} of the half-size, "
+             f"{last['half_size']:g} px), 90% within {last['radius_90']:g} px ({last['ratio_90']:.0%})."]
+    outside = [row["layer"] for row in rows if row["mass_outside_field"]]
+    lines.append("Gradient outside the theoretical field: " +
+                 (f"nonzero at {', '.join(outside)}." if outside else "none (0 at every layer)."))
+    return lines
+
+
+def timing_table(nodes, costs, timings, options):
+    """Per layer: median time per batch, share of the layers' total, FLOPs for the batch (standard convention;
+    x3 for a training step) and the GFLOP/s they imply; totals: the whole model, the ratio, the matmul peak."""
+    columns = [("layer", "layer"), ("type", "type"), ("output_shape", "output shape"), ("time_ms", "time ms"),
+               ("share", "share"), ("flops", "FLOPs (batch)"), ("gflops_per_s", "GFLOP/s")]
+    factor = options.batch_size * (3 if options.training_step else 1)
+    total = sum(timings.layers.values())
+    rows = []
+    for node, cost in zip(nodes, costs):
+        if node.name in timings.layers:
+            seconds, flops = timings.layers[node.name], cost.flops * factor
+            rows.append({"layer": node.name, "type": node.kind, "output_shape": list(node.output_shape),
+                         "time_s": seconds, "time_ms": seconds * 1e3, "share": seconds / total, "flops": flops,
+                         "gflops_per_s": flops / seconds / 1e9})
+    totals = {"layers_s": total, "whole_model_s": timings.whole, "layers_over_whole": total / timings.whole,
+              "matmul_peak_gflops_per_s": timings.peak_gflops, "batch_size": options.batch_size,
+              "training_step": options.training_step, "repeats": options.repeats, "device": timings.device,
+              "method": timings.method}
+    what = "forward + backward (training step)" if options.training_step else "inference (forward)"
+    table = Table("timing", f"Measured time per layer: {what}, batch {options.batch_size}, {timings.device}",
+                  columns, rows, totals)
+    table.summary = _timing_summary(rows, totals, options)
+    return table
+
+
+def _timing_summary(rows, totals, options):
+    slowest = max(rows, key=lambda row: row["time_s"])
+    flops_rule = "3 x the forward FLOPs (the estimate rule)" if options.training_step else "forward FLOPs"
+    return [f"Method: {totals['method']}. FLOPs: the standard convention's {flops_rule} x {options.batch_size} "
+            "images; GFLOP/s = FLOPs / time.",
+            f"Sum of layers {totals['layers_s'] * 1e3:.4g} ms, whole model {totals['whole_model_s'] * 1e3:.4g} ms "
+            f"per batch: ratio {totals['layers_over_whole']:.2f} (they differ by the overheads of separate calls, the "
+            "fusion a whole-model graph allows, and noise from other work on the machine).",
+            f"Slowest layer: {slowest['layer']} ({slowest['share']:.1%} of the layers' time, "
+            f"{slowest['gflops_per_s']:.3g} GFLOP/s). Reference: a float32 matmul reaches "
+            f"{totals['matmul_peak_gflops_per_s']:.4g} GFLOP/s here."]
+
+
 def _dims(values):
     return "x".join(f"{v:g}" for v in values)

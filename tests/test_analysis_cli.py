@@ -110,11 +110,11 @@ def test_unknown_layer_warns_and_counts_zero(capsys, tmp_path):
     import keras
 
     inputs = keras.Input((8, 8, 1))
-    x = keras.layers.UpSampling2D(2, name="up")(keras.layers.Conv2D(1, 3)(inputs))
+    x = keras.layers.UnitNormalization(name="up")(keras.layers.Conv2D(1, 3)(inputs))
     keras.Model(inputs, x).save(tmp_path / "up.keras")
     code, out, err = run(capsys, str(tmp_path / "up.keras"), "--format", "json")
     assert code == 0
-    assert "warning: layer 'up' (UpSampling2D) is not a known type" in err
+    assert "warning: layer 'up' (UnitNormalization) is not a known type" in err
     assert json.loads(out)["flops"]["layers"][-1]["flops"] == 0
 
 

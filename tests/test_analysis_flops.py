@@ -9,6 +9,7 @@ from keras import layers as L  # noqa: E402
 
 from analysis.flops import layer_cost  # noqa: E402
 from analysis.graph import walk  # noqa: E402
+from analysis.keras_internals import application_layers  # noqa: E402
 
 
 def single(layer, shape):
@@ -71,6 +72,25 @@ CASES = [
     (lambda: L.Flatten(), (8, 8, 4), 0, 0, 0),
     (lambda: L.ZeroPadding2D(1), (8, 8, 4), 0, 0, 0),
     (lambda: L.Cropping2D(1), (8, 8, 4), 0, 0, 0),
+    # LayerNormalization over 8 channels at 4x4 positions: 128 elements, 16 groups; gamma and beta reach all 128
+    # ours 5 per element + 2 per group + 1 each for scale and offset; TF 6 + 5, + (2*128 - 16) + 128
+    (lambda: L.LayerNormalization(), (4, 4, 8), 0, 5 * 128 + 2 * 16 + 128 + 128,
+     6 * 128 + 5 * 16 + (2 * 128 - 16) + 128),
+    (lambda: L.LayerNormalization(center=False, scale=False), (4, 4, 8), 0, 5 * 128 + 2 * 16, 6 * 128 + 5 * 16),
+    # over the whole image: one group
+    (lambda: L.LayerNormalization(axis=(1, 2, 3), center=False), (4, 4, 8), 0, 5 * 128 + 2 + 128,
+     6 * 128 + 5 + (2 * 128 - 1)),
+    # GroupNormalization, 4 groups of 2 channels: TF folds gamma/beta into 8 per-channel values
+    (lambda: L.GroupNormalization(groups=4), (4, 4, 8), 0, 5 * 128 + 2 * 4 + 128 + 128,
+     6 * 128 + 5 * 4 + (2 * 8 - 4) + 8),
+    (lambda: L.GroupNormalization(groups=2, scale=False), (4, 4, 8), 0, 5 * 128 + 2 * 2 + 128, 6 * 128 + 5 * 2 + 8),
+    # RMSNormalization over 8 channels at 16 positions: 4 per element; 2 per group (TF 3)
+    (lambda: L.RMSNormalization(), (4, 4, 8), 0, 4 * 128 + 2 * 16, 4 * 128 + 3 * 16),
+    (lambda: application_layers()[0](1e-6, 8), (4, 4, 8), 0, 128, 128),  # LayerScale: x * gamma
+    # UpSampling2D to 8x8x3: nearest copies (the profiler counts the new size, 2 integers); bilinear 4 mul + 3 add
+    (lambda: L.UpSampling2D(2), (4, 4, 3), 0, 0, 2),
+    (lambda: L.UpSampling2D(2, interpolation="bilinear"), (4, 4, 3), 0, 7 * 192, 0),
+    (lambda: L.UpSampling1D(2), (5, 3), 0, 0, 0),
 ]
 
 
@@ -91,6 +111,26 @@ def test_merge_formulas(merge, n_inputs, per_element):
     model = keras.Model(inputs, merge()([inputs] * n_inputs))
     cost = last_cost(model)
     assert (cost.macs, cost.flops, cost.tf_flops) == (0, per_element * 8 * 8 * 4, per_element * 8 * 8 * 4)
+
+
+def test_custom_scale_layer_is_a_multiply_add():
+    """InceptionResNetV2's residual: inputs[0] + inputs[1] * scale, 2 per output element."""
+    inputs = keras.Input((8, 8, 4))
+    cost = last_cost(keras.Model(inputs, application_layers()[1](0.17)([inputs, inputs])))
+    assert (cost.macs, cost.flops, cost.tf_flops, cost.known) == (0, 2 * 256, 2 * 256, True)
+
+
+def test_attention_by_hand():
+    """2 heads, key size 3, value size 5, over 5 positions of 4 features (output 4 features)."""
+    inputs = keras.Input((5, 4))
+    cost = last_cost(keras.Model(inputs, L.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=5)(inputs, inputs)))
+    projections = 5 * 4 * 2 * 3 + 5 * 4 * 2 * 3 + 5 * 4 * 2 * 5 + 5 * 2 * 5 * 4  # query, key, value, output
+    attention = 2 * 5 * 5 * 3 + 2 * 5 * 5 * 5  # scores, then the weighted sum of values
+    bias = 5 * 2 * 3 + 5 * 2 * 3 + 5 * 2 * 5 + 5 * 4
+    scores = 2 * 5 * 5
+    assert cost.macs == projections + attention
+    assert cost.flops == 2 * (projections + attention) + bias + 2 * scores
+    assert cost.tf_flops == 2 * projections + bias + 6 * scores
 
 
 def test_card_model_macs_are_the_issue_figures():
@@ -146,5 +186,5 @@ def test_nested_models_are_flattened_and_shared_layers_counted_once():
 
 
 def test_unknown_layer_counts_zero_and_is_flagged():
-    cost = last_cost(single(L.UpSampling2D(2), (8, 8, 4)))
+    cost = last_cost(single(L.UnitNormalization(), (8, 8, 4)))
     assert cost == type(cost)(0, 0, 0, known=False)

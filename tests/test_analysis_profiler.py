@@ -9,7 +9,7 @@ import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2  # noqa: E402
 
-from analysis.flops import layer_cost  # noqa: E402
+from analysis.flops import model_costs  # noqa: E402
 from analysis.graph import walk  # noqa: E402
 
 
@@ -26,7 +26,7 @@ def profiler_flops(model):
 
 
 def our_profiler_flops(model):
-    return sum(layer_cost(node).tf_flops for node in walk(model))
+    return sum(cost.tf_flops for cost in model_costs(walk(model)))
 
 
 def test_card_model_matches_profiler_and_issue_figure():
@@ -72,10 +72,55 @@ def _branchy():
 
 @pytest.mark.parametrize("make", [lambda: L.Conv2D(8, 3, groups=2), lambda: L.Conv2D(8, 3, dilation_rate=(2, 3)),
                                   lambda: L.Conv2DTranspose(5, 4, strides=3, padding="same"),
-                                  lambda: L.BatchNormalization(axis=1), lambda: L.ReLU(threshold=0.5)])
+                                  lambda: L.BatchNormalization(axis=1), lambda: L.ReLU(threshold=0.5),
+                                  lambda: L.LayerNormalization(),
+                                  lambda: L.LayerNormalization(axis=(1, 2), scale=False),
+                                  lambda: L.RMSNormalization(),
+                                  lambda: L.GroupNormalization(groups=2, center=False),
+                                  lambda: L.UpSampling2D((2, 3)), lambda: L.UpSampling2D(2, interpolation="bilinear")])
 def test_single_layers_match_profiler(make):
     inputs = keras.Input((11, 11, 4))
     model = keras.Model(inputs, make()(inputs))
+    assert our_profiler_flops(model) == profiler_flops(model)
+
+
+@pytest.mark.parametrize("makers", [
+    [lambda: L.Activation("gelu"), L.LayerNormalization, L.BatchNormalization, L.Softmax, lambda: L.Conv2D(8, 1),
+     L.GlobalAveragePooling2D, lambda: L.Dense(3)],
+    [L.LayerNormalization, lambda: L.Dense(16), lambda: L.Activation("gelu"), lambda: L.Dense(8)],  # ConvNeXt's block
+    [lambda: L.Normalization(mean=1.0, variance=2.0), lambda: L.DepthwiseConv2D(3), L.BatchNormalization],
+    [lambda: L.MaxPooling2D(2), lambda: L.ZeroPadding2D(1), L.Softmax],
+    [lambda: L.UpSampling2D(2), lambda: L.GroupNormalization(2), L.Flatten, L.Softmax],
+])
+def test_layers_after_a_grouped_conv_match_profiler(makers):
+    """The profiler cannot see a grouped conv's output shape, nor the shapes computed from it until a layer
+    fixes the shape again: those layers count (almost) nothing, and we must say so."""
+    inputs = keras.Input((6, 6, 8))
+    x = L.Conv2D(8, 3, padding="same", groups=4)(inputs)
+    for make in makers:
+        x = make()(x)
+    model = keras.Model(inputs, x)
+    assert our_profiler_flops(model) == profiler_flops(model)
+
+
+def _attention(mha, cross=False):
+    """Self-attention over 5 positions of 4 features; cross: queries of 6 features over 7 values of 3 features."""
+    inputs = keras.Input((35, 4))
+    if not cross:
+        x = inputs[:, :5]
+        return keras.Model(inputs, mha(x, x))
+    query = L.Dense(6)(inputs[:, :5])
+    value = L.Dense(3)(inputs[:, 5:12])
+    return keras.Model(inputs, mha(query, value))
+
+
+@pytest.mark.parametrize("make, cross", [
+    (lambda: L.MultiHeadAttention(num_heads=2, key_dim=3), False),
+    (lambda: L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=5, use_bias=False), False),
+    (lambda: L.MultiHeadAttention(num_heads=2, key_dim=4, output_shape=7), True),
+])
+def test_attention_matches_profiler(make, cross):
+    model = _attention(make(), cross)
     assert our_profiler_flops(model) == profiler_flops(model)
 
 

@@ -8,6 +8,7 @@ import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
 
 from analysis.graph import walk  # noqa: E402
+from analysis.keras_internals import application_layers  # noqa: E402
 from analysis.receptive import receptive_fields  # noqa: E402
 
 
@@ -40,6 +41,13 @@ CASES = [
     (lambda: L.ZeroPadding2D(((1, 2), (3, 0))), (9, 9, 1), (1, 1), (1, 1), (-1, -3)),
     (lambda: L.Cropping2D(((2, 0), (1, 1))), (9, 9, 1), (1, 1), (1, 1), (2, 1)),
     (lambda: L.BatchNormalization(), (9, 9, 1), (1, 1), (1, 1), (0, 0)),
+    (lambda: L.LayerNormalization(), (9, 9, 2), (1, 1), (1, 1), (0, 0)),  # over the channels: pointwise
+    (lambda: L.RMSNormalization(), (9, 9, 2), (1, 1), (1, 1), (0, 0)),
+    (lambda: application_layers()[0](1e-6, 2), (9, 9, 2), (1, 1), (1, 1), (0, 0)),  # LayerScale
+    # upsampling by 2: units half a pixel apart, unit i centred near (i - 1/2)/2, off by up to 1/4 either way,
+    # so 1/2 is added to the size; nearest copies one pixel, bilinear blends two per axis (one more)
+    (lambda: L.UpSampling2D(2), (9, 9, 1), (1.5, 1.5), (0.5, 0.5), (-0.25, -0.25)),
+    (lambda: L.UpSampling2D(2, interpolation="bilinear"), (9, 9, 1), (2.5, 2.5), (0.5, 0.5), (-0.25, -0.25)),
     (lambda: L.Dense(3), (9, 9, 1), (1, 1), (1, 1), (0, 0)),
     # causal Conv1D, k_eff 5: all padding on the left, so the first unit is centred 4-2 = 2 pixels before 0
     (lambda: L.Conv1D(2, 3, dilation_rate=2, padding="causal"), (12, 1), (5,), (1,), (-2,)),
@@ -57,7 +65,8 @@ def test_layer_recurrences(make, shape, size, jump, start):
     assert not field.is_global
 
 
-@pytest.mark.parametrize("make", [L.Flatten, L.GlobalAveragePooling2D, L.GlobalMaxPooling2D])
+@pytest.mark.parametrize("make", [L.Flatten, L.GlobalAveragePooling2D, L.GlobalMaxPooling2D,
+                                  lambda: L.GroupNormalization(groups=1), lambda: L.LayerNormalization(axis=(1, 2))])
 def test_flatten_and_global_pooling_are_global_and_stay_global(make):
     inputs = keras.Input((9, 9, 1))
     model = keras.Model(inputs, L.Dense(2)(make()(L.Conv2D(2, 3)(inputs))))
@@ -109,6 +118,14 @@ def test_nested_model_fields_use_inner_layers():
 
 def test_unknown_layer_is_flagged_and_passes_the_field_through():
     inputs = keras.Input((8, 8, 1))
-    fields = list(fields_of(keras.Model(inputs, L.UpSampling2D(2)(L.Conv2D(1, 3)(inputs)))).values())
-    assert not fields[-1].known and "UpSampling2D" in fields[-1].note
+    fields = list(fields_of(keras.Model(inputs, L.UnitNormalization()(L.Conv2D(1, 3)(inputs)))).values())
+    assert not fields[-1].known and "UnitNormalization" in fields[-1].note
     assert fields[-1].size == (3, 3)
+
+
+def test_attention_is_global():
+    """Every position attends to every other: one attention layer sees the whole sequence."""
+    inputs = keras.Input((12, 2))
+    x = L.Conv1D(4, 3)(inputs)
+    fields = list(fields_of(keras.Model(inputs, L.MultiHeadAttention(num_heads=1, key_dim=2)(x, x))).values())
+    assert [f.is_global for f in fields] == [False, False, True] and fields[-1].coverage == ((0, 11),)

@@ -1,9 +1,11 @@
-"""Redraw the README's sample-data figures (preview, receptive fields); run from the repository root:
+"""Redraw the README's sample-data figures (preview, receptive fields, effective receptive fields); run from
+the repository root:
 
     python notebooks/figures/make_figures.py
 
 preview.png: show-batch --per-class 3 --split train; receptive_fields.png: the default train-cnn model's
-receptive fields on a test Tee. The photo grid is reduced to a 256-colour palette to stay under 300 KiB.
+receptive fields on a test Tee; effective_rf.png: `analyze-model --effective-rf --plot` on the untrained
+default model. The photo grid is reduced to a 256-colour palette to stay under 300 KiB.
 """
 import os
 import sys
@@ -15,6 +17,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from analysis.cli import main as analyze_model  # noqa: E402
 from analysis.loading import load_model  # noqa: E402
 from analysis.rf_figure import draw_receptive_fields  # noqa: E402
 from cnn.labels_csv import read_labels  # noqa: E402
@@ -27,6 +30,12 @@ def to_palette(png, out):
     """Save `png` as a 256-colour PNG at `out` (dithered: photos keep their look at a third of the size)."""
     with Image.open(png) as image:
         image.convert("RGB").quantize(256).save(out, optimize=True)
+
+
+def effective_rf_figure():
+    """The card's untrained model's effective receptive fields, drawn by analyze-model itself."""
+    if analyze_model(["--effective-rf", "--format", "csv", "--plot", str(HERE / "effective_rf.png")]) != 0:
+        sys.exit("analyze-model --effective-rf failed")
 
 
 def main():
@@ -42,7 +51,8 @@ def main():
         draw_receptive_fields(load_model()[0], tee, HERE / "receptive_fields.png")
         os.remove(HERE / "receptive_fields.csv")  # the README shows the figure; the table is analyze-model's
         os.chdir(HERE)
-    for name in ("preview.png", "receptive_fields.png"):
+    effective_rf_figure()
+    for name in ("preview.png", "receptive_fields.png", "effective_rf.png"):
         print(f"{HERE / name}: {os.path.getsize(HERE / name) / 1024:.0f} KiB")
 
 
