@@ -131,8 +131,16 @@ def _free_input_size(path):
     keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs)).save(path)
 
 
+def _two_inputs(path):
+    import keras
+
+    a, b = keras.Input((8, 8, 3)), keras.Input((8, 8, 3))
+    keras.Model([a, b], keras.layers.Add()([a, b])).save(path)
+
+
 @pytest.mark.parametrize("make, message", [
     (None, "no such file or folder"),
+    (_two_inputs, "has 2 inputs; analysis handles single-input models"),
     (lambda p: p.write_text("not a model"), "not a loadable Keras model"),
     (_no_input_shape, "has no input shape"),
     (_free_input_size, "has no fixed input shape"),

@@ -46,3 +46,27 @@ def test_parallel_check_returns_exactly_the_broken_files_in_order(tmp_path):
     found = find_undecodable(paths, workers=3, progress=lambda done, total: seen.append((done, total)))
     assert [path for path, _ in found] == sorted(bad)
     assert seen == []  # fewer images than one progress step
+
+
+def test_a_format_training_cannot_decode_is_dropped_whatever_its_name(tmp_path):
+    """A TIFF named .jpg: Pillow reads it, TensorFlow's decode_image (the trainer's decoder) does not."""
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(tmp_path / "tiff.jpg", "TIFF")
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(tmp_path / "webp.jpg", "WEBP")
+    assert "TIFF content, which training cannot decode" in decode_error(str(tmp_path / "tiff.jpg"))
+    assert decode_error(str(tmp_path / "webp.jpg")) is None
+
+
+def test_verify_and_the_trainer_agree_on_what_decodes(tmp_path):
+    """Every Pillow format the verify step accepts decodes in the training loader, and TIFF fails in both."""
+    from cnn.data import decode_and_resize
+    from common.schema import TRAINABLE_FORMATS
+
+    for kind in sorted(TRAINABLE_FORMATS) + ["TIFF"]:
+        path = tmp_path / f"image.{kind.lower()}"
+        Image.new("RGB", (16, 16), (200, 10, 30)).save(path, kind)
+        try:
+            decode_and_resize(path, (8, 8))
+            trainer_reads = True
+        except Exception:  # noqa: BLE001 - TensorFlow raises InvalidArgumentError for unknown formats
+            trainer_reads = False
+        assert trainer_reads == (decode_error(str(path)) is None), kind

@@ -1,0 +1,53 @@
+"""The shared base: the command wrapper's exit statuses, one-line argument errors, and the atomic writers."""
+import os
+
+import pandas as pd
+import pytest
+
+from common.atomic import write_csv, write_json, write_text
+from common.command import ArgumentParser, run_command
+from common.errors import MissingFilesError, UsageError
+
+
+def raising(error):
+    def action():
+        raise error
+    return action
+
+
+@pytest.mark.parametrize("action, status, line", [
+    (lambda: None, 0, None),
+    (lambda: 3, 3, None),
+    (raising(UsageError("bad value")), 2, "prog: error: bad value"),
+    (raising(MissingFilesError("2 files missing")), 2, "prog: error: 2 files missing"),
+    (raising(KeyboardInterrupt()), 130, "prog: stopped by you"),
+])
+def test_run_command_exit_statuses(action, status, line, capsys):
+    assert run_command("prog", action, "stopped by you") == status
+    err = capsys.readouterr().err.strip()
+    assert err == (line or "")
+
+
+def test_a_bug_keeps_its_traceback():
+    with pytest.raises(ZeroDivisionError):
+        run_command("prog", lambda: 1 / 0)
+
+
+def test_argument_errors_are_one_line(capsys):
+    parser = ArgumentParser(prog="prog")
+    parser.add_argument("--n", type=int, default=3, help="how many")
+    with pytest.raises(SystemExit) as exit_info:
+        parser.parse_args(["--n", "x"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "prog: error: argument --n: invalid int value: 'x' (see prog --help)\n"
+    assert "(default: 3)" in parser.format_help()
+
+
+def test_atomic_writers_leave_whole_files_and_no_temporaries(tmp_path):
+    write_text(tmp_path / "a.txt", "één\n")
+    write_json(tmp_path / "b.json", {"label": "Café"})
+    write_csv(tmp_path / "c.csv", pd.DataFrame({"x": [1, 2]}), index=False)
+    assert (tmp_path / "a.txt").read_text(encoding="utf-8") == "één\n"
+    assert (tmp_path / "b.json").read_text(encoding="utf-8") == '{\n  "label": "Café"\n}\n'
+    assert (tmp_path / "c.csv").read_text() == "x\n1\n2\n"
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.json", "c.csv"]
