@@ -90,6 +90,31 @@ def sweep_main(argv=None):
     return run_command("sweep-cnn", action, "interrupted; run the same command again to continue the sweep")
 
 
+def export_main(argv=None):
+    """export-model: a run as a deployable SavedModel, TFLite or ONNX artefact with its classes and metadata."""
+    from cnn.export import FORMATS, QUANTIZE
+
+    p = _parser("export-model", "Export a trained run for deployment: a folder holding the model (raw 0-255 RGB "
+                                "images of the run's size in, class probabilities out), classes.json and "
+                                "export.json. predict-cnn accepts the folder as it accepts the run.")
+    p.add_argument("run", help="a train-cnn run folder")
+    p.add_argument("--format", choices=FORMATS, default="savedmodel", help="artefact format")
+    p.add_argument("--quantize", choices=QUANTIZE, default="none", help="TFLite only: float16 weights, or int8 "
+                   "weights and activations calibrated on training images")
+    p.add_argument("--calibration", type=_positive(int), default=100, help="training images for int8 calibration")
+    p.add_argument("-o", "--out", default=None, help="export folder (default: RUN/export/<format>[-<quantize>])")
+    args = p.parse_args(argv)
+
+    def action():
+        from cnn.export import export_run
+
+        out = export_run(args.run, fmt=args.format, quantize=args.quantize, out=args.out,
+                         calibration=args.calibration)
+        print(f"export-model: wrote {out} ({args.format}, quantize {args.quantize})", file=sys.stderr)
+
+    return run_command("export-model", action)
+
+
 def evaluate_main(argv=None):
     """evaluate-cnn: score a run on a split of a labels CSV, print and write its report."""
     p = _parser("evaluate-cnn", "Score a trained run on a labels CSV split: top-1/3/5, balanced accuracy, "
@@ -166,7 +191,7 @@ def show_batch_main(argv=None):
 
 
 COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,
-            "show-batch": show_batch_main}
+            "show-batch": show_batch_main, "export": export_main}
 
 
 def main(argv=None):

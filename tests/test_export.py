@@ -1,0 +1,71 @@
+"""export-model: every format that works here round-trips with proven parity to the Keras model."""
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from cnn.cli import export_main
+from cnn.data import decode_and_resize
+from cnn.export import export_run
+from cnn.exported import load_predictor
+
+ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "tf2onnx", "onnxruntime"))
+
+
+@pytest.fixture(scope="module")
+def test_batch(small_run):
+    """The sample's test images as the run's model takes them, and the Keras model's probabilities."""
+    run, table = small_run
+    keras_model = load_predictor(run)
+    images = np.stack([decode_and_resize(p, (keras_model.image_size,) * 2) for p in table[table.split == "test"].path])
+    return images, keras_model.predict(images)
+
+
+@pytest.mark.parametrize("fmt, quantize, tolerance", [
+    ("savedmodel", "none", 1e-4),
+    ("tflite", "none", 1e-4),
+    ("tflite", "float16", 1e-2),
+    pytest.param("onnx", "none", 1e-4, marks=pytest.mark.skipif(not ONNX, reason="the onnx extra is not installed")),
+])
+def test_float_exports_match_the_keras_model(small_run, test_batch, tmp_path, fmt, quantize, tolerance):
+    run, _ = small_run
+    out = export_run(run, fmt=fmt, quantize=quantize, out=tmp_path / "export")
+    meta = json.loads((out / "export.json").read_text())
+    assert (meta["format"], meta["quantize"], meta["input"]["shape"][1]) == (fmt, quantize, 32)
+    assert json.loads((out / "classes.json").read_text()) == json.loads((run / "classes.json").read_text())
+    images, expected = test_batch
+    got = load_predictor(out).predict(images)
+    assert np.abs(got - expected).max() <= tolerance
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_int8_agrees_on_top1(small_run, test_batch, tmp_path):
+    run, _ = small_run
+    out = export_run(run, fmt="tflite", quantize="int8", out=tmp_path / "int8", calibration=50)
+    images, expected = test_batch
+    got = load_predictor(out).predict(images)
+    agreement = np.mean(got.argmax(1) == expected.argmax(1))
+    assert agreement >= 0.99, agreement
+    assert (out / "model.tflite").stat().st_size < 0.5 * (export_run(run, fmt="tflite", out=tmp_path / "f32")
+                                                          / "model.tflite").stat().st_size
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--format", "savedmodel", "--quantize", "int8"], "--quantize int8 is a TFLite conversion"),
+    (["--format", "tflite", "-o", "{existing}"], "exists; remove it or choose another -o"),
+])
+def test_export_errors_are_one_line(small_run, tmp_path, capsys, argv, message):
+    run, _ = small_run
+    (tmp_path / "taken").mkdir()
+    argv = [a.replace("{existing}", str(tmp_path / "taken")) for a in argv]
+    assert export_main([str(run), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("export-model: error: ") and message in err and "\n" not in err
+
+
+@pytest.mark.skipif(ONNX, reason="the onnx extra is installed here")
+def test_onnx_without_its_extra_says_how_to_install_it(small_run, capsys):
+    run, _ = small_run
+    assert export_main([str(run), "--format", "onnx"]) == 2
+    assert "pip install -e '.[onnx]'" in capsys.readouterr().err
