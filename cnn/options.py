@@ -66,6 +66,8 @@ class TrainOptions:
     warmup_epochs: int = option(FROM_RECIPE, "epochs of linear warm-up from 0 to --lr")
     batch_norm: bool = option(False, "batch normalisation after each convolution")
     skip_missing: bool = option(False, "drop rows whose image file is missing instead of refusing")
+    tensorboard: bool = option(False, "write TensorBoard logs into RUN/tensorboard: per-epoch scalars with the "
+                               "learning rate, the graph, and the validation confusion matrix as an image")
     cache: str = option("none", "cache decoded, resized images: none, memory, or a file PATH prefix "
                         "(its folder must exist; files are keyed by the rows and size they hold)")
 

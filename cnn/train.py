@@ -162,6 +162,10 @@ def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
     from cnn.schedule import schedule_callback
 
     steps = math.ceil(len(train_data.file_paths) / options.batch_size)
+    if options.tensorboard:
+        from cnn.tensorboard import tensorboard_callbacks
+
+        callbacks = callbacks + tensorboard_callbacks(run_dir, val_data, train_data.class_names)
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # The loader's length is unknown until its first pass (undecodable images are skipped), which
