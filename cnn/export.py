@@ -60,14 +60,35 @@ def check_request(fmt, quantize, calibration):
         raise UsageError("--format onnx needs the onnx and tf2onnx packages: pip install -e '.[onnx]'")
 
 
+def float32_copy(model):
+    """The model rebuilt with every mixed-precision layer in float32, with the same weights.
+
+    A run trained in mixed bfloat16 computes in bfloat16, which the TFLite converter and ONNX cannot
+    express; its variables are float32 already, so the float32 copy is the same model at full precision.
+    """
+    import keras
+
+    def relax(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "DTypePolicy" and node.get("config", {}).get("name", "").startswith("mixed"):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {key: relax(value) for key, value in node.items()}
+        return [relax(value) for value in node] if isinstance(node, list) else node
+
+    copy = keras.Model.from_config(relax(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def write_artefact(run, fmt, quantize, calibration, folder):
-    """The model file(s) of one export into `folder`."""
+    """The model file(s) of one export into `folder`, from the float32 copy of the run's model."""
     target = folder / MODEL_FILES[fmt]
+    model = float32_copy(run.model)
     if fmt == "onnx":
-        run.model.export(str(target), format="onnx", verbose=False)
+        model.export(str(target), format="onnx", verbose=False)
         return
     saved = target if fmt == "savedmodel" else folder / ".saved_model"
-    run.model.export(str(saved), format="tf_saved_model", verbose=False)
+    model.export(str(saved), format="tf_saved_model", verbose=False)
     if fmt == "tflite":
         target.write_bytes(convert_tflite(saved, run, quantize, calibration))
         shutil.rmtree(saved)

@@ -69,3 +69,21 @@ def test_onnx_without_its_extra_says_how_to_install_it(small_run, capsys):
     run, _ = small_run
     assert export_main([str(run), "--format", "onnx"]) == 2
     assert "pip install -e '.[onnx]'" in capsys.readouterr().err
+
+
+def test_a_run_trained_in_mixed_bfloat16_exports_in_float32(small_run, tmp_path):
+    """The converter cannot express bfloat16 ops: the export computes in float32 with the same weights."""
+    import keras
+
+    from cnn.export import float32_copy
+    from cnn.models import build_model
+    from cnn.precision import precision_policy
+
+    with precision_policy("mixed_bfloat16"):
+        mixed = build_model("cnn5", 4, (96, 96, 3), dropout=0.5)
+    copy = float32_copy(mixed)
+    assert {layer.dtype_policy.name for layer in copy.layers} == {"float32"}
+    images = np.random.default_rng(0).uniform(0, 255, (3, 96, 96, 3)).astype("float32")
+    assert np.abs(copy.predict(images, verbose=0) - mixed.predict(images, verbose=0)).max() < 2e-2
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), mixed.get_weights()))
+    assert keras.mixed_precision.global_policy().name == "float32"
