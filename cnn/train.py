@@ -53,7 +53,7 @@ def fresh_run(typed):
 def continued_run(run_dir, typed):
     """(options, labels DataFrame) of an interrupted run: its recorded options and the very same labels CSV."""
     config = rf.load_config(run_dir)
-    recorded = {k: v for k, v in config["options"].items() if k != "out"}
+    recorded = recorded_options(config, run_dir)
     differ = [f"{flag(k)} {v} (recorded: {recorded.get(k)})" for k, v in typed.items()
               if k not in RESUMABLE and recorded.get(k) != v]
     if differ:
@@ -67,6 +67,19 @@ def continued_run(run_dir, typed):
                          f"differs); restore it to continue, or start a new run with another --out")
     same_cwd = os.path.realpath(os.getcwd()) == os.path.realpath(entry["cwd"])
     return options, checked_files(read_labels(path, base=None if same_cwd else entry["cwd"]), options)
+
+
+def recorded_options(config, run_dir):
+    """The options config.json recorded, as TrainOptions keywords; runs from before --recipe were the card's."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(TrainOptions)}
+    recorded = {k: v for k, v in config["options"].items() if k != "out"}
+    unknown = sorted(set(recorded) - known)
+    if unknown:
+        raise UsageError(f"{run_dir} was recorded by another version of train-cnn (options {', '.join(unknown)}); "
+                         f"continue it with that version or start a new run")
+    return {"recipe": "card", **recorded}
 
 
 def checked_files(df, options):

@@ -47,8 +47,8 @@ def small_run(sample_tree, tmp_path_factory):
 def start_cnn(args, cwd, code=None):
     """A train-cnn (or other `python -m cnn`) process; `code` runs first in the same interpreter."""
     prelude = (code or "") + "\nimport sys\nfrom cnn.__main__ import main\nsys.exit(main())"
-    return subprocess.Popen([sys.executable, "-c", prelude, *args], cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO)}, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-c", prelude, *args], cwd=cwd, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
 def wait_for(predicate, process, seconds=120):

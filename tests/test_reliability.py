@@ -258,3 +258,13 @@ def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):
     assert done.returncode == 2 and stderr_lines(done.stderr) == [
         "train-cnn: error: labels CSV missing.csv not found; create it with make-labels or pass --labels"]
 
+
+
+def test_a_run_recorded_by_another_version_is_continued_as_recorded_or_refused():
+    from cnn.train import recorded_options
+    from common.errors import UsageError
+
+    old = {"options": {"lr": 1e-3, "augment": "none", "out": "runs/old"}}  # before --recipe: the card's recipe
+    assert recorded_options(old, "runs/old") == {"recipe": "card", "lr": 1e-3, "augment": "none"}
+    with pytest.raises(UsageError, match="recorded by another version of train-cnn \\(options warp_speed\\)"):
+        recorded_options({"options": {"warp_speed": 9}}, "runs/new")
