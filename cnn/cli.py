@@ -116,19 +116,28 @@ def evaluate_main(argv=None):
 
 
 def predict_main(argv=None):
-    """predict-cnn: print each image's top classes with probabilities."""
+    """predict-cnn: print each image's top classes with probabilities (and with --cam draw Grad-CAM heatmaps)."""
     p = _parser("predict-cnn", "Classify images with a trained run: each image's top classes and probabilities.")
     p.add_argument("run", help="a train-cnn run folder")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders scanned "
                    "recursively for image files")
     p.add_argument("--top", type=_positive(int), default=3, help="classes shown per image")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.add_argument("--cam", metavar="OUTDIR", default=None, help="also write OUTDIR/<image stem>-cam.png per "
+                   "image (the Grad-CAM heatmap of its top class over it; beside it the true class's when --labels "
+                   "knows another) and OUTDIR/cams.csv; None: off")
+    p.add_argument("--cam-layer", metavar="NAME", default=None, help="the layer Grad-CAM explains; None: the last "
+                   "one with a spatial output (the map the Flatten or pooling head reads)")
+    p.add_argument("--labels", metavar="CSV", default=None, help="with --cam: a labels CSV whose path column "
+                   "names the images, for their true classes; None: top class only")
     args = p.parse_args(argv)
 
     def action():
         from cnn.predict import FORMATS, predict_images
 
-        print(FORMATS[args.format](predict_images(args.run, args.images, top=args.top)))
+        results = predict_images(args.run, args.images, top=args.top, cam_dir=args.cam, cam_layer=args.cam_layer,
+                                 labels_csv=args.labels)
+        print(FORMATS[args.format](results))
 
     return run_command("predict-cnn", action)
 
@@ -150,6 +159,10 @@ def show_batch_main(argv=None):
     p.add_argument("--errors", metavar="RUN", default=None,
                    help="show this train-cnn run's worst predictions; None: off")
     p.add_argument("--cols", type=_positive(int), default=None, help="grid columns; None: about square")
+    p.add_argument("--cam", action="store_true", help="with --errors: overlay each image with the Grad-CAM "
+                   "heatmap of its predicted class")
+    p.add_argument("--cam-layer", metavar="NAME", default=None, help="with --cam: the layer Grad-CAM explains; "
+                   "None: the last one with a spatial output")
     args = p.parse_args(argv)
     if args.errors and args.per_class:
         p.error("--errors shows the worst predictions overall; it cannot be combined with --per-class")
@@ -158,7 +171,8 @@ def show_batch_main(argv=None):
         from cnn.show_batch import show_batch
 
         drawn = show_batch(labels_csv=args.labels, out_png=args.out, n=args.n, per_class=args.per_class,
-                           split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols)
+                           split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols, cam=args.cam,
+                           cam_layer=args.cam_layer)
         print(f"show-batch: drew {len(drawn)} images to {args.out} (table: {Path(args.out).with_suffix('.csv')})",
               file=sys.stderr)
 
