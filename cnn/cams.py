@@ -6,7 +6,7 @@ so a user sees which part of the garment, or of the background, the decision cam
 from pathlib import Path
 
 from cnn.data import decode_and_resize
-from cnn.gradcam import cam_layer, gradcam, overlay, save_panels
+from cnn.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
 from cnn.labels_csv import check_known_labels, read_labels
 from cnn.pictures import open_picture
 from cnn.runfolder import load_run
@@ -49,7 +49,7 @@ def picture_of(path, pixels):
         return pixels.astype("uint8")
 
 
-def cam_writer(run, out_dir, layer=None, labels_csv=None):
+def cam_writer(run, out_dir, layer=None, method=DEFAULT_METHOD, labels_csv=None):
     """Check --cam-layer and --labels now; return draw(paths, images, probabilities) that writes the pictures.
 
     `images` are the model's inputs and `probabilities` its outputs for them, as predict-cnn computed them.
@@ -62,20 +62,21 @@ def cam_writer(run, out_dir, layer=None, labels_csv=None):
         if labels_csv is not None and not any(true):
             raise UsageError(f"none of the {len(paths)} images is listed in {labels_csv} (its paths resolve from "
                              f"the current folder, and must name the same files)")
-        write_cams(run, paths, images, probabilities, true, Path(out_dir), layer)
+        write_cams(run, paths, images, probabilities, true, Path(out_dir), layer=layer, method=method)
 
     return draw
 
 
-def write_cams(run, paths, images, probabilities, true, out_dir, layer=None):
+def write_cams(run, paths, images, probabilities, true, out_dir, layer=None, method=DEFAULT_METHOD):
     """OUT_DIR/<stem>-cam.png per image: the top class's heatmap, and beside it the true class's where
     `true` names one and the model predicted another; then OUT_DIR/cams.csv, one row per image."""
     import pandas as pd
 
     top = probabilities.argmax(axis=1)
     wanted = [run.classes.index(t) if t is not None else k for t, k in zip(true, top)]
-    heat_top = gradcam(run.model, images, top, layer)
-    heat_true = gradcam(run.model, images, wanted, layer) if any(w != k for w, k in zip(wanted, top)) else heat_top
+    heat_top = heatmaps(run.model, images, top, layer=layer, method=method)
+    differ = any(w != k for w, k in zip(wanted, top))
+    heat_true = heatmaps(run.model, images, wanted, layer=layer, method=method) if differ else heat_top
     rows = []
     for i, (path, name) in enumerate(zip(paths, cam_file_names(paths))):
         picture = picture_of(path, images[i])
@@ -91,12 +92,12 @@ def write_cams(run, paths, images, probabilities, true, out_dir, layer=None):
     write_csv(out_dir / CAMS_CSV, pd.DataFrame(rows), index=False)
 
 
-def overlay_predicted(run_dir, rows, pictures, layer=None):
+def overlay_predicted(run_dir, rows, pictures, layer=None, method=DEFAULT_METHOD):
     """show-batch --cam: each picture of `rows` (path, predicted) with its predicted class's heatmap overlaid."""
     import numpy as np
 
     run = load_run(run_dir)
     size = (run.image_size, run.image_size)
     images = np.stack([decode_and_resize(path, size) for path in rows["path"]])
-    heat = gradcam(run.model, images, [run.classes.index(c) for c in rows["predicted"]], layer)
+    heat = heatmaps(run.model, images, [run.classes.index(c) for c in rows["predicted"]], layer=layer, method=method)
     return [overlay(picture, h) for picture, h in zip(pictures, heat)]

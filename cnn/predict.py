@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from cnn.cams import cam_writer
+from cnn.gradcam import DEFAULT_METHOD
 from cnn.runfolder import load_run
 from common.errors import UsageError
 from common.schema import is_image_name
@@ -53,18 +54,21 @@ def read_images(paths, image_size):
     return readable, np.stack(images)
 
 
-def predict_images(run_dir, paths, top=3, batch_size=32, cam_dir=None, cam_layer=None, labels_csv=None):
+def predict_images(run_dir, paths, top=3, batch_size=32, cam_dir=None, cam_layer=None, cam_method=DEFAULT_METHOD,
+                   labels_csv=None):
     """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`.
 
-    With `cam_dir`, also draws each image's Grad-CAM heatmaps there (cnn.cams: of `cam_layer`, and of
-    the true class where `labels_csv` lists the image); the options are checked before any image is read.
+    With `cam_dir`, also draws each image's heatmaps there (cnn.cams: by `cam_method` on `cam_layer`, of
+    the top class and of the true class where `labels_csv` lists the image); the options are checked
+    before any image is read.
     """
     import numpy as np
 
     if cam_dir is None and (cam_layer is not None or labels_csv is not None):
         raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
     run = load_run(run_dir)
-    draw_cams = None if cam_dir is None else cam_writer(run, cam_dir, layer=cam_layer, labels_csv=labels_csv)
+    draw_cams = None if cam_dir is None else cam_writer(run, cam_dir, layer=cam_layer, method=cam_method,
+                                                        labels_csv=labels_csv)
     readable, images = read_images(paths, run.image_size)
     probs = np.concatenate([np.asarray(run.model.predict_on_batch(images[i:i + batch_size]))
                             for i in range(0, len(images), batch_size)])

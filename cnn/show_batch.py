@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from cnn.cams import overlay_predicted
+from cnn.gradcam import DEFAULT_METHOD
 from cnn.labels_csv import check_known_labels, read_labels, select_split
 from cnn.pictures import open_picture
 from cnn.runfolder import load_run
@@ -117,15 +118,16 @@ def choose_rows(labels_csv, n, per_class, split, seed, errors_run):
 
 
 def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
-               errors_run=None, cols=None, cam=False, cam_layer=None):
+               errors_run=None, cols=None, cam=False, cam_layer=None, cam_method=DEFAULT_METHOD):
     """Draw a titled grid of images and save it to `out_png`; return a DataFrame of what was drawn, in order.
 
     Columns: path, label, split, title, cell (its row-major grid position), plus with `errors_run`:
     predicted, confidence (probability of the predicted class), p_true (probability of the true class).
     The same table is written beside the PNG (OUT.csv). `labels_csv` defaults to labels.csv, or with
     `errors_run` to the run's own CSV; its image paths resolve from the current folder, as for train-cnn.
-    With `errors_run` and `cam`, each image carries the Grad-CAM heatmap of its predicted class (of layer
-    `cam_layer`, by default the last spatial one): where the model found the evidence for its mistake.
+    With `errors_run` and `cam`, each image carries the heatmap of its predicted class (cnn.gradcam's
+    `cam_method` on layer `cam_layer`, by default the last spatial one): where the model found the evidence
+    for its mistake.
     """
     for name, value in (("-n", n), ("--per-class", per_class), ("--cols", cols)):
         if value is not None and value < 1:
@@ -144,7 +146,7 @@ def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split
     rows = rows[[image is not None for image in images]].reset_index(drop=True)
     images = [image for image in images if image is not None]
     if cam:
-        images = overlay_predicted(errors_run, rows, images, layer=cam_layer)
+        images = overlay_predicted(errors_run, rows, images, layer=cam_layer, method=cam_method)
     rows["title"] = titles(rows)
     colours = (["black"] * len(rows) if "predicted" not in rows
                else ["green" if ok else "red" for ok in rows["predicted"] == rows["label"]])

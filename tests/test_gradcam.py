@@ -1,5 +1,5 @@
-"""Grad-CAM: the heatmap falls where the decision is made, matches the formula worked out by hand for a
-linear head, finds the right layer, and predict-cnn --cam / show-batch --cam write what they promise."""
+"""Grad-CAM and HiResCAM: the heatmap falls where the decision is made, matches the formulas worked out by hand
+for a linear head, finds the right layer, and predict-cnn --cam / show-batch --cam write what they promise."""
 import json
 from pathlib import Path
 
@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cnn.cams import CAMS_CSV
-from cnn.gradcam import ALPHA, DPI, PANEL_INCHES, cam_layer, cam_layers, gradcam, overlay
+from cnn.gradcam import ALPHA, DPI, METHODS, PANEL_INCHES, cam_layer, cam_layers, heatmaps, overlay
 from cnn.models import build_cnn, build_model
 from cnn.predict import predict_images
 from cnn.show_batch import show_batch
@@ -56,23 +56,23 @@ def patch_image(colour, size=SIZE, seed=0):
     return image.astype(np.float32)
 
 
-def test_the_heatmap_falls_on_the_patch_that_decides(patch_model):
+@pytest.mark.parametrize("method", METHODS)
+def test_the_heatmap_falls_on_the_patch_that_decides(patch_model, method):
     images = np.stack([patch_image("red", seed=1), patch_image("green", seed=2)])
     assert list(patch_model.predict(images, verbose=0).argmax(axis=1)) == [0, 1]  # the fixture works
-    heat = gradcam(patch_model, images, [0, 1])
+    heat = heatmaps(patch_model, images, [0, 1], method=method)
     assert heat.shape == (2, SIZE, SIZE) and heat.dtype == np.float32
     assert heat.min() >= 0 and heat.max(axis=(1, 2)) == pytest.approx([1, 1])
     half = SIZE // 2
     for one in heat:
         assert one[:half, :half].sum() / one.sum() > 0.6
     # nothing in a red image speaks for green: an all-zero map, not a normalised speck of noise
-    assert not gradcam(patch_model, images[:1], [1]).any()
+    assert not heatmaps(patch_model, images[:1], [1], method=method).any()
 
 
-def hand_gradcam(features, alpha, size):
-    """The paper's map from a feature array (h, w, K) and channel weights alpha, upsampled with Pillow."""
-    cam = np.maximum(features @ alpha, 0).astype(np.float32)
-    cam = np.asarray(Image.fromarray(cam).resize((size, size), Image.BILINEAR))
+def by_hand(cam, size=SIZE):
+    """A map of feature positions (h, w) as the papers finish it: ReLU, upsampled with Pillow, over its max."""
+    cam = np.asarray(Image.fromarray(np.maximum(cam, 0).astype(np.float32)).resize((size, size), Image.BILINEAR))
     return cam / cam.max()
 
 
@@ -93,8 +93,47 @@ def test_the_score_is_the_logit_for_a_dense_softmax_head(random_model):
     image = np.random.default_rng(4).uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
     kernel = random_model.get_layer("predictions").get_weights()[0].reshape(POOLED, POOLED, 4, 3)
     for c in range(3):
-        expected = hand_gradcam(pooled_features(random_model, image), kernel[..., c].mean(axis=(0, 1)), SIZE)
-        np.testing.assert_allclose(gradcam(random_model, image[None], [c])[0], expected, atol=1e-4)
+        expected = by_hand(pooled_features(random_model, image) @ kernel[..., c].mean(axis=(0, 1)))
+        np.testing.assert_allclose(heatmaps(random_model, image[None], [c], method="gradcam")[0], expected, atol=1e-4)
+
+
+def test_hirescam_is_each_positions_share_of_the_logit(random_model):
+    """HiResCAM multiplies gradient and feature position by position: with a linear head, W_c * A summed over
+    channels, whose sum over positions is the logit less the bias."""
+    image = np.random.default_rng(6).uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
+    kernel, bias = random_model.get_layer("predictions").get_weights()
+    features = pooled_features(random_model, image)
+    shares = [(features * kernel.reshape(POOLED, POOLED, 4, 3)[..., c]).sum(axis=-1) for c in range(3)]
+    # log p_c = logit_c - log(sum exp): the same constant for every class
+    log_p = np.log(random_model.predict(image[None], verbose=0)[0])
+    assert np.ptp([share.sum() + bias[c] - log_p[c] for c, share in enumerate(shares)]) < 1e-3
+    for c, share in enumerate(shares):
+        np.testing.assert_allclose(heatmaps(random_model, image[None], [c], method="hirescam")[0], by_hand(share),
+                                   atol=1e-4)
+
+
+def test_behind_global_average_pooling_hirescam_equals_gradcam():
+    keras.utils.set_random_seed(7)
+    model = build_cnn(3, (SIZE, SIZE, 3), filters=(4, 8), head="global")
+    images = np.random.default_rng(8).uniform(0, 255, (3, SIZE, SIZE, 3)).astype(np.float32)
+    np.testing.assert_allclose(heatmaps(model, images, [0, 1, 2], method="hirescam"),
+                               heatmaps(model, images, [0, 1, 2], method="gradcam"), atol=1e-5)
+
+
+def test_behind_flatten_gradcam_can_miss_the_evidence_that_hirescam_shows(patch_model):
+    """Red's Dense weights: +1 on the top-left quadrant, -0.5 elsewhere. A red patch top-left makes red's logit
+    positive, but Grad-CAM's channel weight is the weights' mean over all positions, negative: an empty map."""
+    model = keras.models.clone_model(patch_model)
+    model.set_weights(patch_model.get_weights())
+    dense, bias = model.get_layer("predictions").get_weights()
+    dense = dense.reshape(POOLED, POOLED, 2, 2)
+    dense[..., 0, 0] = np.where(dense[..., 0, 0] > 0, 1, -0.5)
+    model.get_layer("predictions").set_weights([dense.reshape(-1, 2), bias])
+    image = patch_image("red", seed=9)[None]
+    assert model.predict(image, verbose=0).argmax() == 0
+    assert not heatmaps(model, image, [0], method="gradcam").any()
+    heat = heatmaps(model, image, [0], method="hirescam")[0]
+    assert heat[:SIZE // 2, :SIZE // 2].sum() / heat.sum() > 0.6
 
 
 def test_without_a_dense_softmax_head_the_score_is_the_log_probability(random_model):
@@ -108,9 +147,8 @@ def test_without_a_dense_softmax_head_the_score_is_the_log_probability(random_mo
     p = model.predict(image[None], verbose=0)[0]
     kernel = head.get_weights()[0].reshape(POOLED, POOLED, 4, 3)
     for c in range(3):
-        alpha = (kernel[..., c] - kernel @ p).mean(axis=(0, 1))
-        expected = hand_gradcam(pooled_features(random_model, image), alpha, SIZE)
-        np.testing.assert_allclose(gradcam(model, image[None], [c])[0], expected, atol=1e-4)
+        expected = by_hand(pooled_features(random_model, image) @ (kernel[..., c] - kernel @ p).mean(axis=(0, 1)))
+        np.testing.assert_allclose(heatmaps(model, image[None], [c], method="gradcam")[0], expected, atol=1e-4)
 
 
 @pytest.mark.parametrize("arch, options, size, last", [
@@ -122,14 +160,14 @@ def test_without_a_dense_softmax_head_the_score_is_the_log_probability(random_mo
 def test_the_default_layer_is_the_last_spatial_map_before_the_head(arch, options, size, last):
     model = build_model(arch, 4, (size, size, 3), **options)
     assert cam_layer(model).name == last
-    heat = gradcam(model, np.zeros((1, size, size, 3), np.float32), [0])
+    heat = heatmaps(model, np.zeros((1, size, size, 3), np.float32), [0])
     assert heat.shape == (1, size, size) and 0 <= heat.min() and heat.max() <= 1
 
 
 def test_a_named_layer_must_exist_and_be_spatial(random_model):
     assert cam_layers(random_model) == ["rescale", "conv1", "pool1"]
     assert cam_layer(random_model, "conv1").name == "conv1"
-    heat = gradcam(random_model, np.ones((1, SIZE, SIZE, 3), np.float32), [0], layer="conv1")
+    heat = heatmaps(random_model, np.ones((1, SIZE, SIZE, 3), np.float32), [0], layer="conv1")
     assert heat.shape == (1, SIZE, SIZE)
     with pytest.raises(UsageError, match=r"^--cam-layer flatten has no spatial \(4-D\) output in model clothing_cnn; "
                                          r"choose one of: rescale, conv1, pool1$"):
