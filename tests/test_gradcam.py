@@ -164,7 +164,7 @@ def test_the_default_layer_is_the_last_spatial_map_before_the_head(arch, options
     assert heat.shape == (1, size, size) and 0 <= heat.min() and heat.max() <= 1
 
 
-def test_a_named_layer_must_exist_and_be_spatial(random_model):
+def test_a_named_layer_must_exist_and_be_spatial_and_a_method_known(random_model):
     assert cam_layers(random_model) == ["rescale", "conv1", "pool1"]
     assert cam_layer(random_model, "conv1").name == "conv1"
     heat = heatmaps(random_model, np.ones((1, SIZE, SIZE, 3), np.float32), [0], layer="conv1")
@@ -174,6 +174,8 @@ def test_a_named_layer_must_exist_and_be_spatial(random_model):
         cam_layer(random_model, "flatten")
     with pytest.raises(UsageError, match="^--cam-layer conv9 does not exist in model clothing_cnn; choose one of"):
         cam_layer(random_model, "conv9")
+    with pytest.raises(UsageError, match="^--cam-method nosuch is unknown; choose one of: hirescam, gradcam$"):
+        heatmaps(random_model, np.ones((1, SIZE, SIZE, 3), np.float32), [0], method="nosuch")
 
 
 def test_overlay_stretches_the_heatmap_over_the_picture_and_blends_the_colormap():
