@@ -3,6 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnn.gradcam import DEFAULT_METHOD, METHODS
 from cnn.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command
 
@@ -20,6 +21,16 @@ def _positive(kind):
             raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
         return value
     return parse
+
+
+def _add_cam_options(p):
+    """--cam-layer and --cam-method: which feature map explains a class, and how (cnn.gradcam)."""
+    p.add_argument("--cam-layer", metavar="NAME", default=None, help="with --cam: the layer whose feature map "
+                   "is explained; None: the last one with a spatial output (the map the Flatten or pooling head reads)")
+    p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD, help="with --cam: hirescam "
+                   "(gradient x feature, position by position: each position's share of the logit behind Flatten, "
+                   "the same as gradcam behind global pooling) or gradcam (channels weighted by their spatially "
+                   "averaged gradient; behind the card's Flatten head often an empty map)")
 
 
 def train_parser():
@@ -141,19 +152,27 @@ def evaluate_main(argv=None):
 
 
 def predict_main(argv=None):
-    """predict-cnn: print each image's top classes with probabilities."""
+    """predict-cnn: print each image's top classes with probabilities (and with --cam draw Grad-CAM heatmaps)."""
     p = _parser("predict-cnn", "Classify images with a trained run: each image's top classes and probabilities.")
     p.add_argument("run", help="a train-cnn run folder")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders scanned "
                    "recursively for image files")
     p.add_argument("--top", type=_positive(int), default=3, help="classes shown per image")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    p.add_argument("--cam", metavar="OUTDIR", default=None, help="also write OUTDIR/<image stem>-cam.png per "
+                   "image (the heatmap of its top class over it; beside it the true class's when --labels knows "
+                   "another) and OUTDIR/cams.csv; None: off")
+    _add_cam_options(p)
+    p.add_argument("--labels", metavar="CSV", default=None, help="with --cam: a labels CSV whose path column "
+                   "names the images, for their true classes; None: top class only")
     args = p.parse_args(argv)
 
     def action():
         from cnn.predict import FORMATS, predict_images
 
-        print(FORMATS[args.format](predict_images(args.run, args.images, top=args.top)))
+        results = predict_images(args.run, args.images, top=args.top, cam_dir=args.cam, cam_layer=args.cam_layer,
+                                 cam_method=args.cam_method, labels_csv=args.labels)
+        print(FORMATS[args.format](results))
 
     return run_command("predict-cnn", action)
 
@@ -175,6 +194,9 @@ def show_batch_main(argv=None):
     p.add_argument("--errors", metavar="RUN", default=None,
                    help="show this train-cnn run's worst predictions; None: off")
     p.add_argument("--cols", type=_positive(int), default=None, help="grid columns; None: about square")
+    p.add_argument("--cam", action="store_true", help="with --errors: overlay each image with the heatmap of "
+                   "its predicted class")
+    _add_cam_options(p)
     args = p.parse_args(argv)
     if args.errors and args.per_class:
         p.error("--errors shows the worst predictions overall; it cannot be combined with --per-class")
@@ -183,7 +205,8 @@ def show_batch_main(argv=None):
         from cnn.show_batch import show_batch
 
         drawn = show_batch(labels_csv=args.labels, out_png=args.out, n=args.n, per_class=args.per_class,
-                           split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols)
+                           split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols, cam=args.cam,
+                           cam_layer=args.cam_layer, cam_method=args.cam_method)
         print(f"show-batch: drew {len(drawn)} images to {args.out} (table: {Path(args.out).with_suffix('.csv')})",
               file=sys.stderr)
 

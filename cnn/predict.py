@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+from cnn.cams import cam_writer
+from cnn.gradcam import DEFAULT_METHOD
 from cnn.runfolder import load_run
 from common.errors import UsageError
 from common.schema import is_image_name
@@ -35,25 +37,45 @@ def load_image(path, image_size):
     return decode_and_resize(str(path), (image_size, image_size))
 
 
-def predict_images(run_dir, paths, top=3, batch_size=32):
-    """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`."""
+def read_images(paths, image_size):
+    """(readable paths, float32 (n, size, size, 3) array) for the image files under `paths`; unreadable ones
+    are warned about and skipped, and none readable is a UsageError."""
     import numpy as np
 
-    run = load_run(run_dir)
-    classes = run.classes
     readable, images = [], []
     for path in find_images(paths):
         try:
-            images.append(load_image(path, run.image_size))
+            images.append(load_image(path, image_size))
             readable.append(path)
         except Exception as e:  # noqa: BLE001 - any decode failure means "unreadable image"
             warn(f"cannot read {path} ({type(e).__name__}), skipped")
     if not images:
         raise UsageError("no readable image among the given paths")
-    probs = np.concatenate([np.asarray(run.model.predict_on_batch(np.stack(images[i:i + batch_size])))
+    return readable, np.stack(images)
+
+
+def predict_images(run_dir, paths, top=3, batch_size=32, cam_dir=None, cam_layer=None, cam_method=DEFAULT_METHOD,
+                   labels_csv=None):
+    """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`.
+
+    With `cam_dir`, also draws each image's heatmaps there (cnn.cams: by `cam_method` on `cam_layer`, of
+    the top class and of the true class where `labels_csv` lists the image); the options are checked
+    before any image is read.
+    """
+    import numpy as np
+
+    if cam_dir is None and (cam_layer is not None or labels_csv is not None):
+        raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
+    run = load_run(run_dir)
+    draw_cams = None if cam_dir is None else cam_writer(run, cam_dir, layer=cam_layer, method=cam_method,
+                                                        labels_csv=labels_csv)
+    readable, images = read_images(paths, run.image_size)
+    probs = np.concatenate([np.asarray(run.model.predict_on_batch(images[i:i + batch_size]))
                             for i in range(0, len(images), batch_size)])
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :min(top, len(classes))]
-    return [(str(path), [(classes[j], float(p[j])) for j in best]) for path, p, best in zip(readable, probs, order)]
+    if draw_cams is not None:
+        draw_cams(readable, images, probs)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :min(top, len(run.classes))]
+    return [(str(path), [(run.classes[j], float(p[j])) for j in best]) for path, p, best in zip(readable, probs, order)]
 
 
 def format_table(results):

@@ -8,7 +8,10 @@ import math
 import sys
 from pathlib import Path
 
+from cnn.cams import overlay_predicted
+from cnn.gradcam import DEFAULT_METHOD
 from cnn.labels_csv import check_known_labels, read_labels, select_split
+from cnn.pictures import open_picture
 from cnn.runfolder import load_run
 from common.atomic import atomic_path, write_csv
 from common.errors import UsageError
@@ -16,7 +19,6 @@ from common.errors import UsageError
 CELL_INCHES = 1.7  # each image's square in the figure
 DPI = 90  # 1.7 in x 90 dpi ~ 150 px per image: the sample's 128 px images stay sharp, the PNG stays small
 TITLE_LINE_INCHES = 0.15  # height kept above each image per line of its title (8 pt text)
-THUMBNAIL = 320  # big photos are shrunk to at most this many pixels a side before drawing (~2x the cell)
 
 
 def warn(message):
@@ -75,13 +77,9 @@ def titles(rows):
 
 
 def open_image(path):
-    """The image as RGB (grayscale, palette and alpha images converted), or None when unreadable."""
-    from PIL import Image
-
+    """The image as an RGB picture, or None (with a warning) when unreadable."""
     try:
-        with Image.open(path) as image:
-            image.thumbnail((THUMBNAIL, THUMBNAIL))
-            return image.convert("RGB")
+        return open_picture(path)
     except (OSError, ValueError) as e:
         warn(f"cannot read {path} ({type(e).__name__}), skipped")
         return None
@@ -120,19 +118,26 @@ def choose_rows(labels_csv, n, per_class, split, seed, errors_run):
 
 
 def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
-               errors_run=None, cols=None):
+               errors_run=None, cols=None, cam=False, cam_layer=None, cam_method=DEFAULT_METHOD):
     """Draw a titled grid of images and save it to `out_png`; return a DataFrame of what was drawn, in order.
 
     Columns: path, label, split, title, cell (its row-major grid position), plus with `errors_run`:
     predicted, confidence (probability of the predicted class), p_true (probability of the true class).
     The same table is written beside the PNG (OUT.csv). `labels_csv` defaults to labels.csv, or with
     `errors_run` to the run's own CSV; its image paths resolve from the current folder, as for train-cnn.
+    With `errors_run` and `cam`, each image carries the heatmap of its predicted class (cnn.gradcam's
+    `cam_method` on layer `cam_layer`, by default the last spatial one): where the model found the evidence
+    for its mistake.
     """
     for name, value in (("-n", n), ("--per-class", per_class), ("--cols", cols)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, not {value}")
     if errors_run is not None and per_class is not None:
         raise UsageError("--errors shows a run's worst predictions overall; it cannot be combined with --per-class")
+    if cam and errors_run is None:
+        raise UsageError("--cam draws the heatmaps of a run's predictions; give the run with --errors RUN")
+    if cam_layer is not None and not cam:
+        raise UsageError("--cam-layer names the layer of --cam's heatmaps; add --cam")
     rows = choose_rows(labels_csv, n, per_class, split, seed, errors_run)
     images = [open_image(p) for p in rows["path"]]
     if not any(image is not None for image in images):
@@ -140,6 +145,8 @@ def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split
                          f"CSV (they resolve from the current folder)")
     rows = rows[[image is not None for image in images]].reset_index(drop=True)
     images = [image for image in images if image is not None]
+    if cam:
+        images = overlay_predicted(errors_run, rows, images, layer=cam_layer, method=cam_method)
     rows["title"] = titles(rows)
     colours = (["black"] * len(rows) if "predicted" not in rows
                else ["green" if ok else "red" for ok in rows["predicted"] == rows["label"]])

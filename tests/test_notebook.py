@@ -33,8 +33,10 @@ def test_notebook_executes_every_cell(tmp_path, monkeypatch):
     for name in ("model.keras", "history.csv", "curves.png", "confusion.png", "metrics.json"):
         assert (run / name).is_file(), name
     assert json.loads((run / "metrics.json").read_text())["top1"] > 0.5  # six classes: chance is 1/6
-    for figure in ("preview.png", "errors.png", "receptive_fields.png"):
+    for figure in ("preview.png", "errors.png", "errors-cam.png", "receptive_fields.png"):
         assert (work / figure).stat().st_size > 10_000, figure
+    cams = (work / "cams" / "cams.csv").read_text().splitlines()
+    assert len(cams) == 1 + 6 and all((work / "cams" / line.rsplit(",", 1)[1]).is_file() for line in cams[1:])
     images = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs
               if "image/png" in o.get("data", {})]
-    assert len(images) >= 6  # class balance, preview, curves, confusion, predictions, errors (+ receptive fields)
+    assert len(images) >= 8  # class balance, preview, curves, confusion, predictions, errors, heatmaps (+ more)
