@@ -153,8 +153,10 @@ def evaluate_main(argv=None):
 
 def predict_main(argv=None):
     """predict-cnn: print each image's top classes with probabilities (and with --cam draw Grad-CAM heatmaps)."""
-    p = _parser("predict-cnn", "Classify images with a trained run: each image's top classes and probabilities.")
-    p.add_argument("run", help="a train-cnn run folder")
+    p = _parser("predict-cnn", "Classify images with a trained run or an export-model folder: each image's top "
+                               "classes and probabilities.")
+    p.add_argument("run", metavar="RUN_OR_EXPORT", help="a train-cnn run folder, or an export-model folder "
+                   "(SavedModel, TFLite or ONNX)")
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders scanned "
                    "recursively for image files")
     p.add_argument("--top", type=_positive(int), default=3, help="classes shown per image")

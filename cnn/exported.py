@@ -16,7 +16,8 @@ class Predictor:
     classes: list
     image_size: int
     predict: object  # float32 [B, S, S, 3] numpy batch of 0-255 pixels -> [B, classes] probabilities
-    source: str
+    source: str  # "keras", or the export's format
+    run: object = None  # the run folder's Run (with its Keras model) when `source` is "keras"
 
 
 def load_predictor(path):
@@ -24,7 +25,7 @@ def load_predictor(path):
     path = Path(path)
     if not (path / METADATA).is_file():
         run = load_run(path)
-        return Predictor(run.classes, run.image_size, run.model.predict_on_batch, "keras")
+        return Predictor(run.classes, run.image_size, run.model.predict_on_batch, "keras", run)
     meta = json.loads((path / METADATA).read_text(encoding="utf-8"))
     classes, size = load_classes(path), int(meta["input"]["shape"][1])
     loader = {"savedmodel": savedmodel_fn, "tflite": tflite_fn, "onnx": onnx_fn}.get(meta.get("format"))

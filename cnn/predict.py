@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnn.cams import cam_writer
 from cnn.gradcam import DEFAULT_METHOD
-from cnn.runfolder import load_run
+from cnn.exported import load_predictor
 from common.errors import UsageError
 from common.schema import is_image_name
 
@@ -30,33 +30,35 @@ def find_images(paths):
     return found
 
 
-def load_image(path, image_size):
-    """One image as a float32 (size, size, 3) array of 0-255 pixels, decoded as the training loader does."""
-    from cnn.data import decode_and_resize
-
-    return decode_and_resize(str(path), (image_size, image_size))
-
-
-def read_images(paths, image_size):
-    """(readable paths, float32 (n, size, size, 3) array) for the image files under `paths`; unreadable ones
-    are warned about and skipped, and none readable is a UsageError."""
+def predict_files(predictor, paths, batch_size=32, keep_images=False):
+    """(readable paths, probabilities, images or None) for the image files under `paths`, read in parallel
+    batches by the training loader; undecodable files are warned about and skipped, none readable is a UsageError."""
     import numpy as np
+    import pandas as pd
 
-    readable, images = [], []
-    for path in find_images(paths):
-        try:
-            images.append(load_image(path, image_size))
-            readable.append(path)
-        except Exception as e:  # noqa: BLE001 - any decode failure means "unreadable image"
-            warn(f"cannot read {path} ({type(e).__name__}), skipped")
-    if not images:
+    from cnn.data import flow_from_dataframe
+
+    files = [str(p) for p in find_images(paths)]
+    if not files:
         raise UsageError("no readable image among the given paths")
-    return readable, np.stack(images)
+    size = (predictor.image_size, predictor.image_size)
+    loaded = flow_from_dataframe(pd.DataFrame({"path": files}), y_col=None, target_size=size, batch_size=batch_size)
+    probs, images = [], []
+    for batch in loaded.dataset:
+        batch = batch.numpy()
+        probs.append(np.asarray(predictor.predict(batch)))
+        images += [batch] if keep_images else []
+    skipped = set(loaded.skipped.paths)
+    readable = [Path(p) for p in files if p not in skipped]
+    if not readable:
+        raise UsageError("no readable image among the given paths")
+    return readable, np.concatenate(probs), np.concatenate(images) if keep_images else None
 
 
-def predict_images(run_dir, paths, top=3, batch_size=32, cam_dir=None, cam_layer=None, cam_method=DEFAULT_METHOD,
+def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=None, cam_method=DEFAULT_METHOD,
                    labels_csv=None):
-    """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`.
+    """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`, by a run folder or
+    an export-model folder (`source`).
 
     With `cam_dir`, also draws each image's heatmaps there (cnn.cams: by `cam_method` on `cam_layer`, of
     the top class and of the true class where `labels_csv` lists the image); the options are checked
@@ -66,16 +68,17 @@ def predict_images(run_dir, paths, top=3, batch_size=32, cam_dir=None, cam_layer
 
     if cam_dir is None and (cam_layer is not None or labels_csv is not None):
         raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
-    run = load_run(run_dir)
-    draw_cams = None if cam_dir is None else cam_writer(run, cam_dir, layer=cam_layer, method=cam_method,
+    predictor = load_predictor(source)
+    if cam_dir is not None and predictor.run is None:
+        raise UsageError(f"--cam needs the Keras model of a train-cnn run folder; {source} is an export")
+    draw_cams = None if cam_dir is None else cam_writer(predictor.run, cam_dir, layer=cam_layer, method=cam_method,
                                                         labels_csv=labels_csv)
-    readable, images = read_images(paths, run.image_size)
-    probs = np.concatenate([np.asarray(run.model.predict_on_batch(images[i:i + batch_size]))
-                            for i in range(0, len(images), batch_size)])
+    readable, probs, images = predict_files(predictor, paths, batch_size, keep_images=draw_cams is not None)
     if draw_cams is not None:
         draw_cams(readable, images, probs)
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :min(top, len(run.classes))]
-    return [(str(path), [(run.classes[j], float(p[j])) for j in best]) for path, p, best in zip(readable, probs, order)]
+    classes = predictor.classes
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :min(top, len(classes))]
+    return [(str(path), [(classes[j], float(p[j])) for j in best]) for path, p, best in zip(readable, probs, order)]
 
 
 def format_table(results):

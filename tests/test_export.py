@@ -87,3 +87,19 @@ def test_a_run_trained_in_mixed_bfloat16_exports_in_float32(small_run, tmp_path)
     assert np.abs(copy.predict(images, verbose=0) - mixed.predict(images, verbose=0)).max() < 2e-2
     assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), mixed.get_weights()))
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+@pytest.mark.parametrize("fmt, quantize", [("savedmodel", "none"), ("tflite", "int8")])
+def test_predict_cnn_reads_exports_with_the_runs_output(small_run, tmp_path, capsys, fmt, quantize):
+    from cnn.cli import predict_main
+
+    run, table = small_run
+    images = list(table[table.split == "test"].path[:6])
+    out = export_run(run, fmt=fmt, quantize=quantize, out=tmp_path / fmt)
+    assert predict_main([str(run), *images, "--format", "csv", "--top", "1"]) == 0
+    from_run = capsys.readouterr().out.splitlines()
+    assert predict_main([str(out), *images, "--format", "csv", "--top", "1"]) == 0
+    from_export = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[:3] for line in from_export] == [line.split(",")[:3] for line in from_run]
+    assert predict_main([str(out), images[0], "--cam", str(tmp_path / "cams")]) == 2
+    assert "--cam needs the Keras model of a train-cnn run folder" in capsys.readouterr().err
