@@ -77,6 +77,7 @@ def float32_copy(model):
 
     copy = keras.Model.from_config(relax(model.get_config()))
     copy.set_weights(model.get_weights())
+    copy(keras.ops.zeros((1, *model.inputs[0].shape[1:])))  # exporters (ONNX) want a model that was called once
     return copy
 
 
