@@ -109,6 +109,7 @@ def measure(precision, df, args):
             "files_over_memory": mean(b, 0) / mean(a, 0),
             "files_over_memory_cpu_time": mean(b, 1) / mean(a, 1),
             "augmented_images_per_s": mean(d, 0), "augmented_over_memory": mean(d, 0) / mean(a, 0),
+            "augmented_over_memory_cpu_time": mean(d, 1) / mean(a, 1),
             "memory_rounds": a, "files_rounds": b, "augmented_rounds": d}  # per round: [images/s, images per CPU-s]
 
 

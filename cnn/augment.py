@@ -66,15 +66,19 @@ def augment_batch(images, pair, spec):
 
     shape = tf.shape(images)
     draws = tf.random.stateless_uniform([shape[0], 9], seed=pair, minval=-1.0, maxval=1.0)
+    flip = draws[:, 5] < 0 if spec.get("flip") else None
     if spec.get("crop"):
-        images = tf.image.crop_and_resize(images, crop_boxes(draws[:, 6:9], spec["crop"]), tf.range(shape[0]),
-                                          shape[1:3])
+        boxes = crop_boxes(draws[:, 6:9], spec["crop"])
+        if flip is not None:  # a box with x1 > x2 comes out mirrored: the flip costs nothing extra
+            boxes = tf.where(flip[:, None], tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
+            flip = None
+        images = tf.image.crop_and_resize(images, boxes, tf.range(shape[0]), shape[1:3])
     if any(spec.get(key) for key in AFFINE_KEYS):
         images = tf.raw_ops.ImageProjectiveTransformV3(
             images=images, transforms=affine_transforms(draws, spec, shape[1], shape[2]), output_shape=shape[1:3],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
-    if spec.get("flip"):
-        images = tf.where(draws[:, 5, None, None, None] < 0, tf.reverse(images, axis=[2]), images)
+    if flip is not None:
+        images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
     return images
 
 

@@ -74,3 +74,14 @@ def test_a_full_box_crop_is_the_identity_and_a_half_crop_is_the_top_left_quarter
     np.testing.assert_allclose(full.numpy(), image.numpy(), atol=1e-3)
     quarter = tf.image.crop_and_resize(image, [[0.0, 0.0, 3 / 7, 3 / 7]], [0], (4, 4))
     np.testing.assert_allclose(quarter.numpy(), image.numpy()[:, :4, :4], atol=1e-4)
+
+
+def test_crop_and_flip_together_mirror_the_crop():
+    """With crop and flip, the flip rides in the crop box (x1 > x2): each output is its crop, mirrored or not."""
+    images = tf.random.stateless_uniform((32, 10, 10, 3), seed=(4, 2)) * 255
+    pair = tf.constant([3, 1], tf.int64)
+    both = augment_batch(images, pair, {"crop": 0.3, "flip": True}).numpy()
+    crop = augment_batch(images, pair, {"crop": 0.3}).numpy()
+    mirrored = [np.allclose(b, c[:, ::-1], atol=1e-3) for b, c in zip(both, crop)]
+    same = [np.allclose(b, c, atol=1e-3) for b, c in zip(both, crop)]
+    assert all(m or s for m, s in zip(mirrored, same)) and 6 < sum(mirrored) < 26
