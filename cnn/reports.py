@@ -85,6 +85,8 @@ def plot_curves(history_csv, path):
         if "val_loss" in history:
             ax.axvline(epochs[history["val_loss"].idxmin()], color="grey", linestyle="--", label="best (val loss)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if name == "learning_rate":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
