@@ -169,11 +169,3 @@ def plot_sweep(results, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
-
-def split_argv(argv):
-    """(sweep-cnn's own arguments, the shared train-cnn options after `--`)."""
-    argv = list(argv)
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1:]
-    return argv, []
