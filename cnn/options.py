@@ -120,6 +120,12 @@ def flag(name):
     return "--" + name.replace("_", "-")
 
 
+def differences(recorded, options, allowed=()):
+    """`--flag value (recorded: old)` for each option in `options` whose value is not the recorded one."""
+    return [f"{flag(k)} {v} (recorded: {recorded.get(k)})" for k, v in options.items()
+            if k not in allowed and recorded.get(k) != v]
+
+
 def add_to_parser(parser):
     """Add one argument per TrainOptions field, with no default: the namespace holds only what was typed."""
     for f in fields(TrainOptions):

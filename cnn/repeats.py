@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 from cnn.labels_csv import sha256_file
-from cnn.options import TrainOptions, flag
+from cnn.options import TrainOptions, differences
 from cnn.runfolder import METRICS, load_config, read_json
 from cnn.stats import describe
 from common.atomic import write_csv, write_json
@@ -39,8 +39,7 @@ def check_same_run(folder, options):
     """Refuse to count a finished run trained with other options or another labels CSV."""
     config = load_config(folder)
     recorded = {k: v for k, v in config["options"].items() if k != "out"}
-    differ = [f"{flag(k)} {v} (recorded: {recorded.get(k)})" for k, v in options.to_dict().items()
-              if recorded.get(k) != v]
+    differ = differences(recorded, options.to_dict())
     if not differ and Path(options.labels).is_file() and sha256_file(options.labels) != config["labels"]["sha256"]:
         differ = [f"the labels CSV {options.labels} (its sha256 differs from the one recorded)"]
     if differ:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cnn import runfolder as rf
 from cnn.labels_csv import check_training_splits, read_labels, sha256_file
-from cnn.options import RESUMABLE, TrainOptions, flag
+from cnn.options import RESUMABLE, TrainOptions, differences, flag
 from common.atomic import write_json
 from common.errors import UsageError
 
@@ -54,8 +54,7 @@ def continued_run(run_dir, typed):
     """(options, labels DataFrame) of an interrupted run: its recorded options and the very same labels CSV."""
     config = rf.load_config(run_dir)
     recorded = recorded_options(config, run_dir)
-    differ = [f"{flag(k)} {v} (recorded: {recorded.get(k)})" for k, v in typed.items()
-              if k not in RESUMABLE and recorded.get(k) != v]
+    differ = differences(recorded, typed, allowed=RESUMABLE)
     if differ:
         raise UsageError(f"{run_dir} is an interrupted run with other options: {'; '.join(differ)}; continue it "
                          f"with its own (only {', '.join(map(flag, RESUMABLE))} may change) or choose another --out")
