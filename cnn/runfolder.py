@@ -22,6 +22,9 @@ CONFUSION_PNG = "confusion.png"
 CONFUSION_CSV = "confusion.csv"
 BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
 LOCK = ".lock"  # held by the one process training into the folder
+HIERARCHY = "hierarchy.csv"  # a hierarchical run's mapping as resolved (label,parent), usable as --hierarchy
+SUB_LABELS = "labels.csv"  # a hierarchical run's sub-model folder: the rows that sub-model trains on
+COMPARE = "compare"  # evaluate-cnn --compare: compare.txt and compare.json beside the report
 RUNS = Path("runs")  # where runs go without --out
 
 
@@ -81,6 +84,10 @@ def load_run(run_dir, model=True):
     if not model:
         return run
     path = run_dir / MODEL
+    models = run.config.get("hierarchy", {}).get("models")
+    if not path.is_file() and models:
+        raise UsageError(f"{run_dir} is a hierarchical run: its models are in its sub-folders ({', '.join(models)}); "
+                         f"give one of those")
     if not path.is_file():
         raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
     run.model = load_keras_model(path)
@@ -122,11 +129,13 @@ def default_run_dir(arch, runs=RUNS):
 
 
 def latest_interrupted_run(runs=RUNS):
-    """The most recently modified run folder under runs/ that holds a backup/ to resume."""
-    candidates = [p.parent for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
-    if not candidates:
+    """The most recently modified run folder under runs/ that holds a backup/ to resume; a hierarchical run
+    (a folder with its own config.json around sub-model folders) counts when one of its sub-models does."""
+    backups = [(p.parent, p) for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
+    backups += [(p.parent.parent, p) for p in runs.glob(f"*/*/{BACKUP}") if (p.parent.parent / CONFIG).is_file()]
+    if not backups:
         raise UsageError(f"no interrupted run under {runs}/ (none has a {BACKUP}/ folder); pass --out RUN")
-    return max(candidates, key=lambda p: (p / BACKUP).stat().st_mtime)
+    return max(backups, key=lambda pair: pair[1].stat().st_mtime)[0]
 
 
 @contextlib.contextmanager
