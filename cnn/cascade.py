@@ -98,7 +98,7 @@ def cascade_metrics(tree, truth, coarse, fine):
 
 
 def _share(count, share):
-    """`k of n (0.xx)` for a share of errors, or `none of 0` without errors."""
+    """`k of n (0.xx)` for a share of n errors, or `no errors`."""
     return f"{round(share * count)} of {count} ({share:.2f})" if share is not None else "no errors"
 
 
