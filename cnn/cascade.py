@@ -106,12 +106,13 @@ def cascade_lines(metrics):
     """The report's lines about the cascade (none for a flat run's metrics)."""
     if "hard_top1" not in metrics:
         return []
+    hard = _share(metrics["hard_errors"], metrics["hard_errors_wrong_parent"])
+    soft = _share(metrics["soft_errors"], metrics["soft_errors_wrong_parent"])
     return [
-        "top-1/3/5, balanced accuracy, macro F1 and the tables: the soft cascade, p(parent) x p(label | parent)",
-        f"hard cascade top-1: {metrics['hard_top1']:.4f}   balanced accuracy: {metrics['hard_balanced_accuracy']:.4f}"
-        f"   macro F1: {metrics['hard_macro_f1']:.4f}   (the coarse model's parent, then its model's label)",
-        f"coarse accuracy:   {metrics['coarse_top1']:.4f}   ({metrics['parents']} parents)",
-        f"fine errors already wrong at the coarse level: hard cascade "
-        f"{_share(metrics['hard_errors'], metrics['hard_errors_wrong_parent'])}, soft cascade "
-        f"{_share(metrics['soft_errors'], metrics['soft_errors_wrong_parent'])}",
+        "soft cascade, p(parent) x p(label | parent): the top-1/3/5, balanced accuracy and macro F1 above",
+        f"hard top-1:        {metrics['hard_top1']:.4f}  (the coarse model's parent, then that parent's model's label)",
+        f"hard balanced acc: {metrics['hard_balanced_accuracy']:.4f}",
+        f"hard macro F1:     {metrics['hard_macro_f1']:.4f}",
+        f"coarse accuracy:   {metrics['coarse_top1']:.4f}  ({metrics['parents']} parents)",
+        f"fine errors already wrong at the coarse level: hard {hard}, soft {soft}",
     ]

@@ -63,6 +63,7 @@ def test_no_errors_leaves_the_share_undefined_and_the_report_says_so():
                         {"A": np.array([[0.1, 0.9]]), "C": FINE["C"][:1]})  # a2: A, then a2
     assert m["hard_top1"] == 1.0 and m["hard_errors_wrong_parent"] is None
     lines = cascade_lines(m)
-    assert lines[0].startswith("top-1/3/5, balanced accuracy, macro F1 and the tables: the soft cascade")
-    assert lines[-1] == "fine errors already wrong at the coarse level: hard cascade no errors, soft cascade no errors"
+    assert lines[0].startswith("soft cascade, p(parent) x p(label | parent): the top-1/3/5")
+    assert lines[1].startswith("hard top-1:        1.0000  (the coarse model's parent")
+    assert lines[-1] == "fine errors already wrong at the coarse level: hard no errors, soft no errors"
     assert cascade_lines({"top1": 0.5}) == []  # a flat run's report has no cascade lines

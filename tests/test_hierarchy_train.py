@@ -129,7 +129,7 @@ def test_evaluate_cnn_compares_with_the_flat_run_on_the_same_rows(runs, workdir,
     before = metrics_of(run)
     assert evaluate_main([str(run), "--compare", str(flat)]) == 0
     out = capsys.readouterr().out
-    assert f"hard cascade top-1: {before['hard_top1']:.4f}" in out and "fine errors already wrong at the coarse" in out
+    assert f"hard top-1:        {before['hard_top1']:.4f}" in out and "fine errors already wrong at the coarse" in out
     assert metrics_of(run)["top1"] == pytest.approx(before["top1"])  # the training report, reproduced
     comparison = json.loads((run / "compare.json").read_text())
     table = {row["key"]: row["values"] for row in comparison["metrics"]}
