@@ -3,12 +3,14 @@ from the sub-models, evaluate-cnn's side by side, predict-cnn and show-batch, an
 import json
 import os
 import shutil
+import signal
 
 import keras
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import start_cnn, wait_for
 from cnn.cli import evaluate_main, predict_main, sweep_main, train_main
 from cnn.data import flow_from_dataframe
 from cnn.labels_csv import sha256_file
@@ -33,20 +35,41 @@ def workdir(sample_tree, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sweep(workdir):
-    """sweep-cnn --grid hierarchy=none,category_type over seeds 0 and 1: the flat and hierarchical runs the
-    other tests read."""
+def killed_sweep(workdir):
+    """sweep-cnn --grid hierarchy=none,category_type over seeds 0 and 1, killed (-9) while the first hierarchical
+    run trains its second sub-model, then run again to the end: (sweep folder, coarse model's mtime when killed).
+    Its flat and hierarchical runs are what the other tests read."""
+    argv = ["--grid", "hierarchy=none,category_type", "--repeats", "2", "--baseline", "hierarchy=none",
+            "--out", "sweep", "--", *SHARED]
+    process = start_cnn(["sweep", *argv], workdir)
+    run = workdir / "sweep" / "hierarchy=category_type" / "seed-0"
+    assert wait_for((run / "lower" / "config.json").exists, process, seconds=600)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    kept = (run / "coarse" / "model.keras").stat().st_mtime_ns
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
-        assert sweep_main(["--grid", "hierarchy=none,category_type", "--repeats", "2", "--baseline", "hierarchy=none",
-                           "--out", "sweep", "--", *SHARED]) == 0
-    return workdir / "sweep"
+        assert sweep_main(argv) == 0
+    return workdir / "sweep", kept
+
+
+@pytest.fixture(scope="module")
+def sweep(killed_sweep):
+    return killed_sweep[0]
 
 
 @pytest.fixture(scope="module")
 def runs(sweep):
     """(hierarchical run, flat run) of seed 0."""
     return sweep / "hierarchy=category_type" / "seed-0", sweep / "hierarchy=none" / "seed-0"
+
+
+def test_a_killed_hierarchical_run_keeps_its_finished_sub_models(killed_sweep):
+    sweep, kept = killed_sweep
+    run = sweep / "hierarchy=category_type" / "seed-0"
+    assert (run / "coarse" / "model.keras").stat().st_mtime_ns == kept  # finished before the kill: not retrained
+    assert all((run / sub / "metrics.json").is_file() for sub in ("lower", "upper"))
+    assert (run / "metrics.json").is_file() and not list(run.glob("*/backup"))
 
 
 def metrics_of(run):
@@ -208,7 +231,7 @@ def test_an_interrupted_run_continues_with_the_sub_model_it_was_training(workdir
     monkeypatch.chdir(workdir)
     pd.DataFrame({"label": list(SAMPLE_TYPES), "parent": ["dresses", "tops", "legs", "legs", "skirts", "tops"]}
                  ).to_csv("mapping.csv", index=False)  # Skirt alone: two modelled parents, legs and tops
-    options = dict(hierarchy="mapping.csv", image_size=32, epochs=3, patience=10, precision="float32")
+    options = dict(hierarchy="mapping.csv", image_size=32, epochs=2, patience=10, precision="float32")
     with pytest.raises(KeyboardInterrupt):
         train(out="runs/h", callbacks=[StopInFit(fit=1, epoch=0)], **options)  # in legs' first epoch
     run = workdir / "runs" / "h"
@@ -217,9 +240,9 @@ def test_an_interrupted_run_continues_with_the_sub_model_it_was_training(workdir
     kept = (run / "coarse" / "model.keras").stat().st_mtime_ns
     recorder = FitRecorder()
     train(resume=True, callbacks=[recorder])  # --resume: the newest interrupted run, with its recorded options
-    assert recorder.ran == [(0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]  # legs from epoch 2 on, then tops
+    assert recorder.ran == [(0, 1), (1, 0), (1, 1)]  # legs' second epoch, then tops
     assert (run / "coarse" / "model.keras").stat().st_mtime_ns == kept
-    assert pd.read_csv(run / "legs" / "history.csv")["epoch"].tolist() == [0, 1, 2]
+    assert pd.read_csv(run / "legs" / "history.csv")["epoch"].tolist() == [0, 1]
     metrics = metrics_of(run)
     assert metrics["parents"] == 4 and set(metrics["sub_models"]) == {"coarse", "legs", "tops"}
     assert json.loads((run / "config.json").read_text())["hierarchy"]["sha256"] == sha256_file("mapping.csv")
