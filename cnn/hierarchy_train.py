@@ -9,7 +9,8 @@ keeps finished sub-models and continues the one that was training.
 from pathlib import Path
 
 from cnn import runfolder as rf
-from cnn.hierarchy import COARSE, FLAT, is_hierarchical, mapping_differences, mapping_record, resolve_mapping, sub_frames
+from cnn.hierarchy import (COARSE, FLAT, is_hierarchical, mapping_differences, mapping_record, resolve_mapping,
+                           sub_frames)
 from cnn.labels_csv import check_training_splits
 from cnn.options import RESUMABLE, TrainOptions
 from cnn.train import continued_run, fresh_run, log, report_rows, train, write_config

@@ -84,11 +84,11 @@ def load_run(run_dir, model=True):
     if not model:
         return run
     path = run_dir / MODEL
-    models = run.config.get("hierarchy", {}).get("models")
-    if not path.is_file() and models:
-        raise UsageError(f"{run_dir} is a hierarchical run: its models are in its sub-folders ({', '.join(models)}); "
-                         f"give one of those")
     if not path.is_file():
+        models = run.config.get("hierarchy", {}).get("models")
+        if models:
+            raise UsageError(f"{run_dir} is a hierarchical run: its models are in its sub-folders "
+                             f"({', '.join(models)}); give one of those")
         raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
     run.model = load_keras_model(path)
     outputs = run.model.outputs[0].shape[-1]

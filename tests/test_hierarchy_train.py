@@ -87,8 +87,9 @@ def test_sweep_gives_the_paired_flat_vs_cascade_difference(sweep):
 
 def test_run_folder_holds_the_record_and_one_complete_run_per_sub_model(runs, workdir):
     run, _ = runs
-    assert {p.name for p in run.iterdir()} == {".lock", "classes.json", "config.json", "confusion.csv", "confusion.png",
-                                               "hierarchy.csv", "metrics.json", "report.txt", "coarse", "lower", "upper"}
+    assert {p.name for p in run.iterdir()} == {".lock", "classes.json", "config.json", "confusion.csv",
+                                               "confusion.png", "hierarchy.csv", "metrics.json", "report.txt",
+                                               "coarse", "lower", "upper"}
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["hierarchy"] == "category_type"
     assert config["labels"]["sha256"] == sha256_file(workdir / "labels.csv")
@@ -124,7 +125,8 @@ def test_cascade_figures_recomputed_from_the_sub_models(runs, workdir):
     run, _ = runs
     test = pd.read_csv(workdir / "labels.csv").query("split == 'test'")
     test = test.assign(path=[str(workdir / p) for p in test.path])
-    images = np.concatenate(list(flow_from_dataframe(test, y_col=None, target_size=(32, 32)).dataset.as_numpy_iterator()))
+    loaded = flow_from_dataframe(test, y_col=None, target_size=(32, 32))
+    images = np.concatenate(list(loaded.dataset.as_numpy_iterator()))
     out = {sub: keras.saving.load_model(run / sub / "model.keras").predict(images, verbose=0)
            for sub in ("coarse", "lower", "upper")}
     parents, classes = ["full", "lower", "upper"], sorted(SAMPLE_TYPES)
@@ -134,7 +136,8 @@ def test_cascade_figures_recomputed_from_the_sub_models(runs, workdir):
         given = 1.0 if parent == "full" else out[parent][:, (LOWER if parent == "lower" else UPPER).index(label)]
         soft[:, i] = out["coarse"][:, parents.index(parent)] * given
     picked = [parents[j] for j in out["coarse"].argmax(axis=1)]
-    hard = ["Dress" if p == "full" else (LOWER if p == "lower" else UPPER)[out[p][n].argmax()] for n, p in enumerate(picked)]
+    hard = ["Dress" if p == "full" else (LOWER if p == "lower" else UPPER)[out[p][n].argmax()]
+            for n, p in enumerate(picked)]
     truth = test.label.to_numpy()
     metrics = metrics_of(run)
     assert metrics["top1"] == pytest.approx(np.mean(np.array(classes)[soft.argmax(axis=1)] == truth))
