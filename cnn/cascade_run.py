@@ -80,9 +80,8 @@ def load_cascade(run_dir):
     return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine)
 
 
-def score_cascade(run_dir, rows, batch_size=32, skip_missing=False):
-    """(true class indices, soft cascade probabilities, metrics) of a hierarchical run on labelled rows."""
-    cascade = load_cascade(run_dir)
+def score_cascade(cascade, rows, batch_size=32, skip_missing=False):
+    """(true class indices, soft cascade probabilities, metrics) of a loaded Cascade on labelled rows."""
     truth, outputs, skipped = predict_rows(cascade, rows, list(cascade.tree.classes), cascade.image_size,
                                            batch_size, skip_missing)
     coarse, fine = cascade.split(outputs)

@@ -25,10 +25,10 @@ def check_comparable(run, other_dir):
 def compare_on_rows(first, other_dir, rows, out, batch_size=32, skip_missing=False):
     """Score `other_dir` on the rows `first` = (run folder, truth, probabilities, metrics) was scored on; write
     OUT/compare.txt and compare.json; return the comparison."""
-    from cnn.evaluate import score_run
+    from cnn.evaluate import run_scorer
 
     run_dir, truth, probs, metrics = first
-    other_truth, other_probs, other_metrics = score_run(other_dir, rows, batch_size, skip_missing)
+    other_truth, other_probs, other_metrics = run_scorer(other_dir)(rows, batch_size, skip_missing)
     if len(other_truth) != len(truth) or (other_truth != truth).any():
         raise UsageError(f"{run_dir} and {other_dir} read different images from the same rows; check the files")
     comparison = side_by_side(str(run_dir), str(other_dir), truth, (probs, other_probs), (metrics, other_metrics))

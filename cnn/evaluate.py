@@ -38,17 +38,24 @@ def score(model, rows, classes, image_size, batch_size=32, skip_missing=False):
     return {**classification_metrics(truth, probs, classes), "skipped_images": skipped}
 
 
-def score_run(run_dir, rows, batch_size=32, skip_missing=False):
-    """(true class indices, probabilities, metrics) of a run folder, flat or hierarchical, on labelled rows."""
+def score_model(run, rows, batch_size=32, skip_missing=False):
+    """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows."""
+    truth, probs, skipped = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
+    return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": skipped}
+
+
+def run_scorer(run_dir):
+    """scorer(rows, batch_size, skip_missing) -> (true class indices, probabilities, metrics) for a run folder,
+    flat or hierarchical; its model(s) are loaded and checked against the folder now, before any image is read."""
+    from functools import partial
+
     from cnn.hierarchy import is_hierarchical
 
     if is_hierarchical(run_dir):
-        from cnn.cascade_run import score_cascade
+        from cnn.cascade_run import load_cascade, score_cascade
 
-        return score_cascade(run_dir, rows, batch_size, skip_missing)
-    run = load_run(run_dir)
-    truth, probs, skipped = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
-    return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": skipped}
+        return partial(score_cascade, load_cascade(run_dir))
+    return partial(score_model, load_run(run_dir))
 
 
 def run_labels(run_dir, labels=None):
@@ -85,13 +92,14 @@ def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing
     both runs side by side on the same rows (also written as compare.txt and compare.json)."""
     from cnn.compare import check_comparable, compare_on_rows
 
+    scorer = run_scorer(run_dir)
     run = load_run(run_dir, model=False)
     if compare is not None:
         check_comparable(run, compare)
     df, source = run_labels(run_dir, labels)
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
-    truth, probs, metrics = score_run(run_dir, rows, batch_size, skip_missing)
+    truth, probs, metrics = scorer(rows, batch_size, skip_missing)
     metrics.update(split=split, labels=source)
     out = report_dir(run_dir, labels, split)
     history = Path(run_dir) / HISTORY if out == Path(run_dir) else None

@@ -99,11 +99,11 @@ def train_sub_models(run_dir, options, folders, callbacks):
 
 def report_cascade(run_dir, df, classes, options, finished):
     """Score the cascade once on the test split, write the top-level reports, log the headline figures."""
-    from cnn.cascade_run import score_cascade
+    from cnn.cascade_run import load_cascade, score_cascade
     from cnn.reports import summary_lines, write_reports
 
     rows, split = report_rows(df)
-    _, _, metrics = score_cascade(run_dir, rows, options.batch_size, options.skip_missing)
+    _, _, metrics = score_cascade(load_cascade(run_dir), rows, options.batch_size, options.skip_missing)
     # A sub-model whose report evaluate-cnn rewrote has no training figures: it counts as 0 s, 0 epochs.
     metrics.update(split=split, labels=str(options.labels),
                    train_seconds=round(sum(m.get("train_seconds", 0) for m in finished.values()), 1),
