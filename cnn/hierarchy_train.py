@@ -74,8 +74,9 @@ def write_record(run_dir, options, df, classes, mapping, frames):
 
 
 def sub_options(options, sub_dir):
-    """A sub-model's train-cnn options: the run's own, on the sub-model's labels CSV, flat."""
-    return {**options.to_dict(), "labels": str(sub_dir / rf.SUB_LABELS), "hierarchy": FLAT}
+    """A sub-model's train-cnn options: the run's own, on the sub-model's labels CSV (by its absolute path, so a
+    rerun naming --out differently, relative or absolute, finds the same sub-models), flat."""
+    return {**options.to_dict(), "labels": str((sub_dir / rf.SUB_LABELS).resolve()), "hierarchy": FLAT}
 
 
 def train_sub_models(run_dir, options, folders, callbacks):

@@ -7,6 +7,7 @@ import pytest
 from cnn.cli import train_main
 from cnn.hierarchy import mapping_differences, mapping_record, resolve_mapping, sub_frames, sub_models
 from cnn.options import TrainOptions
+from cnn.runfolder import latest_interrupted_run
 from common.errors import UsageError
 from labeling.labels import make_labels
 
@@ -111,3 +112,17 @@ def test_train_cnn_with_a_bad_mapping_is_one_line_and_writes_nothing(table, tmp_
     assert err.startswith("train-cnn: error: --hierarchy m.csv: 5 label(s) of labels.csv have no parent: Dress, "
                           "Hoodie, Jeans, Shorts, Skirt") and "\n" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_resume_finds_the_newest_interrupted_run_hierarchical_ones_included(tmp_path):
+    runs = tmp_path / "runs"
+    for backup in ("flat/backup", "rep/seed-0/backup", "hier/coarse/backup"):
+        (runs / backup).mkdir(parents=True)
+        os.utime(runs / backup, (1, 1))
+    (runs / "hier" / "config.json").write_text("{}")  # the top-level record around its sub-models
+    os.utime(runs / "hier" / "coarse" / "backup", (2, 2))
+    assert latest_interrupted_run(runs) == runs / "hier"
+    os.utime(runs / "flat" / "backup", (3, 3))
+    assert latest_interrupted_run(runs) == runs / "flat"
+    os.utime(runs / "rep" / "seed-0" / "backup", (4, 4))  # a --repeats folder has no record of its own: skipped
+    assert latest_interrupted_run(runs) == runs / "flat"

@@ -242,7 +242,7 @@ def test_an_interrupted_run_continues_with_the_sub_model_it_was_training(workdir
     assert not (run / "tops" / "config.json").exists() and not (run / "metrics.json").exists()  # tops not started
     kept = (run / "coarse" / "model.keras").stat().st_mtime_ns
     recorder = FitRecorder()
-    train(resume=True, callbacks=[recorder])  # --resume: the newest interrupted run, with its recorded options
+    train(out=run, resume=True, callbacks=[recorder])  # --resume, naming the run by its absolute path this time
     assert recorder.ran == [(0, 1), (1, 0), (1, 1)]  # legs' second epoch, then tops
     assert (run / "coarse" / "model.keras").stat().st_mtime_ns == kept
     assert pd.read_csv(run / "legs" / "history.csv")["epoch"].tolist() == [0, 1]
