@@ -39,9 +39,10 @@ def train_repeats(out, repeats, options, seed=0):
 def check_same_run(folder, options, allowed=()):
     """Refuse to count a finished run trained with other options (but `allowed`), another labels CSV or
     another hierarchy mapping."""
+    from cnn.train import recorded_options
+
     config = load_config(folder)
-    recorded = {k: v for k, v in config["options"].items() if k != "out"}
-    differ = differences(recorded, options.to_dict(), allowed)
+    differ = differences(recorded_options(config, folder), options.to_dict(), allowed)
     if not differ and Path(options.labels).is_file() and sha256_file(options.labels) != config["labels"]["sha256"]:
         differ = [f"the labels CSV {options.labels} (its sha256 differs from the one recorded)"]
     differ = differ or mapping_differences(config, options)
