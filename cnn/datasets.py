@@ -47,12 +47,12 @@ def balanced_class_weights(labels, classes):
 
 
 def make_datasets(df, classes, options):
-    """(train, val) Loaded datasets for TrainOptions: train shuffled and (optionally) augmented, val in order."""
+    """(train, val) Loaded datasets for TrainOptions: train shuffled and (optionally) augmented, val in order;
+    read from the image files, or from the shards of --data."""
     from cnn.data import flow_from_dataframe
+    from cnn.shards import flow_from_shards
 
     size = options.image_size
-    shared = dict(classes=classes, target_size=(size, size), batch_size=options.batch_size,
-                  skip_missing=options.skip_missing)
     loaded = {}
     for split in ("train", "val"):
         rows = df[df.split == split]
@@ -60,7 +60,9 @@ def make_datasets(df, classes, options):
         if cache not in (None, "memory"):
             remove_stale_lockfiles(cache)
         training = split == "train"
-        loaded[split] = flow_from_dataframe(rows, shuffle=training, seed=options.seed if training else None,
-                                            augment=parse_augmentation(options.augment) if training else None,
-                                            cache=cache, **shared)
+        shared = dict(batch_size=options.batch_size, shuffle=training, seed=options.seed if training else None,
+                      augment=parse_augmentation(options.augment) if training else None, cache=cache)
+        loaded[split] = (flow_from_shards(options.data, [split], classes, **shared) if options.data != "none" else
+                         flow_from_dataframe(rows, classes=classes, target_size=(size, size),
+                                             skip_missing=options.skip_missing, **shared))
     return loaded["train"], loaded["val"]

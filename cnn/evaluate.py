@@ -1,4 +1,5 @@
 """Score a trained run on a labels CSV split and write its reports (evaluate-cnn, and after training)."""
+import os
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ from cnn.labels_csv import check_known_labels, read_labels, select_split, sha256
 from cnn.metrics import classification_metrics
 from cnn.reports import write_reports
 from cnn.runfolder import HISTORY, load_config, load_run
+from cnn.shards import packed_size, read_rows, rows_csv
 from common.errors import UsageError
 
 
@@ -22,12 +24,15 @@ def predict_dataset(model, dataset):
     return np.concatenate(truth), np.concatenate(probs)
 
 
-def score(model, rows, classes, image_size, batch_size=32, skip_missing=False):
-    """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split)."""
+def score(model, rows, classes, image_size, batch_size=32, skip_missing=False, data="none"):
+    """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split), read from
+    the image files, or from the shards of those rows' splits in the `data` folder."""
     from cnn.data import flow_from_dataframe
+    from cnn.shards import flow_from_shards
 
-    loaded = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
-                                 batch_size=batch_size, shuffle=False, skip_missing=skip_missing)
+    loaded = (flow_from_shards(data, sorted(set(rows["split"])), classes, batch_size) if data != "none" else
+              flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
+                                  batch_size=batch_size, shuffle=False, skip_missing=skip_missing))
     truth, probs = predict_dataset(model, loaded.dataset)
     return {**classification_metrics(truth, probs, classes), "skipped_images": loaded.skipped.count}
 
@@ -51,7 +56,8 @@ def run_labels(run_dir, labels=None):
 def report_dir(run_dir, labels, split):
     """Where a report goes: the run folder itself for its own test split, else a sub-folder.
 
-    RUN/eval-<split>/ for another split of the run's CSV, RUN/eval-<csv name>-<split>/ for another CSV,
+    RUN/eval-<split>/ for another split of the run's CSV, RUN/eval-<csv or shards folder name>-<split>/ for another
+    CSV or a --data folder,
     so the training report is never overwritten by a different evaluation.
     """
     run_dir = Path(run_dir)
@@ -60,15 +66,27 @@ def report_dir(run_dir, labels, split):
     return run_dir / f"eval-{Path(labels).stem}-{split}"
 
 
-def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False):
-    """Score a run on one split of a labels CSV; write the reports; return (metrics, report folder)."""
+def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False, data=None):
+    """Score a run on one split of a labels CSV or shards folder; write the reports; return (metrics, report folder).
+
+    `data` None reads what the run trained from (its labels CSV, or its --data shards) unless `labels` names
+    another CSV; a `data` folder is read as shards, packed at the run's image size.
+    """
     run = load_run(run_dir)
-    df, source = run_labels(run_dir, labels)
+    if data is None:  # what the run trained from, or the CSV given
+        data = run.config["options"].get("data", "none") if labels is None else "none"
+        data = data if data == "none" else os.path.join(run.config["labels"]["cwd"], data)  # from where it trained
+        (df, source), named = run_labels(run_dir, labels), labels
+    else:
+        df, source, named = read_rows(data), str(rows_csv(data)), data
+    if data != "none" and packed_size(data) != run.image_size:
+        raise UsageError(f"--data {data} was packed at {packed_size(data)} px but {run_dir} takes {run.image_size} px; "
+                         f"pack the images again with --image-size {run.image_size}")
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
-    metrics = score(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
+    metrics = score(run.model, rows, run.classes, run.image_size, batch_size, skip_missing, data)
     metrics.update(split=split, labels=source)
-    out = report_dir(run_dir, labels, split)
+    out = report_dir(run_dir, named, split)
     history = Path(run_dir) / HISTORY if out == Path(run_dir) else None
     write_reports(out, metrics, run.classes, history)
     return metrics, out

@@ -82,10 +82,11 @@ def recorded_options(config, run_dir):
 
 
 def checked_files(df, options):
-    """The rows whose image exists: missing files are refused (or dropped with --skip-missing) before any work."""
+    """The rows whose image exists: missing files are refused (or dropped with --skip-missing) before any work.
+    Training from --data shards needs no image file."""
     from cnn.data import check_files
 
-    return check_files(df, skip_missing=options.skip_missing)
+    return df if options.data != "none" else check_files(df, skip_missing=options.skip_missing)
 
 
 def check_run_dir(run_dir, done, classes):
@@ -231,7 +232,7 @@ def report(run_dir, df, classes, options, seconds):
         f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}); this attempt took {seconds:.0f} s")
     rows, split = report_rows(df)
     metrics = score(rf.load_run(run_dir).model, rows, classes, options.image_size, options.batch_size,
-                    options.skip_missing)
+                    options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
