@@ -26,7 +26,8 @@ def train(out=None, resume=False, callbacks=(), **typed):
     Rerunning with the same `out` after an interruption continues from the last finished epoch
     (Keras's BackupAndRestore in out/backup/) with the recorded options; `typed` may change only
     RESUMABLE ones, and a different labels CSV is refused. `resume=True` insists on continuing
-    (without `out`: the newest interrupted run under runs/). Extra Keras `callbacks` run last.
+    (without `out`: the newest interrupted run under runs/). Extra Keras `callbacks` run last. Under
+    --strategy multiworker only the chief writes `out` and returns metrics; other workers return None.
     """
     run_dir = Path(out) if out is not None else (rf.latest_interrupted_run() if resume else None)
     done = rf.finished_epochs(run_dir) if run_dir is not None else None
@@ -35,13 +36,15 @@ def train(out=None, resume=False, callbacks=(), **typed):
     options, df = (continued_run(run_dir, typed) if done is not None else fresh_run(typed))
     classes = check_training_splits(df, options.labels)
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
-    check_run_dir(run_dir, done, classes)
     from cnn.precision import precision_policy
-    from common.tfenv import quiet_tensorflow
+    from cnn.strategy import distribution, workspace
 
-    quiet_tensorflow()
-    with rf.locked(run_dir), precision_policy(options.precision) as policy:
-        return fit_and_report(run_dir, done, df, classes, options, policy, list(callbacks))
+    dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
+    if dist.chief:
+        check_run_dir(run_dir, done, classes)
+    with workspace(dist, run_dir, rf.BACKUP) as folder, rf.locked(folder), \
+            precision_policy(options.precision) as policy:
+        return fit_and_report(folder, done, df, classes, options, policy, list(callbacks), dist)
 
 
 def fresh_run(typed):
@@ -142,53 +145,65 @@ def report_rows(df):
     return df[df.split == "val"], "val"
 
 
-def fit_and_report(run_dir, done, df, classes, options, policy, callbacks):
-    """Fit (fresh or resumed), then score the best checkpoint once and write the reports."""
+def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist):
+    """Fit (fresh or resumed) under the Distribution `dist`, then (on the chief) score the best checkpoint once and
+    write the reports."""
     import keras
 
     from cnn.datasets import balanced_class_weights, make_datasets
 
     rf.remove_partial_files(run_dir)
     keras.utils.set_random_seed(options.seed)
-    train_data, val_data = make_datasets(df, classes, options)
+    train_data, val_data = make_datasets(df, classes, options, dist)
     weights = (balanced_class_weights(df.label[df.split == "train"], classes)
                if options.class_weight == "balanced" else None)
-    model = build_compiled_model(options, len(classes))
+    with dist.strategy.scope():
+        model = build_compiled_model(options, len(classes))
     if done is None:
         write_config(run_dir, options, df, classes, policy, weights)
         rf.save_classes(run_dir, classes)
-        log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy})")
+        log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}, strategy "
+            f"{dist.name}, {dist.replicas} replica(s))")
     else:
         log(f"resuming {run_dir} after epoch {done}")
-    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
-    return report(run_dir, df, classes, options, seconds)
+    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist,
+                  int((df.split == "train").sum()))
+    return report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
 
 
-def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks):
-    """model.fit with the run folder's callbacks and Keras's progress on stderr; returns the seconds it took.
+def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist, train_rows):
+    """model.fit (or cnn.multiworker's loop) with the run folder's callbacks and progress on stderr; returns the
+    seconds it took.
 
     A split none of whose images decodes is a user error (Keras would fail on the empty dataset).
     """
     import keras
 
     from cnn.callbacks import training_callbacks
+    from cnn.multiworker import fit_multiworker
     from cnn.schedule import schedule_callback
 
-    steps = math.ceil(len(train_data.file_paths) / options.batch_size)
+    # An epoch is ceil(rows / --batch-size) steps. Multiworker: every worker runs that many (the collectives must
+    # match), each from its own share of the rows, repeated, so a worker's pass may end inside an epoch.
+    steps = math.ceil(train_rows / options.batch_size)
     if options.tensorboard:
         from cnn.tensorboard import tensorboard_callbacks
 
         callbacks = callbacks + tensorboard_callbacks(run_dir, val_data, train_data.class_names)
+    callbacks = ([keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
+                 + training_callbacks(run_dir, options.patience, done) + callbacks)
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # The loader's length is unknown until its first pass (undecodable images are skipped), which
         # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         try:
-            model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
-                      class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
-                      callbacks=[keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
-                      + training_callbacks(run_dir, options.patience, done) + callbacks)
+            if dist.name == "multiworker":
+                fit_multiworker(dist, model, train_data, val_data, options, weights, callbacks, steps, done)
+            else:
+                model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
+                          class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
+                          callbacks=callbacks)
         finally:
             check_decodable(train_data, "train")
             check_decodable(val_data, "val")
