@@ -234,15 +234,15 @@ def pack_shards_main(argv=None):
                                "TFRecord shards, one set per split, with OUT/index.json and OUT/rows.csv; train-cnn, "
                                "evaluate-cnn and show-batch read them with --data OUT. A rerun with the same inputs "
                                "keeps the finished shards.")
-    p.add_argument("labels", metavar="LABELS.csv", help="labels CSV (path,label,split); paths resolve from here")
+    p.add_argument("labels", metavar="LABELS.csv", help="labels CSV (path,label,split); its image paths resolve from the current folder")
     p.add_argument("out", metavar="OUT", help="folder for the shards (new, or an earlier pack of the same inputs)")
-    p.add_argument("--image-size", type=_positive(int), default=256, help="images are resized to SIZE x SIZE "
+    p.add_argument("--image-size", type=_positive(int), default=256, metavar="SIZE", help="images are resized to SIZE x SIZE "
                    "pixels (train with the same --image-size)")
-    p.add_argument("--shard-mb", type=_positive(float), default=SHARD_MB, help="planned shard size in MiB")
-    p.add_argument("--workers", type=_positive(int), default=None, help="decoding threads; None: one per CPU core")
+    p.add_argument("--shard-mb", type=_positive(float), default=SHARD_MB, metavar="MIB", help="planned shard size in MiB")
+    p.add_argument("--workers", type=_positive(int), default=None, metavar="N", help="decoding threads; None: one per CPU core")
     p.add_argument("--raw", action="store_true", help="store raw uint8 pixels (exactly the files loader's, 4-8x "
                    "the bytes of JPEG) instead of re-encoding as JPEG")
-    p.add_argument("--quality", type=int, default=JPEG_QUALITY, help="JPEG quality (1-100) of the re-encoded images")
+    p.add_argument("--quality", type=int, default=JPEG_QUALITY, metavar="Q", help="JPEG quality (1-100) of the re-encoded images")
     p.add_argument("--seed", type=int, default=0, help="seed of the train split's packed order (shards mix classes)")
     args = p.parse_args(argv)
 

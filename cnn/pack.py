@@ -127,25 +127,27 @@ class Progress:
 
     def __init__(self, total, shards):
         self.total, self.shards, self.done, self.shards_done = total, shards, 0, 0
-        self.started = self.last = time.monotonic()
+        self.first = self.last = None  # when this run decoded its first image (start-up is not counted)
         self.fresh = 0  # images decoded by this run (reused shards do not count towards the rate)
 
     def add(self, images, decoded=True):
-        self.done += images
-        self.fresh += images if decoded else 0
         now = time.monotonic()
+        self.done += images
+        if not decoded:
+            return
+        if self.first is None:
+            self.first = self.last = now
+            return
+        self.fresh += images
         if now - self.last >= PROGRESS_SECONDS:
             self.last = now
-            rate = self.fresh / max(now - self.started, 1e-9)
-            left = (self.total - self.done) / rate if rate else float("nan")
+            rate = self.fresh / (now - self.first)
             log(f"{self.done:,}/{self.total:,} images, {self.shards_done}/{self.shards} shards, "
-                f"{rate:.1f} images/s, about {_duration(left)} left")
+                f"{rate:.1f} images/s, about {_duration((self.total - self.done) / rate)} left")
 
 
 def _duration(seconds):
     """'1 h 02 min', '3 min 05 s' or '12 s'."""
-    if seconds != seconds:
-        return "? s"
     seconds = int(seconds)
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

@@ -162,8 +162,8 @@ def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist)
     if done is None:
         write_config(run_dir, options, df, classes, policy, weights)
         rf.save_classes(run_dir, classes)
-        log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}, strategy "
-            f"{dist.name}, {dist.replicas} replica(s))")
+        spread = "" if dist.name == "default" else f", strategy {dist.name}, {dist.replicas} replica(s)"
+        log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}{spread})")
     else:
         log(f"resuming {run_dir} after epoch {done}")
     seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist,
