@@ -54,6 +54,8 @@ def train_main(argv=None):
     args = parser.parse_args(argv)
     if "labels" in vars(args) and "data" in vars(args):
         parser.error("--data reads the labels the shards were packed with (their rows.csv): drop --labels")
+    if args.repeats > 1 and getattr(args, "strategy", None) == "multiworker":
+        parser.error("--strategy multiworker trains one run per process: start one train-cnn per seed")
     if args.repeats > 1 and args.resume:
         parser.error("--repeats reruns its unfinished seeds by itself: drop --resume and run the same command again")
 
@@ -93,6 +95,8 @@ def sweep_main(argv=None):
     train_args = train_parser().parse_args(shared)
     if train_args.out or train_args.resume or train_args.repeats != 1 or "seed" in typed_options(train_args):
         p.error("after --, give only training options: --out, --resume, --repeats and --seed are the sweep's own")
+    if getattr(train_args, "strategy", None) == "multiworker" or any(g.startswith("strategy=") for g in args.grid):
+        p.error("--strategy multiworker trains one run per process: run train-cnn on every worker for each configuration")
 
     def action():
         from cnn.sweep import parse_grid, run_sweep

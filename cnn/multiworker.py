@@ -99,10 +99,28 @@ def fit_multiworker(dist, model, train_data, val_data, options, weights, callbac
     return time.perf_counter() - started
 
 
+def check_same_start(dist, done):
+    """Refuse to train when the workers would start from different epochs (a backup one of them cannot read)."""
+    import tensorflow as tf
+
+    from common.errors import UsageError
+
+    @tf.function  # in a graph: MultiWorkerMirroredStrategy warns about eager collectives
+    def mean_start():
+        starts = dist.strategy.run(tf.constant, args=(float(done),))
+        return dist.strategy.reduce(tf.distribute.ReduceOp.MEAN, starts, axis=None)
+
+    mean = float(mean_start())
+    if mean != done:
+        raise UsageError(f"this worker would start after epoch {done} but the others after {mean:g} on average: "
+                         f"every worker must read the chief's --out (put it on a shared filesystem)")
+
+
 def epochs(dist, model, train_data, val_data, options, weights, callbacks, steps, done):
     """The loop: per epoch, `steps` distributed steps, a validation pass, the callbacks' epoch end."""
     import keras
 
+    check_same_start(dist, done or 0)
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing, reduction=None)
     iterator = iter(dist.strategy.distribute_datasets_from_function(lambda context: train_data.dataset.repeat()))
     step = train_step(dist, model, loss_fn, weights, options.batch_size)

@@ -29,6 +29,8 @@ def train(out=None, resume=False, callbacks=(), **typed):
     (without `out`: the newest interrupted run under runs/). Extra Keras `callbacks` run last. Under
     --strategy multiworker only the chief writes `out` and returns metrics; other workers return None.
     """
+    if out is None and typed.get("strategy") == "multiworker":
+        raise UsageError("--strategy multiworker needs --out, the same folder on every worker")
     run_dir = Path(out) if out is not None else (rf.latest_interrupted_run() if resume else None)
     done = rf.finished_epochs(run_dir) if run_dir is not None else None
     if resume and done is None:

@@ -84,14 +84,15 @@ class Cluster:
         self.workdir, self.out, self.extra = workdir, out, list(extra)
         self.ports, self.processes, self.tmp = free_ports(), {}, {}
 
-    def start(self, index, attempt="a"):
+    def start(self, index, attempt="a", out=None):
         tmp = self.workdir / f"tmp-{self.out.replace('/', '-')}-{index}"  # the worker's TMPDIR: where a non-chief writes
         tmp.mkdir(exist_ok=True)
         self.tmp[index] = tmp
         log = open(self.logfile(index, attempt), "w")
         env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CONFIG": tf_config(self.ports, index), "TMPDIR": str(tmp)}
         self.processes[index] = subprocess.Popen(
-            [sys.executable, "-m", "cnn", "train", "--strategy", "multiworker", "--out", self.out, *TRAIN, *self.extra],
+            [sys.executable, "-m", "cnn", "train", "--strategy", "multiworker", "--out", out or self.out, *TRAIN,
+             *self.extra],
             cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
@@ -172,6 +173,12 @@ def test_a_killed_worker_restarted_continues_the_run(workdir, cluster):
     done = json.loads(metadata.read_text())["epoch"]
     assert 1 <= done < 8
     left = sorted(p.name for p in first.tmp[1].iterdir())  # a SIGKILLed process cannot remove its folder
+    astray = cluster("runs/killed")  # the other worker cannot see the chief's backup: refused, not trained
+    astray.ports = first.ports
+    astray.start(0, "astray")
+    astray.start(1, "astray", out="runs/elsewhere")
+    assert astray.wait() == {0: 2, 1: 2}
+    assert "every worker must read the chief's --out" in astray.log(0, "astray")
     second = cluster("runs/killed")
     second.ports = first.ports
     second.start(0, "b")
