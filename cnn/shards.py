@@ -103,25 +103,32 @@ def shard_files(data, index, splits):
     return [str(f) for f in files]
 
 
-def records(files, shuffle=False, seed=None, shard=None):
-    """Serialized records of `files`, read interleaved in parallel; `shard` (i, n) keeps worker i's part of n.
+def records(files, shuffle=False, seed=None, part=None):
+    """Serialized records of `files`, read interleaved in parallel; `part` (i, n) keeps every n-th record from i.
 
     Deterministic: one file reads in packed order; several are read round-robin, their order shuffled per
-    epoch with `seed` when `shuffle`. A worker keeps whole files when there are at least n, else every
-    n-th record.
+    epoch with `seed` when `shuffle`.
     """
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
-    by_file = shard is not None and len(files) >= shard[1]
-    if by_file:
-        files = files[shard[0]::shard[1]]
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), READ_PARALLEL), block_length=1,
                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.shard(shard[1], shard[0]) if shard is not None and not by_file else ds
+    return ds if part is None else ds.shard(part[1], part[0])
+
+
+def worker_share(files, rows, shard):
+    """(files, rows, record part) worker shard[0] of shard[1] reads: whole files when there are enough of them,
+    else every n-th record."""
+    if shard is None:
+        return files, rows, None
+    if len(files) >= shard[1]:
+        files = files[shard[0]::shard[1]]
+        return files, rows[rows["shard"].isin({Path(f).name for f in files})], None
+    return files, rows.iloc[shard[0]::shard[1]], shard
 
 
 def flow_from_shards(data, splits, classes, batch_size=32, shuffle=False, seed=None, augment=None, cache=None,
@@ -143,10 +150,10 @@ def flow_from_shards(data, splits, classes, batch_size=32, shuffle=False, seed=N
     if unknown:
         raise UsageError(f"--data {data}: label(s) {', '.join(unknown[:5])} are not among the classes "
                          f"{', '.join(classes)}")
-    paths = list(rows["path"])[shard[0]::shard[1]] if shard is not None else list(rows["path"])
+    files, rows, part = worker_share(shard_files(data, index, splits), rows, shard)
+    paths = list(rows["path"])
     parse = parser(index, classes)
-    ds = records(shard_files(data, index, splits), shuffle, seed, shard).map(
-        lambda record: parse(record)[:2], num_parallel_calls=tf.data.AUTOTUNE)
+    ds = records(files, shuffle, seed, part).map(lambda record: parse(record)[:2], num_parallel_calls=tf.data.AUTOTUNE)
     buffer = (len(paths) if cache == "memory" else min(len(paths), SHUFFLE_RECORDS)) if shuffle else 0
     ds = batched(ds, len(classes), batch_size, cache=cache, shuffle_buffer=buffer, seed=seed, augment=augment,
                  drop_remainder=drop_remainder)

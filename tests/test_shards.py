@@ -187,3 +187,18 @@ def test_user_errors_are_one_line_exit_2(raw_shards, workdir, tmp_path, capsys):
     assert "packed at 32 px" in one_line_error(capsys, "train-cnn")
     assert train_in(workdir, "runs/bad", "--data", str(tmp_path)) == 2
     assert "no index.json" in one_line_error(capsys, "train-cnn")
+
+
+@pytest.mark.parametrize("fixture", ["raw_shards", "jpeg_shards"])  # one train shard; several
+def test_two_workers_read_disjoint_shares_covering_the_split(fixture, request):
+    from cnn.shards import flow_from_shards
+
+    folder = request.getfixturevalue(fixture)
+    rows = read_rows(folder)
+    train = rows[rows.split == "train"]
+    shares = [flow_from_shards(folder, ["train"], sorted(set(rows.label)), batch_size=16, shard=(i, 2))
+              for i in range(2)]
+    assert sorted(shares[0].file_paths + shares[1].file_paths) == sorted(train.path)
+    assert not set(shares[0].file_paths) & set(shares[1].file_paths)
+    for share in shares:  # what each worker's dataset yields is the share it names
+        assert sum(int(images.shape[0]) for images, _ in share.dataset) == len(share.file_paths)
