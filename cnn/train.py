@@ -39,11 +39,11 @@ def train(out=None, resume=False, callbacks=(), **typed):
     classes = check_training_splits(df, options.labels)
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
     from cnn.precision import precision_policy
-    from cnn.strategy import distribution, workspace
+    from cnn.strategy import cluster_role, distribution, workspace
 
-    dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
-    if dist.chief:
+    if options.strategy != "multiworker" or cluster_role()[2]:  # only the chief's folder is its own
         check_run_dir(run_dir, done, classes)
+    dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
     with workspace(dist, run_dir, rf.BACKUP) as folder, rf.locked(folder), \
             precision_policy(options.precision) as policy:
         return fit_and_report(folder, done, df, classes, options, policy, list(callbacks), dist)
