@@ -99,21 +99,38 @@ def fit_multiworker(dist, model, train_data, val_data, options, weights, callbac
     return time.perf_counter() - started
 
 
-def check_same_start(dist, done):
-    """Refuse to train when the workers would start from different epochs (a backup one of them cannot read)."""
+def mean_across(dist, value):
+    """The mean of a number over every replica of the cluster (a collective: each worker blocks until all join)."""
     import tensorflow as tf
 
+    @tf.function  # in a graph: MultiWorkerMirroredStrategy warns about eager collectives
+    def mean():
+        values = dist.strategy.run(tf.constant, args=(float(value),))
+        return dist.strategy.reduce(tf.distribute.ReduceOp.MEAN, values, axis=None)
+
+    return float(mean())
+
+
+def check_same_start(dist, done):
+    """Refuse to train when the workers would start from different epochs (a backup one of them cannot read)."""
     from common.errors import UsageError
 
-    @tf.function  # in a graph: MultiWorkerMirroredStrategy warns about eager collectives
-    def mean_start():
-        starts = dist.strategy.run(tf.constant, args=(float(done),))
-        return dist.strategy.reduce(tf.distribute.ReduceOp.MEAN, starts, axis=None)
-
-    mean = float(mean_start())
+    mean = mean_across(dist, done)
     if mean != done:
         raise UsageError(f"this worker would start after epoch {done} but the others after {mean:g} on average: "
                          f"every worker must read the chief's --out (put it on a shared filesystem)")
+
+
+def finish_together(dist):
+    """Wait until every worker is done (the chief after its report), so that none leaves while another still
+    needs it: a worker that exits early is reported by the others' coordination service as a failure."""
+    import tensorflow as tf
+
+    try:
+        mean_across(dist, 0)
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as error:
+        log(f"error: a worker of the cluster stopped before the end ({type(error).__name__})")
+        raise SystemExit(1) from None
 
 
 def epochs(dist, model, train_data, val_data, options, weights, callbacks, steps, done):

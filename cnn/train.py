@@ -170,7 +170,12 @@ def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist)
         log(f"resuming {run_dir} after epoch {done}")
     seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist,
                   int((df.split == "train").sum()))
-    return report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
+    result = report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
+    if dist.name == "multiworker":
+        from cnn.multiworker import finish_together
+
+        finish_together(dist)
+    return result
 
 
 def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist, train_rows):
