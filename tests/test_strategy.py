@@ -189,3 +189,25 @@ def test_a_killed_worker_restarted_continues_the_run(workdir, cluster):
     assert sorted(p.name for p in run.iterdir()) == RUN_FILES
     assert pd.read_csv(run / "history.csv").epoch.tolist() == list(range(8))
     assert sorted(p.name for p in second.tmp[1].iterdir()) == left  # the restarted worker removed its own
+
+
+def test_multiworker_mistakes_are_one_line_exit_2(workdir, monkeypatch, capsys):
+    from cnn.cli import sweep_main, train_main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    cases = [(["--strategy", "multiworker", "--out", "runs/x"], "needs TF_CONFIG"),
+             (["--strategy", "multiworker"], "needs --out, the same folder on every worker"),
+             (["--strategy", "multiworker", "--repeats", "2"], "one run per process"),
+             (["--labels", "labels.csv", "--data", "shards"], "drop --labels")]
+    for argv, message in cases:
+        try:
+            code = train_main([*argv, "--image-size", "32"])
+        except SystemExit as stop:  # argparse's parser.error
+            code = stop.code
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], (argv, lines)
+    with pytest.raises(SystemExit) as stop:
+        sweep_main(["--grid", "lr=1e-3,1e-2", "--out", "sweeps/x", "--", "--strategy", "multiworker"])
+    assert stop.value.code == 2 and "one run per process" in capsys.readouterr().err
+    assert not (workdir / "runs" / "x").exists()
