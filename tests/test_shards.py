@@ -202,3 +202,17 @@ def test_two_workers_read_disjoint_shares_covering_the_split(fixture, request):
     assert not set(shares[0].file_paths) & set(shares[1].file_paths)
     for share in shares:  # what each worker's dataset yields is the share it names
         assert sum(int(images.shape[0]) for images, _ in share.dataset) == len(share.file_paths)
+
+
+def test_progress_lines_count_images_and_time_left(workdir, tmp_path, monkeypatch, capsys):
+    import re
+
+    import cnn.pack
+
+    monkeypatch.setattr(cnn.pack, "PROGRESS_SECONDS", 0)  # a line per image instead of every 5 s
+    assert pack(workdir, tmp_path / "progress", "--raw") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "left" in line]
+    total = len(pd.read_csv(workdir / "labels.csv"))
+    counts = [int(re.match(rf"pack-shards: (\d+)/{total} images, \d+/3 shards, [\d.]+ images/s, about "
+                           rf"(\d+ min )?\d+ s left$", line).group(1)) for line in lines]
+    assert len(counts) > total / 2 and counts == sorted(counts) and counts[-1] <= total
