@@ -80,10 +80,11 @@ def load_cascade(run_dir):
     return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine)
 
 
-def score_cascade(cascade, rows, batch_size=32, skip_missing=False):
-    """(true class indices, soft cascade probabilities, metrics) of a loaded Cascade on labelled rows."""
+def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none"):
+    """(true class indices, soft cascade probabilities, metrics) of a loaded Cascade on labelled rows (read from
+    their files, or from the `data` shards folder)."""
     truth, outputs, skipped = predict_rows(cascade, rows, list(cascade.tree.classes), cascade.image_size,
-                                           batch_size, skip_missing)
+                                           batch_size, skip_missing, data)
     coarse, fine = cascade.split(outputs)
     metrics = cascade_metrics(cascade.tree, truth, coarse, fine)
     return truth, soft_probabilities(cascade.tree, coarse, fine), {**metrics, "skipped_images": skipped}

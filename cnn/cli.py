@@ -52,6 +52,10 @@ def train_main(argv=None):
     """train-cnn: parse options, then cnn.train.train with exactly the options the user typed."""
     parser = train_parser()
     args = parser.parse_args(argv)
+    if "labels" in vars(args) and "data" in vars(args):
+        parser.error("--data reads the labels the shards were packed with (their rows.csv): drop --labels")
+    if args.repeats > 1 and getattr(args, "strategy", None) == "multiworker":
+        parser.error("--strategy multiworker trains one run per process: start one train-cnn per seed")
     if args.repeats > 1 and args.resume:
         parser.error("--repeats reruns its unfinished seeds by itself: drop --resume and run the same command again")
 
@@ -91,6 +95,8 @@ def sweep_main(argv=None):
     train_args = train_parser().parse_args(shared)
     if train_args.out or train_args.resume or train_args.repeats != 1 or "seed" in typed_options(train_args):
         p.error("after --, give only training options: --out, --resume, --repeats and --seed are the sweep's own")
+    if getattr(train_args, "strategy", None) == "multiworker" or any(g.startswith("strategy=") for g in args.grid):
+        p.error("--strategy multiworker trains one run per process: run train-cnn on every worker for each configuration")
 
     def action():
         from cnn.sweep import parse_grid, run_sweep
@@ -141,7 +147,11 @@ def evaluate_main(argv=None):
     p.add_argument("--compare", metavar="OTHER_RUN", default=None, help="also score OTHER_RUN (e.g. a flat run "
                    "beside a hierarchical one, trained on the same labels CSV) on the same rows and print both side "
                    "by side (written to compare.txt and compare.json beside the report); None: off")
+    p.add_argument("--data", metavar="SHARDS", default=None, help="score the images of a pack-shards folder "
+                   "(packed at the run's size) instead of a CSV's files; None: what the run trained from")
     args = p.parse_args(argv)
+    if args.labels and args.data:
+        p.error("give --labels or --data, not both")
 
     def action():
         from cnn.compare import format_comparison
@@ -149,7 +159,7 @@ def evaluate_main(argv=None):
         from cnn.reports import format_report
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
-                                    skip_missing=args.skip_missing, compare=args.compare)
+                                    skip_missing=args.skip_missing, compare=args.compare, data=args.data)
         print(format_report(metrics), end="")
         if args.compare:
             print("\n" + format_comparison(metrics["comparison"]))
@@ -202,6 +212,8 @@ def show_batch_main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="random seed of the pick")
     p.add_argument("--errors", metavar="RUN", default=None,
                    help="show this train-cnn run's worst predictions; None: off")
+    p.add_argument("--data", metavar="SHARDS", default=None, help="draw the packed images of a pack-shards folder "
+                   "(its rows.csv replaces --labels); None: the labels CSV's files")
     p.add_argument("--cols", type=_positive(int), default=None, help="grid columns; None: about square")
     p.add_argument("--cam", action="store_true", help="with --errors: overlay each image with the heatmap of "
                    "its predicted class")
@@ -209,21 +221,55 @@ def show_batch_main(argv=None):
     args = p.parse_args(argv)
     if args.errors and args.per_class:
         p.error("--errors shows the worst predictions overall; it cannot be combined with --per-class")
+    if args.data and (args.labels or args.errors):
+        p.error("--data draws the packed images of a shards folder; it cannot be combined with --labels or --errors")
 
     def action():
         from cnn.show_batch import show_batch
 
         drawn = show_batch(labels_csv=args.labels, out_png=args.out, n=args.n, per_class=args.per_class,
                            split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols, cam=args.cam,
-                           cam_layer=args.cam_layer, cam_method=args.cam_method)
+                           cam_layer=args.cam_layer, cam_method=args.cam_method, data=args.data)
         print(f"show-batch: drew {len(drawn)} images to {args.out} (table: {Path(args.out).with_suffix('.csv')})",
               file=sys.stderr)
 
     return run_command("show-batch", action)
 
 
+def pack_shards_main(argv=None):
+    """pack-shards: a labels CSV's images as TFRecord shards (one set per split) with an index, for --data."""
+    from cnn.pack import JPEG_QUALITY, SHARD_MB
+
+    p = _parser("pack-shards", "Decode every image of a labels CSV once, resize it to the training size and write "
+                               "it (JPEG, or raw pixels with --raw) with its label, group, split and path into "
+                               "TFRecord shards, one set per split, with OUT/index.json and OUT/rows.csv; train-cnn, "
+                               "evaluate-cnn and show-batch read them with --data OUT. A rerun with the same inputs "
+                               "keeps the finished shards.")
+    p.add_argument("labels", metavar="LABELS.csv", help="labels CSV (path,label,split); its image paths resolve from the current folder")
+    p.add_argument("out", metavar="OUT", help="folder for the shards (new, or an earlier pack of the same inputs)")
+    p.add_argument("--image-size", type=_positive(int), default=256, metavar="SIZE", help="images are resized to SIZE x SIZE "
+                   "pixels (train with the same --image-size)")
+    p.add_argument("--shard-mb", type=_positive(float), default=SHARD_MB, metavar="MIB", help="planned shard size in MiB")
+    p.add_argument("--workers", type=_positive(int), default=None, metavar="N", help="decoding threads; None: one per CPU core")
+    p.add_argument("--raw", action="store_true", help="store raw uint8 pixels (exactly the files loader's, 4-8x "
+                   "the bytes of JPEG) instead of re-encoding as JPEG")
+    p.add_argument("--quality", type=int, default=JPEG_QUALITY, metavar="Q", help="JPEG quality (1-100) of the re-encoded images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train split's packed order (shards mix classes)")
+    args = p.parse_args(argv)
+
+    def action():
+        from cnn.pack import pack_shards
+
+        pack_shards(labels=args.labels, out=args.out, image_size=args.image_size, shard_mb=args.shard_mb,
+                    workers=args.workers, raw=args.raw, quality=args.quality, seed=args.seed)
+
+    return run_command("pack-shards", action, "interrupted; run the same command again to keep the finished shards "
+                                              "and pack the rest")
+
+
 COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,
-            "show-batch": show_batch_main, "export": export_main}
+            "show-batch": show_batch_main, "export": export_main,
+            "pack-shards": pack_shards_main}
 
 
 def main(argv=None):

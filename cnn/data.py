@@ -80,7 +80,7 @@ def decode_and_resize(path, target_size=(256, 256)):
     return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
 
 
-def _decoded(files, target_size, skipped):
+def decoded_images(files, target_size, skipped):
     """(path, label) -> (uint8 image, label), decoding in parallel; unreadable files go to `skipped`."""
     from common.tfenv import quiet_tensorflow
 
@@ -142,18 +142,33 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
     if shuffle and not cache:  # without a cache, shuffling names is cheap and keeps pixels out of the buffer
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     skipped = SkipLog()
-    ds = _decoded(files, target_size, skipped)
+    ds = decoded_images(files, target_size, skipped)
+    buffer = (len(paths) if cache == "memory" else min(len(paths), FILE_CACHE_SHUFFLE)) if shuffle and cache else 0
+    ds = batched(ds, len(class_names) if class_names is not None else 1, batch_size, cache=cache, shuffle_buffer=buffer,
+                 seed=seed, augment=augment, drop_remainder=drop_remainder, labelled=y_col is not None)
+    return Loaded(ds, class_names, paths, skipped)
+
+
+def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augment=None, drop_remainder=False,
+            labelled=True):
+    """(uint8 image, class index) elements -> prefetched batches of (float32 pixels, one-hot), as every loader yields.
+
+    The files loader and the shards reader (cnn.shards) share this tail, so caching, shuffling, batching
+    and augmentation are the same whichever feeds them. `shuffle_buffer` > 0 shuffles after the cache
+    (with `seed`, reshuffled every epoch); `labelled` False yields the pixels alone.
+    """
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
     if cache:  # after decode+resize, before shuffle/augment: only the deterministic work is kept
         ds = ds.cache("" if cache == "memory" else str(cache))
-        if shuffle:  # a memory cache's buffer only references cached images; a file cache's would load them all
-            buffer = len(paths) if cache == "memory" else min(len(paths), FILE_CACHE_SHUFFLE)
-            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    if shuffle_buffer:  # a memory cache's buffer only references cached images; a file cache's would load them
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
-    depth = len(class_names) if class_names is not None else 1
     ds = ds.map(lambda images, y: (tf.cast(images, tf.float32), tf.one_hot(y, depth, dtype=tf.float32)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         ds = augment_batches(ds, parse_augment(augment) if isinstance(augment, str) else check_augment(augment), seed)
-    if y_col is None:
+    if not labelled:
         ds = ds.map(lambda images, y: images)
-    return Loaded(ds.prefetch(tf.data.AUTOTUNE), class_names, paths, skipped)
+    return ds.prefetch(tf.data.AUTOTUNE)

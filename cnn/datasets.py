@@ -46,21 +46,31 @@ def balanced_class_weights(labels, classes):
     return {i: len(labels) / (len(classes) * int(counts[name])) for i, name in enumerate(classes)}
 
 
-def make_datasets(df, classes, options):
-    """(train, val) Loaded datasets for TrainOptions: train shuffled and (optionally) augmented, val in order."""
+def make_datasets(df, classes, options, dist=None):
+    """(train, val) Loaded datasets for TrainOptions: train shuffled and (optionally) augmented, val in order;
+    read from the image files, or from the shards of --data.
+
+    Under a multiworker Distribution `dist` the train split is this worker's share of the rows, in batches of
+    one replica's share of --batch-size (whole batches only); every worker validates on the whole val split.
+    """
     from cnn.data import flow_from_dataframe
+    from cnn.shards import flow_from_shards
 
     size = options.image_size
-    shared = dict(classes=classes, target_size=(size, size), batch_size=options.batch_size,
-                  skip_missing=options.skip_missing)
+    split_up = dist is not None and dist.name == "multiworker"
     loaded = {}
     for split in ("train", "val"):
         rows = df[df.split == split]
-        cache = cache_for(options.cache, split, rows, classes, size)
+        training = split == "train"
+        shard = (dist.index, dist.workers) if training and split_up else None
+        cache = cache_for(options.cache, split if shard is None else f"{split}-worker{shard[0]}", rows, classes, size)
         if cache not in (None, "memory"):
             remove_stale_lockfiles(cache)
-        training = split == "train"
-        loaded[split] = flow_from_dataframe(rows, shuffle=training, seed=options.seed if training else None,
-                                            augment=parse_augmentation(options.augment) if training else None,
-                                            cache=cache, **shared)
+        shared = dict(batch_size=options.batch_size // dist.replicas if shard else options.batch_size,
+                      shuffle=training, seed=options.seed if training else None, drop_remainder=shard is not None,
+                      augment=parse_augmentation(options.augment) if training else None, cache=cache)
+        loaded[split] = (flow_from_shards(options.data, [split], classes, shard=shard, **shared)
+                         if options.data != "none" else
+                         flow_from_dataframe(rows if shard is None else rows.iloc[shard[0]::shard[1]], classes=classes,
+                                             target_size=(size, size), skip_missing=options.skip_missing, **shared))
     return loaded["train"], loaded["val"]

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from cnn.hierarchy import FLAT, option_problem
 from cnn.models import ARCHITECTURES, MIN_IMAGE_SIZE
 from cnn.precision import PRECISIONS
+from cnn.shards import packed_size, rows_csv
+from cnn.strategy import STRATEGIES
 from common.errors import UsageError
 
 MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a machine's memory
@@ -74,6 +76,11 @@ class TrainOptions:
     hierarchy: str = option(FLAT, "train a coarse model of parent classes, then one model per parent of its labels, "
                             "and predict by cascade: category_type (the labels CSV's column), or a CSV with columns "
                             "label,parent; none: one flat model")
+    data: str = option("none", "read the images from the TFRecord shards pack-shards wrote into this folder (its "
+                       "rows.csv replaces --labels; --image-size must be the packed size); none: the image files")
+    strategy: str = option("auto", "tf.distribute strategy: default (one device), mirrored (every GPU of this "
+                           "machine), multiworker (the machines of TF_CONFIG); auto: mirrored with 2+ GPUs",
+                           choices=STRATEGIES)
 
     def __post_init__(self):
         _require(self.recipe in RECIPES, "recipe", self.recipe, f"must be one of {', '.join(RECIPES)}")
@@ -84,6 +91,8 @@ class TrainOptions:
                 object.__setattr__(self, name, value)  # frozen: fill in once, at construction
         if self.patience is None:
             object.__setattr__(self, "patience", max(5, self.epochs // 3))
+        if self.data != "none":  # the shards' own labels CSV: the rows that were packed
+            object.__setattr__(self, "labels", str(rows_csv(self.data)))
         self.check()
 
     def check(self):
@@ -105,6 +114,11 @@ class TrainOptions:
                  f"folder {folder} does not exist; create it or use --cache memory")
         problem = option_problem(self.hierarchy)
         _require(problem is None, "hierarchy", self.hierarchy, problem)
+        if self.data != "none" and packed_size(self.data) != self.image_size:
+            _require(False, "image_size", self.image_size, f"--data {self.data} was packed at "
+                     f"{packed_size(self.data)} px; pass --image-size {packed_size(self.data)} or pack again")
+        _require(self.data == "none" or self.hierarchy == FLAT, "data", self.data,
+                 "a hierarchical run trains its sub-models from the image files; drop --data or --hierarchy")
         for f in fields(self):
             choices = f.metadata.get("choices")
             _require(not choices or getattr(self, f.name) in choices, f.name, getattr(self, f.name),

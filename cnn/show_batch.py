@@ -13,6 +13,7 @@ from cnn.gradcam import DEFAULT_METHOD
 from cnn.labels_csv import check_known_labels, read_labels, select_split
 from cnn.pictures import open_picture
 from cnn.runfolder import load_run
+from cnn.shards import images_at, read_rows, rows_csv
 from common.atomic import atomic_path, write_csv
 from common.errors import UsageError
 
@@ -108,17 +109,18 @@ def draw_grid(images, names, colours, cells, cols, out_png):
         fig.savefig(tmp, format="png", dpi=DPI)
 
 
-def choose_rows(labels_csv, n, per_class, split, seed, errors_run):
-    """The rows to draw: a seeded sample of the labels CSV, or a run's worst predictions."""
+def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None):
+    """The rows to draw: a seeded sample of the labels CSV (or of a shards folder's rows), or a run's worst
+    predictions."""
     if errors_run is not None:
         return worst_predictions(errors_run, labels_csv, n, split or "test")
-    labels_csv = labels_csv or "labels.csv"
-    df = read_labels(labels_csv)
-    return sample_rows(df if split is None else select_split(df, split, labels_csv), n, per_class, seed)
+    source = str(rows_csv(data)) if data is not None else (labels_csv or "labels.csv")
+    df = read_labels(source) if data is None else read_rows(data)
+    return sample_rows(df if split is None else select_split(df, split, source), n, per_class, seed)
 
 
 def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
-               errors_run=None, cols=None, cam=False, cam_layer=None, cam_method=DEFAULT_METHOD):
+               errors_run=None, cols=None, cam=False, cam_layer=None, cam_method=DEFAULT_METHOD, data=None):
     """Draw a titled grid of images and save it to `out_png`; return a DataFrame of what was drawn, in order.
 
     Columns: path, label, split, title, cell (its row-major grid position), plus with `errors_run`:
@@ -127,7 +129,7 @@ def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split
     `errors_run` to the run's own CSV; its image paths resolve from the current folder, as for train-cnn.
     With `errors_run` and `cam`, each image carries the heatmap of its predicted class (cnn.gradcam's
     `cam_method` on layer `cam_layer`, by default the last spatial one): where the model found the evidence
-    for its mistake.
+    for its mistake. With `data` (a pack-shards folder) the images are the packed pixels of its rows.
     """
     for name, value in (("-n", n), ("--per-class", per_class), ("--cols", cols)):
         if value is not None and value < 1:
@@ -138,8 +140,10 @@ def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split
         raise UsageError("--cam draws the heatmaps of a run's predictions; give the run with --errors RUN")
     if cam_layer is not None and not cam:
         raise UsageError("--cam-layer names the layer of --cam's heatmaps; add --cam")
-    rows = choose_rows(labels_csv, n, per_class, split, seed, errors_run)
-    images = [open_image(p) for p in rows["path"]]
+    if data is not None and (errors_run is not None or labels_csv is not None):
+        raise UsageError("--data draws the packed images of a shards folder; drop --labels and --errors")
+    rows = choose_rows(labels_csv, n, per_class, split, seed, errors_run, data)
+    images = [open_image(p) for p in rows["path"]] if data is None else images_at(data, rows)
     if not any(image is not None for image in images):
         raise UsageError(f"none of the {len(images)} chosen images could be read; check the paths in the labels "
                          f"CSV (they resolve from the current folder)")

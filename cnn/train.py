@@ -29,7 +29,10 @@ def train(out=None, resume=False, callbacks=(), **typed):
     RESUMABLE ones, and a different labels CSV is refused. `resume=True` insists on continuing
     (without `out`: the newest interrupted run under runs/). Extra Keras `callbacks` run last.
     With `hierarchy` (typed or recorded in `out`) it trains the sub-models of a hierarchical run instead.
+    Under --strategy multiworker only the chief writes `out` and returns metrics; other workers return None.
     """
+    if out is None and typed.get("strategy") == "multiworker":
+        raise UsageError("--strategy multiworker needs --out, the same folder on every worker")
     run_dir = Path(out) if out is not None else (rf.latest_interrupted_run() if resume else None)
     if wants_hierarchy(run_dir, typed):
         from cnn.hierarchy_train import train_hierarchy
@@ -41,13 +44,15 @@ def train(out=None, resume=False, callbacks=(), **typed):
     options, df = (continued_run(run_dir, typed) if done is not None else fresh_run(typed))
     classes = check_training_splits(df, options.labels)
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
-    check_run_dir(run_dir, done, classes)
     from cnn.precision import precision_policy
-    from common.tfenv import quiet_tensorflow
+    from cnn.strategy import cluster_role, distribution, workspace
 
-    quiet_tensorflow()
-    with rf.locked(run_dir), precision_policy(options.precision) as policy:
-        return fit_and_report(run_dir, done, df, classes, options, policy, list(callbacks))
+    if options.strategy != "multiworker" or cluster_role()[2]:  # only the chief's folder is its own
+        check_run_dir(run_dir, done, classes)
+    dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
+    with workspace(dist, run_dir, rf.BACKUP) as folder, rf.locked(folder), \
+            precision_policy(options.precision) as policy:
+        return fit_and_report(folder, done, df, classes, options, policy, list(callbacks), dist)
 
 
 def fresh_run(typed):
@@ -88,10 +93,11 @@ def recorded_options(config, run_dir):
 
 
 def checked_files(df, options):
-    """The rows whose image exists: missing files are refused (or dropped with --skip-missing) before any work."""
+    """The rows whose image exists: missing files are refused (or dropped with --skip-missing) before any work.
+    Training from --data shards needs no image file."""
     from cnn.data import check_files
 
-    return check_files(df, skip_missing=options.skip_missing)
+    return df if options.data != "none" else check_files(df, skip_missing=options.skip_missing)
 
 
 def check_run_dir(run_dir, done, classes):
@@ -148,53 +154,70 @@ def report_rows(df):
     return df[df.split == "val"], "val"
 
 
-def fit_and_report(run_dir, done, df, classes, options, policy, callbacks):
-    """Fit (fresh or resumed), then score the best checkpoint once and write the reports."""
+def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist):
+    """Fit (fresh or resumed) under the Distribution `dist`, then (on the chief) score the best checkpoint once and
+    write the reports."""
     import keras
 
     from cnn.datasets import balanced_class_weights, make_datasets
 
     rf.remove_partial_files(run_dir)
     keras.utils.set_random_seed(options.seed)
-    train_data, val_data = make_datasets(df, classes, options)
+    train_data, val_data = make_datasets(df, classes, options, dist)
     weights = (balanced_class_weights(df.label[df.split == "train"], classes)
                if options.class_weight == "balanced" else None)
-    model = build_compiled_model(options, len(classes))
+    with dist.strategy.scope():
+        model = build_compiled_model(options, len(classes))
     if done is None:
         write_config(run_dir, options, df, classes, policy, weights)
         rf.save_classes(run_dir, classes)
-        log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy})")
+        spread = "" if dist.name == "default" else f", strategy {dist.name}, {dist.replicas} replica(s)"
+        log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}{spread})")
     else:
         log(f"resuming {run_dir} after epoch {done}")
-    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
-    return report(run_dir, df, classes, options, seconds)
+    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist,
+                  int((df.split == "train").sum()))
+    result = report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
+    if dist.name == "multiworker":
+        from cnn.multiworker import finish_together
+
+        finish_together(dist)
+    return result
 
 
-def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks):
-    """model.fit with the run folder's callbacks and Keras's progress on stderr; returns the seconds it took.
+def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist, train_rows):
+    """model.fit (or cnn.multiworker's loop) with the run folder's callbacks and progress on stderr; returns the
+    seconds it took.
 
     A split none of whose images decodes is a user error (Keras would fail on the empty dataset).
     """
     import keras
 
     from cnn.callbacks import training_callbacks
+    from cnn.multiworker import fit_multiworker
     from cnn.schedule import schedule_callback
 
-    steps = math.ceil(len(train_data.file_paths) / options.batch_size)
+    # An epoch is ceil(rows / --batch-size) steps. Multiworker: every worker runs that many (the collectives must
+    # match), each from its own share of the rows, repeated, so a worker's pass may end inside an epoch.
+    steps = math.ceil(train_rows / options.batch_size)
     if options.tensorboard:
         from cnn.tensorboard import tensorboard_callbacks
 
         callbacks = callbacks + tensorboard_callbacks(run_dir, val_data, train_data.class_names)
+    callbacks = ([keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
+                 + training_callbacks(run_dir, options.patience, done) + callbacks)
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # The loader's length is unknown until its first pass (undecodable images are skipped), which
         # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         try:
-            model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
-                      class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
-                      callbacks=[keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
-                      + training_callbacks(run_dir, options.patience, done) + callbacks)
+            if dist.name == "multiworker":
+                fit_multiworker(dist, model, train_data, val_data, options, weights, callbacks, steps, done)
+            else:
+                model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
+                          class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
+                          callbacks=callbacks)
         finally:
             check_decodable(train_data, "train")
             check_decodable(val_data, "val")
@@ -238,7 +261,7 @@ def report(run_dir, df, classes, options, seconds):
         f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}); this attempt took {seconds:.0f} s")
     rows, split = report_rows(df)
     metrics = score(rf.load_run(run_dir).model, rows, classes, options.image_size, options.batch_size,
-                    options.skip_missing)
+                    options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)

@@ -51,6 +51,7 @@ def modules_after(code):
     "from labeling.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from analysis.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from cnn.cli import train_main\ntry:\n    train_main(['--help'])\nexcept SystemExit:\n    pass",
+    "from cnn.cli import pack_shards_main\ntry:\n    pack_shards_main(['--help'])\nexcept SystemExit:\n    pass",
 ])
 def test_help_never_imports_tensorflow_or_keras(code):
     modules, done = modules_after(code)
