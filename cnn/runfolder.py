@@ -21,6 +21,7 @@ CURVES = "curves.png"
 CONFUSION_PNG = "confusion.png"
 CONFUSION_CSV = "confusion.csv"
 BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
+PHASE = "phase.json"  # --fine-tune runs: where the second phase began (written when it begins)
 LOCK = ".lock"  # held by the one process training into the folder
 RUNS = Path("runs")  # where runs go without --out
 
@@ -108,11 +109,19 @@ def remove_partial_files(run_dir):
 
 
 def finished_epochs(run_dir):
-    """Epochs completed before an interruption (from the backup), or None when there is nothing to resume."""
+    """Epochs completed before an interruption (from the backup, or where an unfinished fine-tuning phase
+    began), or None when there is nothing to resume."""
     metadata = Path(run_dir) / BACKUP / "training_metadata.json"
-    if not metadata.is_file():
-        return None
-    return int(json.loads(metadata.read_text())["epoch"])
+    if metadata.is_file():
+        return int(json.loads(metadata.read_text())["epoch"])
+    if second_phase_unfinished(run_dir):
+        return int(read_json(Path(run_dir) / PHASE)["start_epoch"])
+    return None
+
+
+def second_phase_unfinished(run_dir):
+    """True when a fine-tuning phase began in the run folder and the run has no report yet."""
+    return (Path(run_dir) / PHASE).is_file() and not (Path(run_dir) / METRICS).is_file()
 
 
 def default_run_dir(arch, runs=RUNS):
@@ -124,9 +133,11 @@ def default_run_dir(arch, runs=RUNS):
 def latest_interrupted_run(runs=RUNS):
     """The most recently modified run folder under runs/ that holds a backup/ to resume."""
     candidates = [p.parent for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
+    candidates += [p.parent for p in runs.glob(f"*/{PHASE}") if second_phase_unfinished(p.parent)]
     if not candidates:
         raise UsageError(f"no interrupted run under {runs}/ (none has a {BACKUP}/ folder); pass --out RUN")
-    return max(candidates, key=lambda p: (p / BACKUP).stat().st_mtime)
+    return max(candidates, key=lambda p: max((p / name).stat().st_mtime for name in (BACKUP, PHASE)
+                                             if (p / name).exists()))
 
 
 @contextlib.contextmanager

@@ -40,6 +40,9 @@ def train(out=None, resume=False, callbacks=(), **typed):
     from common.tfenv import quiet_tensorflow
 
     quiet_tensorflow()
+    from cnn.transfer import prepare
+
+    prepare(options)  # the starting weights load (before the lock makes the run folder)
     with rf.locked(run_dir), precision_policy(options.precision) as policy:
         return fit_and_report(run_dir, done, df, classes, options, policy, list(callbacks))
 
@@ -117,16 +120,12 @@ def write_config(run_dir, options, df, classes, policy, class_weight):
     })
 
 
-def build_compiled_model(options, num_classes):
-    """The chosen architecture, compiled with the recipe's optimizer, schedule and (smoothed) cross-entropy."""
+def compile_model(model, options):
+    """Compile with the recipe's optimizer, schedule and (smoothed) cross-entropy; returns the model."""
     import keras
 
-    from cnn.models import build_model
     from cnn.schedule import make_optimizer
 
-    size = options.image_size
-    model = build_model(options.arch, num_classes, (size, size, 3), dropout=options.dropout,
-                        batch_norm=options.batch_norm)
     model.compile(optimizer=make_optimizer(options),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing),
                   metrics=["accuracy"])
@@ -142,31 +141,59 @@ def report_rows(df):
 
 
 def fit_and_report(run_dir, done, df, classes, options, policy, callbacks):
-    """Fit (fresh or resumed), then score the best checkpoint once and write the reports."""
+    """Fit (fresh or resumed; with --fine-tune, then the second phase), then score the best checkpoint once
+    and write the reports."""
     import keras
 
-    from cnn.datasets import balanced_class_weights, make_datasets
+    from cnn.datasets import balanced_class_weights
 
     rf.remove_partial_files(run_dir)
     keras.utils.set_random_seed(options.seed)
-    train_data, val_data = make_datasets(df, classes, options)
     weights = (balanced_class_weights(df.label[df.split == "train"], classes)
                if options.class_weight == "balanced" else None)
-    model = build_compiled_model(options, len(classes))
+    # The first phase (the only one without --fine-tune), unless it finished: built before anything is written,
+    # so a bad option leaves no run folder behind.
+    first = None if (run_dir / rf.PHASE).is_file() else first_phase(df, classes, options)
     if done is None:
         write_config(run_dir, options, df, classes, policy, weights)
         rf.save_classes(run_dir, classes)
         log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy})")
     else:
         log(f"resuming {run_dir} after epoch {done}")
-    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
+    seconds = 0.0
+    if first:
+        trained, train_data, val_data, saved = first
+        seconds = fit(trained, train_data, val_data, options, weights, run_dir, done, callbacks, saved=saved,
+                      phase=1 if options.fine_tune else None)
+    if options.fine_tune:
+        from cnn.finetune import second_phase
+
+        seconds += second_phase(run_dir, done, df, classes, options, weights, callbacks)
     return report(run_dir, df, classes, options, seconds)
 
 
-def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks):
+def first_phase(df, classes, options):
+    """(model to fit, train data, val data, model to save): the model from its starting weights and the image
+    datasets, or with the feature cache its head and the features, computed once (saved: the full model)."""
+    from cnn import feature_cache
+    from cnn.datasets import make_datasets
+    from cnn.transfer import build
+
+    train_data, val_data = make_datasets(df, classes, options)
+    model = build(options, classes)
+    if feature_cache.applies(model, options):
+        head, train_data, val_data = feature_cache.cached_datasets(model, df, classes, options)
+        return compile_model(head, options), train_data, val_data, model
+    return compile_model(model, options), train_data, val_data, None
+
+
+def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, saved=None, phase=None,
+        first_epoch=0):
     """model.fit with the run folder's callbacks and Keras's progress on stderr; returns the seconds it took.
 
-    A split none of whose images decodes is a user error (Keras would fail on the empty dataset).
+    `saved` is the model model.keras holds when it is not `model` (the feature cache fits the head alone);
+    `phase` and `first_epoch` place a fine-tuning phase in history.csv. A split none of whose images decodes
+    is a user error (Keras would fail on the empty dataset).
     """
     import keras
 
@@ -184,10 +211,11 @@ def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks)
         # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         try:
-            model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
-                      class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
-                      callbacks=[keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
-                      + training_callbacks(run_dir, options.patience, done) + callbacks)
+            model.fit(train_data.dataset, validation_data=val_data.dataset, initial_epoch=first_epoch,
+                      epochs=first_epoch + options.epochs, class_weight=weights, shuffle=False,
+                      verbose=1 if sys.stderr.isatty() else 2,
+                      callbacks=[keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps, first_epoch)]
+                      + training_callbacks(run_dir, options.patience, done, phase, saved) + callbacks)
         finally:
             check_decodable(train_data, "train")
             check_decodable(val_data, "val")
