@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.analyze import analyze
 from analysis.cli import main as analyze_main
+from analysis.graph import walk
+from analysis.receptive import receptive_fields
 from cnn.backbones import PRETRAINED, build_pretrained, preprocessing, weighted_layers
 from cnn.cli import evaluate_main, export_main, predict_main, show_batch_main
 from cnn.data import flow_from_dataframe
-from cnn.models import build_model
+from cnn.models import MIN_IMAGE_SIZE, build_model
 from cnn.options import TrainOptions
 from cnn.runfolder import load_run
 from cnn.train import train
@@ -25,6 +28,7 @@ from cnn.transfer import backbone_layers, build, unfreeze_top
 from common.errors import UsageError
 from conftest import REPO
 from labeling.labels import make_labels
+from test_analysis_profiler import our_profiler_flops, profiler_flops
 from test_train import EpochRecorder, StopAfterEpoch
 
 SMALL = dict(image_size=32, precision="float32", epochs=2)
@@ -254,16 +258,49 @@ def test_feature_cache_trains_the_same_model_as_the_full_network(workdir, monkey
 
 # --- the other commands on a transfer run ---------------------------------------------------------------------
 
-def test_evaluate_predict_show_batch_export_and_analyze_take_a_transfer_run(workdir, monkeypatch, capsys):
+@pytest.fixture(scope="module")
+def mobilenet_run(workdir):
+    """A MobileNetV2 run by the transfer recipe, 32 px, one epoch (no augmentation: the feature cache's speed)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        run, _ = train(out="runs/mobilenet", arch="mobilenetv2", weights="none", image_size=32, epochs=1,
+                       augment="none", precision="float32")
+    return workdir / run
+
+
+def test_evaluate_predict_and_analyze_take_a_transfer_run(workdir, mobilenet_run, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
-    run, _ = train(out="runs/mobilenet", arch="mobilenetv2", weights="none", image_size=32, epochs=1,
-                   precision="float32")  # the transfer recipe: augmented, so the full model trains
     image = pd.read_csv("labels.csv").path.iloc[0]
-    assert evaluate_main([str(run)]) == 0
-    assert predict_main([str(run), image, "--cam", "cams"]) == 0
-    assert show_batch_main(["--errors", str(run), "-n", "4", "--cam", "-o", "errors.png"]) == 0
-    assert export_main([str(run), "--format", "savedmodel"]) == 0
-    assert predict_main([str(run / "export" / "savedmodel"), image]) == 0
+    assert evaluate_main([str(mobilenet_run)]) == 0
+    assert predict_main([str(mobilenet_run), image, "--cam", "cams"]) == 0  # Grad-CAM on the backbone's last map
+    assert len(list((workdir / "cams").glob("*-cam.png"))) == 1
     capsys.readouterr()
-    assert analyze_main([str(run), "--flops", "--receptive-field", "--format", "json"]) == 0
+    assert analyze_main([str(mobilenet_run), "--flops", "--receptive-field", "--format", "json"]) == 0
     assert "warning" not in capsys.readouterr().err.lower()
+
+
+@pytest.mark.slow
+def test_show_batch_and_export_take_a_transfer_run(workdir, mobilenet_run, monkeypatch):
+    monkeypatch.chdir(workdir)
+    image = pd.read_csv("labels.csv").path.iloc[0]
+    assert show_batch_main(["--errors", str(mobilenet_run), "-n", "4", "--cam", "-o", "errors.png"]) == 0
+    assert export_main([str(mobilenet_run), "--format", "savedmodel"]) == 0
+    assert predict_main([str(mobilenet_run / "export" / "savedmodel"), image]) == 0
+
+
+# --- analyze-model --------------------------------------------------------------------------------------------
+
+FAST_TO_PROFILE = {"mobilenetv2", "mobilenetv3small"}  # the rest take up to a minute each
+
+
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=[] if a in FAST_TO_PROFILE else [pytest.mark.slow])
+                                  for a in sorted(PRETRAINED)])
+def test_analyze_model_covers_every_pretrained_architecture(arch):
+    """No layer without a FLOPs rule, a known receptive field through the backbone, and TensorFlow's profiler
+    agreeing with our FLOPs total, preprocessing and head included."""
+    keras.backend.clear_session()
+    model = build_model(arch, 4, (MIN_IMAGE_SIZE[arch],) * 2 + (3,))
+    _, meta = analyze(model, flops=True, receptive_field=True)
+    assert meta["warnings"] == []
+    assert all(field.known for field in receptive_fields(walk(model)))
+    assert our_profiler_flops(model) == profiler_flops(model)
