@@ -106,7 +106,10 @@ def check_run_dir(run_dir, done, classes):
 
 
 def write_config(run_dir, options, df, classes, policy, class_weight):
-    """config.json: every resolved option, the labels CSV's path and hash, precision and versions."""
+    """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
+    files and versions."""
+    from cnn.transfer import provenance
+
     write_json(run_dir / rf.CONFIG, {
         "options": {**options.to_dict(), "out": str(run_dir)},
         "labels": {"path": options.labels, "resolved": str(Path(options.labels).resolve()), "cwd": os.getcwd(),
@@ -114,6 +117,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight):
         "num_classes": len(classes),
         "precision": policy,
         "class_weight": class_weight,
+        "starting_weights": provenance(options),
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": rf.package_versions(),

@@ -92,3 +92,20 @@ def unfreeze_top(model, n):
     for layer in chosen:
         layer.trainable = True
     return [layer.name for layer in chosen]
+
+
+def provenance(options):
+    """config.json's record of what the run started from: the weights file's and the --init model's SHA-256
+    and resolved paths, so the run folder names exactly the files it depends on."""
+    from pathlib import Path
+
+    from cnn.labels_csv import sha256_file
+    from cnn.runfolder import MODEL
+
+    record = {}
+    if options.weights not in ("imagenet", "none"):
+        record["weights"] = {"resolved": str(Path(options.weights).resolve()), "sha256": sha256_file(options.weights)}
+    if options.init != "none":
+        model = Path(options.init) / MODEL
+        record["init"] = {"resolved": str(Path(options.init).resolve()), "model_sha256": sha256_file(model)}
+    return record

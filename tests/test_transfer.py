@@ -20,6 +20,7 @@ from analysis.receptive import receptive_fields
 from cnn.backbones import PRETRAINED, build_pretrained, preprocessing, weighted_layers
 from cnn.cli import evaluate_main, export_main, predict_main, show_batch_main
 from cnn.data import flow_from_dataframe
+from cnn.labels_csv import sha256_file
 from cnn.models import MIN_IMAGE_SIZE, build_model
 from cnn.options import TrainOptions
 from cnn.runfolder import load_run
@@ -167,8 +168,9 @@ def test_init_with_a_frozen_backbone_trains_only_the_head(workdir, source_run, m
         assert all(np.array_equal(a, b) for a, b in zip(source.get_layer(name).get_weights(),
                                                           tuned.get_layer(name).get_weights()))
     assert tuned.get_layer("predictions").get_weights()[0].shape[1] == 3
-    config = json.loads((run / "config.json").read_text())["options"]
-    assert (config["init"], config["freeze_backbone"]) == (str(source_run), True)
+    config = json.loads((run / "config.json").read_text())
+    assert (config["options"]["init"], config["options"]["freeze_backbone"]) == (str(source_run), True)
+    assert config["starting_weights"]["init"]["model_sha256"] == sha256_file(source_run / "model.keras")
 
 
 def test_init_refuses_another_architecture_or_shape(workdir, source_run, monkeypatch):
