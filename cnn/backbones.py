@@ -16,6 +16,7 @@ from cnn.heads import add_head
 from common.errors import UsageError
 
 HIDDEN = 100  # the tutorials' Dense(100) between the pooled features and the classifier
+PREPROCESS = "preprocess"  # the name of the layer that does the backbone's preprocess_input
 DROPOUT = 0.5
 
 
@@ -56,12 +57,12 @@ def preprocessing(mode, inputs):
     from keras import layers
 
     if mode == "tf":
-        return layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocess")(inputs)
+        return layers.Rescaling(1 / 127.5, offset=-1.0, name=PREPROCESS)(inputs)
     if mode == "torch":
         return layers.Rescaling([1 / (255 * s) for s in IMAGENET_STD],
-                                offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], name="preprocess")(inputs)
+                                offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], name=PREPROCESS)(inputs)
     if mode == "caffe":
-        conv = layers.Conv2D(3, 1, name="preprocess", trainable=False)
+        conv = layers.Conv2D(3, 1, name=PREPROCESS, trainable=False, dtype="float32")  # exact under mixed precision
         x = conv(inputs)
         conv.set_weights([np.eye(3, dtype="float32")[::-1].reshape(1, 1, 3, 3), -np.array(CAFFE_MEAN_BGR, "float32")])
         return x
@@ -87,7 +88,7 @@ def build_pretrained(arch, num_classes, input_shape=(224, 224, 3), weights=None,
         base = app(include_top=False, weights=weights if direct else None, input_tensor=x)
         if weights is not None and not direct:
             standalone = app(include_top=False, weights=weights, input_shape=tuple(input_shape))
-            copy_weights(standalone.layers, base.layers, skip=("preprocess",))
+            copy_weights(standalone.layers, base.layers, skip=(PREPROCESS,))
     outputs = add_head(base.outputs[0], num_classes, "global", hidden, dropout, feature_dropout=False)
     return keras.Model(inputs, outputs, name=arch)
 

@@ -8,9 +8,6 @@ from cnn.heads import CLASSIFIER, FEATURES
 from cnn.train import log
 from common.errors import UsageError
 
-FIXED = ("preprocess",)  # layers whose weights are constants (caffe preprocessing): never unfrozen
-
-
 def prepare(options):
     """Before the run folder exists: the starting weights must load and --init must name a run of the same
     architecture (a one-line UsageError otherwise, and nothing is written)."""
@@ -83,9 +80,11 @@ def unfreeze_top(model, n):
     preprocessing) left frozen so it stays in inference mode; returns their names, bottom first."""
     import keras
 
-    frozen_kinds = (keras.layers.BatchNormalization, keras.layers.Normalization)
-    candidates = [layer for layer in backbone_layers(model)
-                  if layer.weights and not isinstance(layer, frozen_kinds) and layer.name not in FIXED]
+    from cnn.backbones import PREPROCESS
+
+    frozen_kinds = (keras.layers.BatchNormalization, keras.layers.Normalization)  # statistics, not learnt weights
+    candidates = [layer for layer in backbone_layers(model)  # the caffe preprocessing's constants stay fixed
+                  if layer.weights and not isinstance(layer, frozen_kinds) and layer.name != PREPROCESS]
     chosen = candidates[-n:] if n else []
     if n > len(candidates):
         log(f"warning: --fine-tune {n}: the backbone has {len(candidates)} layers with weights; all are unfrozen")

@@ -17,7 +17,7 @@ from analysis.analyze import analyze
 from analysis.cli import main as analyze_main
 from analysis.graph import walk
 from analysis.receptive import receptive_fields
-from cnn.backbones import PRETRAINED, build_pretrained, preprocessing, weighted_layers
+from cnn.backbones import PREPROCESS, PRETRAINED, build_pretrained, preprocessing, weighted_layers
 from cnn.cli import evaluate_main, export_main, predict_main, show_batch_main
 from cnn.data import flow_from_dataframe
 from cnn.labels_csv import sha256_file
@@ -73,7 +73,7 @@ def test_pretrained_model_is_backbone_gap_dense100_dropout_softmax():
     model = build_model("mobilenetv2", 5, (32, 32, 3))
     backbone = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     names = [layer.name for layer in model.layers]
-    assert names[:2] == ["image", "preprocess"] and names[-4:] == ["global_pool", "hidden", "dropout", "predictions"]
+    assert names[:2] == ["image", PREPROCESS] and names[-4:] == ["global_pool", "hidden", "dropout", "predictions"]
     assert model.get_layer("hidden").units == 100 and model.get_layer("dropout").rate == 0.5
     assert "Conv1" in names  # flat: the backbone's layers are the model's own (Grad-CAM, fine-tuning see them)
     assert model.count_params() == backbone.count_params() + 1280 * 100 + 100 + 100 * 5 + 5
@@ -87,7 +87,7 @@ def test_a_weights_file_loads_into_the_backbone(arch, tmp_path):
     standalone = app(include_top=False, weights=None, input_shape=(32, 32, 3))
     standalone.save_weights(tmp_path / "backbone.weights.h5")
     model = build_pretrained(arch, 4, (32, 32, 3), weights=str(tmp_path / "backbone.weights.h5"))
-    ours = [w for layer in weighted_layers(backbone_layers(model), skip=("preprocess",)) for w in layer.get_weights()]
+    ours = [w for layer in weighted_layers(backbone_layers(model), skip=(PREPROCESS,)) for w in layer.get_weights()]
     theirs = [w for layer in standalone.layers for w in layer.get_weights()]
     assert len(ours) == len(theirs) > 100
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
@@ -188,7 +188,7 @@ def test_fine_tune_unfreezes_exactly_the_top_n_weighted_layers():
     model = build(TrainOptions(arch="mobilenetv2", weights="none", image_size=32), ["a", "b", "c"])
     names = unfreeze_top(model, 4)
     weighted = [layer for layer in backbone_layers(model) if layer.weights
-                and not isinstance(layer, keras.layers.BatchNormalization) and layer.name != "preprocess"]
+                and not isinstance(layer, keras.layers.BatchNormalization) and layer.name != PREPROCESS]
     assert names == [layer.name for layer in weighted[-4:]] == ["block_16_expand", "block_16_depthwise",
                                                                "block_16_project", "Conv_1"]
     assert [layer.name for layer in backbone_layers(model) if layer.trainable] == names
