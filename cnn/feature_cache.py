@@ -125,6 +125,6 @@ def compute(features, dataset, path):
             with atomic_path(target) as tmp:
                 np.save(tmp, array)
         values = np.load(path, mmap_mode="r")
-    log(f"feature cache: {len(values)} images' features computed once ({values.shape[1:]} floats each"
+    log(f"feature cache: {len(values)} images' features computed once ({int(np.prod(values.shape[1:]))} floats each"
         f"{', in ' + path if path else ', in memory'})")
     return values, labels
