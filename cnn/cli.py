@@ -129,23 +129,30 @@ def export_main(argv=None):
 def evaluate_main(argv=None):
     """evaluate-cnn: score a run on a split of a labels CSV, print and write its report."""
     p = _parser("evaluate-cnn", "Score a trained run on a labels CSV split: top-1/3/5, balanced accuracy, "
-                                "macro F1, per-class table, confusion matrix. The run's own test split "
-                                "report goes to RUN/; others to RUN/eval-<split>/ or RUN/eval-<csv>-<split>/.")
-    p.add_argument("run", help="a train-cnn run folder")
+                                "macro F1, per-class table, confusion matrix (for a hierarchical run: the soft "
+                                "cascade's, with the hard cascade and the coarse model beside). The run's own test "
+                                "split report goes to RUN/; others to RUN/eval-<split>/ or RUN/eval-<csv>-<split>/.")
+    p.add_argument("run", help="a train-cnn run folder (flat or hierarchical)")
     p.add_argument("--labels", default=None, help="labels CSV to score, its labels among the run's classes; None: the "
                    "one the run trained on, its image paths resolved from where it trained")
     p.add_argument("--split", choices=("test", "val", "train", "all"), default="test", help="rows to score")
     p.add_argument("--batch-size", type=_positive(int), default=32, help="images per batch")
     p.add_argument("--skip-missing", action="store_true", help="skip rows whose image file is missing")
+    p.add_argument("--compare", metavar="OTHER_RUN", default=None, help="also score OTHER_RUN (e.g. a flat run "
+                   "beside a hierarchical one, trained on the same labels CSV) on the same rows and print both side "
+                   "by side (written to compare.txt and compare.json beside the report); None: off")
     args = p.parse_args(argv)
 
     def action():
+        from cnn.compare import format_comparison
         from cnn.evaluate import evaluate_run
         from cnn.reports import format_report
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
-                                    skip_missing=args.skip_missing)
+                                    skip_missing=args.skip_missing, compare=args.compare)
         print(format_report(metrics), end="")
+        if args.compare:
+            print("\n" + format_comparison(metrics["comparison"]))
         print(f"evaluate-cnn: report written to {out}", file=sys.stderr)
 
     return run_command("evaluate-cnn", action)

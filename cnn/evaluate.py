@@ -22,14 +22,40 @@ def predict_dataset(model, dataset):
     return np.concatenate(truth), np.concatenate(probs)
 
 
-def score(model, rows, classes, image_size, batch_size=32, skip_missing=False):
-    """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split)."""
+def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=False):
+    """(true class indices, `model`'s outputs, images skipped) on the labelled `rows`, read by the loader."""
     from cnn.data import flow_from_dataframe
 
     loaded = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
                                  batch_size=batch_size, shuffle=False, skip_missing=skip_missing)
     truth, probs = predict_dataset(model, loaded.dataset)
-    return {**classification_metrics(truth, probs, classes), "skipped_images": loaded.skipped.count}
+    return truth, probs, loaded.skipped.count
+
+
+def score(model, rows, classes, image_size, batch_size=32, skip_missing=False):
+    """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split)."""
+    truth, probs, skipped = predict_rows(model, rows, classes, image_size, batch_size, skip_missing)
+    return {**classification_metrics(truth, probs, classes), "skipped_images": skipped}
+
+
+def score_model(run, rows, batch_size=32, skip_missing=False):
+    """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows."""
+    truth, probs, skipped = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
+    return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": skipped}
+
+
+def run_scorer(run_dir):
+    """scorer(rows, batch_size, skip_missing) -> (true class indices, probabilities, metrics) for a run folder,
+    flat or hierarchical; its model(s) are loaded and checked against the folder now, before any image is read."""
+    from functools import partial
+
+    from cnn.hierarchy import is_hierarchical
+
+    if is_hierarchical(run_dir):
+        from cnn.cascade_run import load_cascade, score_cascade
+
+        return partial(score_cascade, load_cascade(run_dir))
+    return partial(score_model, load_run(run_dir))
 
 
 def run_labels(run_dir, labels=None):
@@ -60,15 +86,25 @@ def report_dir(run_dir, labels, split):
     return run_dir / f"eval-{Path(labels).stem}-{split}"
 
 
-def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False):
-    """Score a run on one split of a labels CSV; write the reports; return (metrics, report folder)."""
-    run = load_run(run_dir)
+def evaluate_run(run_dir, labels=None, split="test", batch_size=32, skip_missing=False, compare=None):
+    """Score a run (flat or hierarchical) on one split of a labels CSV; write the reports; return (metrics,
+    report folder). With `compare` (another run trained on the same labels CSV), metrics["comparison"] holds
+    both runs side by side on the same rows (also written as compare.txt and compare.json)."""
+    from cnn.compare import check_comparable, compare_on_rows
+
+    scorer = run_scorer(run_dir)
+    run = load_run(run_dir, model=False)
+    if compare is not None:
+        check_comparable(run, compare)
     df, source = run_labels(run_dir, labels)
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
-    metrics = score(run.model, rows, run.classes, run.image_size, batch_size, skip_missing)
+    truth, probs, metrics = scorer(rows, batch_size, skip_missing)
     metrics.update(split=split, labels=source)
     out = report_dir(run_dir, labels, split)
     history = Path(run_dir) / HISTORY if out == Path(run_dir) else None
     write_reports(out, metrics, run.classes, history)
+    if compare is not None:
+        metrics["comparison"] = compare_on_rows((run_dir, truth, probs, metrics), compare, rows, out,
+                                                batch_size, skip_missing)
     return metrics, out

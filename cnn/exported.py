@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnn.export import METADATA
+from cnn.hierarchy import is_hierarchical
 from cnn.runfolder import load_classes, load_run
 from common.errors import UsageError
 
@@ -16,13 +17,19 @@ class Predictor:
     classes: list
     image_size: int
     predict: object  # float32 [B, S, S, 3] numpy batch of 0-255 pixels -> [B, classes] probabilities
-    source: str  # "keras", or the export's format
+    source: str  # "keras", "cascade" (a hierarchical run), or the export's format
     run: object = None  # the run folder's Run (with its Keras model) when `source` is "keras"
 
 
 def load_predictor(path):
-    """A Predictor for a train-cnn run folder or an export-model folder (SavedModel, TFLite or ONNX)."""
+    """A Predictor for a train-cnn run folder (a hierarchical one predicts by the soft cascade) or an
+    export-model folder (SavedModel, TFLite or ONNX)."""
     path = Path(path)
+    if is_hierarchical(path):
+        from cnn.cascade_run import load_cascade
+
+        cascade = load_cascade(path)
+        return Predictor(list(cascade.tree.classes), cascade.image_size, cascade.probabilities, "cascade")
     if not (path / METADATA).is_file():
         run = load_run(path)
         return Predictor(run.classes, run.image_size, run.model.predict_on_batch, "keras", run)

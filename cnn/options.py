@@ -9,6 +9,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
+from cnn.hierarchy import FLAT, option_problem
 from cnn.models import ARCHITECTURES, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
 from cnn.precision import PRECISIONS
 from common.errors import UsageError
@@ -99,6 +100,9 @@ class TrainOptions:
                                 "backbone features once and trains the head on them (in memory, or in files at "
                                 "the --cache PATH prefix); off runs the whole model every epoch",
                                 choices=("on", "off"))
+    hierarchy: str = option(FLAT, "train a coarse model of parent classes, then one model per parent of its labels, "
+                            "and predict by cascade: category_type (the labels CSV's column), or a CSV with columns "
+                            "label,parent; none: one flat model")
 
     def __post_init__(self):
         self.resolve_arch_defaults()
@@ -140,6 +144,8 @@ class TrainOptions:
         _require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
                  f"folder {folder} does not exist; create it or use --cache memory")
         self.check_transfer()
+        problem = option_problem(self.hierarchy)
+        _require(problem is None, "hierarchy", self.hierarchy, problem)
         for f in fields(self):
             choices = f.metadata.get("choices")
             _require(not choices or getattr(self, f.name) in choices, f.name, getattr(self, f.name),
@@ -180,7 +186,10 @@ def flag(name):
 
 
 def differences(recorded, options, allowed=()):
-    """`--flag value (recorded: old)` for each option in `options` whose value is not the recorded one."""
+    """`--flag value (recorded: old)` for each option in `options` whose value is not the recorded one; an
+    option the record lacks was added since, so the run had its default (when it has a fixed one)."""
+    added = {f.name: f.default for f in fields(TrainOptions) if f.default is not FROM_RECIPE}
+    recorded = {**added, **recorded}
     return [f"{flag(k)} {v} (recorded: {recorded.get(k)})" for k, v in options.items()
             if k not in allowed and recorded.get(k) != v]
 

@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from cnn.hierarchy import mapping_differences
 from cnn.labels_csv import sha256_file
 from cnn.options import TrainOptions, differences
 from cnn.runfolder import METRICS, load_config, read_json
@@ -35,13 +36,15 @@ def train_repeats(out, repeats, options, seed=0):
     return write_summary(out, runs)
 
 
-def check_same_run(folder, options):
-    """Refuse to count a finished run trained with other options or another labels CSV."""
+def check_same_run(folder, options, allowed=()):
+    """Refuse to count a finished run trained with other options (but `allowed`), another labels CSV or
+    another hierarchy mapping."""
     config = load_config(folder)
     recorded = {k: v for k, v in config["options"].items() if k != "out"}
-    differ = differences(recorded, options.to_dict())
+    differ = differences(recorded, options.to_dict(), allowed)
     if not differ and Path(options.labels).is_file() and sha256_file(options.labels) != config["labels"]["sha256"]:
         differ = [f"the labels CSV {options.labels} (its sha256 differs from the one recorded)"]
+    differ = differ or mapping_differences(config, options)
     if differ:
         raise UsageError(f"{folder} holds a finished run with other settings: {'; '.join(differ)}; "
                          f"choose another --out to keep results apart")

@@ -1,6 +1,7 @@
 """Human-readable reports from metrics: the per-class table, report.txt, confusion and curve plots."""
 from pathlib import Path
 
+from cnn.cascade import cascade_lines
 from cnn.metrics import normalize_rows
 from cnn.runfolder import CONFUSION_CSV, CONFUSION_PNG, CURVES, METRICS, REPORT
 from common.atomic import atomic_path, write_csv, write_json, write_text
@@ -25,7 +26,7 @@ def summary_lines(metrics):
         f"top-5 accuracy:    {metrics['top5']:.4f}",
         f"balanced accuracy: {metrics['balanced_accuracy']:.4f}",
         f"macro F1:          {metrics['macro_f1']:.4f}",
-    ]
+    ] + cascade_lines(metrics)
 
 
 def format_report(metrics):

@@ -23,6 +23,9 @@ CONFUSION_CSV = "confusion.csv"
 BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
 PHASE = "phase.json"  # --fine-tune runs: where the second phase began (written when it begins)
 LOCK = ".lock"  # held by the one process training into the folder
+HIERARCHY = "hierarchy.csv"  # a hierarchical run's mapping as resolved (label,parent), usable as --hierarchy
+SUB_LABELS = "labels.csv"  # a hierarchical run's sub-model folder: the rows that sub-model trains on
+COMPARE = "compare"  # evaluate-cnn --compare: compare.txt and compare.json beside the report
 RUNS = Path("runs")  # where runs go without --out
 
 
@@ -83,6 +86,10 @@ def load_run(run_dir, model=True):
         return run
     path = run_dir / MODEL
     if not path.is_file():
+        models = run.config.get("hierarchy", {}).get("models")
+        if models:
+            raise UsageError(f"{run_dir} is a hierarchical run: its models are in its sub-folders "
+                             f"({', '.join(models)}); give one of those")
         raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
     run.model = load_keras_model(path)
     outputs = run.model.outputs[0].shape[-1]
@@ -131,13 +138,15 @@ def default_run_dir(arch, runs=RUNS):
 
 
 def latest_interrupted_run(runs=RUNS):
-    """The most recently modified run folder under runs/ that holds a backup/ to resume."""
-    candidates = [p.parent for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
-    candidates += [p.parent for p in runs.glob(f"*/{PHASE}") if second_phase_unfinished(p.parent)]
-    if not candidates:
+    """The most recently modified run folder under runs/ that holds a backup/ to resume; a hierarchical run
+    (a folder with its own config.json around sub-model folders) counts when one of its sub-models does, and a
+    --fine-tune run whose second phase began (phase.json) and has no report yet counts too."""
+    backups = [(p.parent, p) for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
+    backups += [(p.parent.parent, p) for p in runs.glob(f"*/*/{BACKUP}") if (p.parent.parent / CONFIG).is_file()]
+    backups += [(p.parent, p) for p in runs.glob(f"*/{PHASE}") if second_phase_unfinished(p.parent)]
+    if not backups:
         raise UsageError(f"no interrupted run under {runs}/ (none has a {BACKUP}/ folder); pass --out RUN")
-    return max(candidates, key=lambda p: max((p / name).stat().st_mtime for name in (BACKUP, PHASE)
-                                             if (p / name).exists()))
+    return max(backups, key=lambda pair: pair[1].stat().st_mtime)[0]
 
 
 @contextlib.contextmanager

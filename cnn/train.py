@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 from cnn import runfolder as rf
+from cnn.hierarchy import wants_hierarchy
 from cnn.labels_csv import check_training_splits, read_labels, sha256_file
 from cnn.options import RESUMABLE, TrainOptions, differences, flag
 from common.atomic import write_json
@@ -27,8 +28,13 @@ def train(out=None, resume=False, callbacks=(), **typed):
     (Keras's BackupAndRestore in out/backup/) with the recorded options; `typed` may change only
     RESUMABLE ones, and a different labels CSV is refused. `resume=True` insists on continuing
     (without `out`: the newest interrupted run under runs/). Extra Keras `callbacks` run last.
+    With `hierarchy` (typed or recorded in `out`) it trains the sub-models of a hierarchical run instead.
     """
     run_dir = Path(out) if out is not None else (rf.latest_interrupted_run() if resume else None)
+    if wants_hierarchy(run_dir, typed):
+        from cnn.hierarchy_train import train_hierarchy
+
+        return train_hierarchy(run_dir, resume, list(callbacks), typed)
     done = rf.finished_epochs(run_dir) if run_dir is not None else None
     if resume and done is None:
         raise UsageError(f"nothing to resume in {run_dir}: no {rf.BACKUP}/ (the run finished or never started)")
@@ -105,9 +111,9 @@ def check_run_dir(run_dir, done, classes):
         raise UsageError(f"--out {run_dir} is a file, not a folder; choose another --out")
 
 
-def write_config(run_dir, options, df, classes, policy, class_weight):
+def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
     """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
-    files and versions."""
+    files and versions (and `extra`)."""
     from cnn.transfer import provenance
 
     write_json(run_dir / rf.CONFIG, {
@@ -121,6 +127,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight):
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": rf.package_versions(),
+        **extra,
     })
 
 

@@ -3,6 +3,7 @@
 COLUMNS = ("path", "label", "group", "split")  # what make-labels writes, in this order
 REQUIRED_COLUMNS = ("path", "label", "split")  # what a reader needs
 SPLITS = ("train", "val", "test")
+CATEGORY_TYPE = "category_type"  # optional column: upper, lower or full (DeepFashion's body type of the label)
 # Image files by extension (lower case, no dot): what make-labels lists and predict-cnn picks up in folders.
 IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "bmp", "gif", "webp"})
 

@@ -14,7 +14,7 @@ from labeling.annotations import read_category_images, read_partition
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
 from labeling.categories import builtin_categories, read_categories
 from labeling.names import label_from_folder
-from common.schema import COLUMNS, IMAGE_EXTENSIONS, SPLITS
+from common.schema import CATEGORY_TYPE, COLUMNS, IMAGE_EXTENSIONS, SPLITS
 from labeling.scan import scan_images
 from labeling.summary import label_counts
 from labeling.verify import find_undecodable
@@ -45,10 +45,10 @@ def make_labels(root, source="suffix", split="auto", val_frac=0.1, test_frac=0.1
         table = _drop_small_labels(table, min_images, summary)
     types = table["label"].map(dict(categories))
     if types.notna().any():
-        table["category_type"] = types.fillna("")
+        table[CATEGORY_TYPE] = types.fillna("")
     table = _split(root, table, split, val_frac, test_frac, seed, summary)
     table.insert(0, "path", os.path.join(str(root), "") + table.pop("rel"))
-    extras = [column for column in ("official_label", "category_type") if column in table]
+    extras = [column for column in ("official_label", CATEGORY_TYPE) if column in table]
     table = table[list(COLUMNS) + extras].reset_index(drop=True)
     summary["rows"] = len(table)
     summary["labels"] = label_counts(table)

@@ -1,7 +1,7 @@
 """The end-of-run report: per-label counts by split as a table, the scan's counts, the check report, warnings."""
 from tabulate import tabulate
 
-from common.schema import SPLITS
+from common.schema import CATEGORY_TYPE, SPLITS
 
 PROG = "make-labels"
 
@@ -13,15 +13,15 @@ def label_counts(table):
     rows = []
     for label, rows_of_label in by_label:
         row = {"label": label}
-        if "category_type" in table:
-            row["type"] = rows_of_label["category_type"].iloc[0]
+        if CATEGORY_TYPE in table:
+            row["type"] = rows_of_label[CATEGORY_TYPE].iloc[0]
         row.update(images=len(rows_of_label), groups=rows_of_label["group"].nunique())
         counts = rows_of_label["split"].value_counts()
         row.update({s: int(counts.get(s, 0)) for s in splits})
         rows.append(row)
     rows.sort(key=lambda row: (-row["images"], row["label"]))
     total = {"label": "TOTAL", "images": len(table), "groups": table["group"].nunique()}
-    if "category_type" in table:
+    if CATEGORY_TYPE in table:
         total["type"] = ""
     total.update({s: int((table["split"] == s).sum()) for s in splits})
     return rows + [total]
