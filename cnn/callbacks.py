@@ -33,23 +33,25 @@ def make_callbacks_classes():
     class HistoryFile(keras.callbacks.Callback):
         """history.csv rewritten whole, atomically, after every epoch: never a half-written row."""
 
-        def __init__(self, path, previous):
+        def __init__(self, path, previous, phase=None):
             super().__init__()
             self.path, self.rows = Path(path), previous.to_dict("records")
+            self.extra = {} if phase is None else {"phase": phase}  # fine-tuning runs: which phase an epoch is in
 
         def on_epoch_end(self, epoch, logs=None):
             import pandas as pd
 
             rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))  # at the epoch's end
-            self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}, "learning_rate": rate})
+            self.rows.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}, "learning_rate": rate,
+                              **self.extra})
             write_csv(self.path, pd.DataFrame(self.rows), index=False)
 
     class BestModel(keras.callbacks.Callback):
         """model.keras: saved (to a temporary file, then renamed) whenever val_loss reaches a new finite low."""
 
-        def __init__(self, path, best=math.inf):
+        def __init__(self, path, best=math.inf, saved=None):
             super().__init__()
-            self.path, self.best = Path(path), best
+            self.path, self.best, self.saved = Path(path), best, saved
 
         def on_epoch_end(self, epoch, logs=None):
             current = (logs or {}).get("val_loss")
@@ -57,7 +59,7 @@ def make_callbacks_classes():
                 return
             self.best = current
             with atomic_path(self.path) as tmp:
-                self.model.save(tmp)
+                (self.saved or self.model).save(tmp)
 
     class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         """EarlyStopping on val_loss (best weights restored) whose best value and wait carry over a kill."""
@@ -74,22 +76,27 @@ def make_callbacks_classes():
     return HistoryFile, BestModel, ResumableEarlyStopping
 
 
-def training_callbacks(run_dir, patience, done=None):
+def training_callbacks(run_dir, patience, done=None, phase=None, saved=None):
     """History, best model, then the backup, then early stopping (so a stopped epoch is still saved).
 
     History is written before the backup: a kill between the two leaves an extra history row, which a
     resumed run drops, rather than a missing one. `done` is the number of epochs an interrupted attempt
-    finished (None for a fresh run).
+    (or a finished first phase) completed (None for a fresh run). With `phase` (1 or 2, fine-tuning runs)
+    history.csv gets a phase column and early stopping looks at this phase's epochs only, while model.keras
+    stays the best of all. `saved` is the model to checkpoint when it is not the one being fit (the feature
+    cache fits the head alone).
     """
     import keras
 
     HistoryFile, BestModel, ResumableEarlyStopping = make_callbacks_classes()
     run_dir = Path(run_dir)
     history = resumed_history(run_dir, done)
-    resumed = stopping_state(history, done) if done is not None else None
+    this_phase = history[history["phase"] == phase] if phase and "phase" in history else history
+    resumed = stopping_state(this_phase, done) if done is not None else None
+    best = float(history["val_loss"].min()) if "val_loss" in history and history["val_loss"].notna().any() else math.inf
     return [
-        HistoryFile(run_dir / HISTORY, history),
-        BestModel(run_dir / MODEL, resumed[0] if resumed else math.inf),
+        HistoryFile(run_dir / HISTORY, history, phase),
+        BestModel(run_dir / MODEL, best, saved),
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True),
         ResumableEarlyStopping(patience, resumed),
     ]

@@ -1,4 +1,9 @@
-"""Model builders: the card's conv/pool/Flatten CNN and a registry that `train-cnn --arch` reads."""
+"""Model builders: the card's conv/pool/Flatten CNN and a registry that `train-cnn --arch` reads (with the
+keras.applications backbones of cnn.backbones)."""
+import functools
+
+from cnn.backbones import PRETRAINED, build_pretrained
+from cnn.heads import add_head
 
 
 CARD_FILTERS = (32, 64, 128)  # the card's three conv/pool stages
@@ -30,19 +35,7 @@ def build_cnn(num_classes, input_shape=(256, 256, 3), filters=CARD_FILTERS, kern
             x = layers.BatchNormalization(name=f"bn{i}")(x)
             x = layers.Activation("relu", name=f"relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    if head == "flatten":
-        x = layers.Flatten(name="flatten")(x)
-    elif head == "global":
-        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    else:
-        raise ValueError(f"head must be 'flatten' or 'global', not {head!r}")
-    if hidden:  # a small Dense layer (with dropout before it) between the features and the classifier
-        if dropout:
-            x = layers.Dropout(dropout, name="dropout_features")(x)
-        x = layers.Dense(hidden, activation="relu", name="hidden")(x)
-    if dropout:
-        x = layers.Dropout(dropout, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    outputs = add_head(x, num_classes, head, hidden, dropout)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -70,7 +63,9 @@ ARCHITECTURES = {
     "cnn": build_cnn,
     "cnn-deep": build_wide_cnn,
     "cnn5": build_cnn5,
+    **{name: functools.partial(build_pretrained, name) for name in PRETRAINED},
 }
+IMAGE_SIZE = 256  # the card's input side: the from-scratch architectures' default --image-size
 
 
 def min_image_size(stages, kernel_size=KERNEL):
@@ -86,7 +81,9 @@ def min_image_size(stages, kernel_size=KERNEL):
 
 # --image-size below this fails to build (the card's network: 22).
 MIN_IMAGE_SIZE = {"cnn": min_image_size(len(CARD_FILTERS)), "cnn-deep": min_image_size(len(DEEP_FILTERS)),
-                  "cnn5": min_image_size(len(FIVE_FILTERS))}
+                  "cnn5": min_image_size(len(FIVE_FILTERS)), **{name: b.min_size for name, b in PRETRAINED.items()}}
+# --image-size when none is given: the card's 256, a pretrained backbone's own training size.
+DEFAULT_IMAGE_SIZE = {**{name: IMAGE_SIZE for name in MIN_IMAGE_SIZE}, **{name: b.size for name, b in PRETRAINED.items()}}
 
 
 def build_model(arch, num_classes, input_shape=(256, 256, 3), **options):

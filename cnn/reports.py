@@ -85,6 +85,9 @@ def plot_curves(history_csv, path):
                 ax.plot(epochs, history[column], marker="o", label=label)
         if "val_loss" in history:
             ax.axvline(epochs[history["val_loss"].idxmin()], color="grey", linestyle="--", label="best (val loss)")
+        if "phase" in history and (history["phase"] == 2).any():
+            ax.axvline(epochs[history["phase"].eq(2).idxmax()] - 0.5, color="tab:red", linestyle=":",
+                       label="fine-tuning begins")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if name == "learning_rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))

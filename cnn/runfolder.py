@@ -21,6 +21,7 @@ CURVES = "curves.png"
 CONFUSION_PNG = "confusion.png"
 CONFUSION_CSV = "confusion.csv"
 BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
+PHASE = "phase.json"  # --fine-tune runs: where the second phase began (written when it begins)
 LOCK = ".lock"  # held by the one process training into the folder
 HIERARCHY = "hierarchy.csv"  # a hierarchical run's mapping as resolved (label,parent), usable as --hierarchy
 SUB_LABELS = "labels.csv"  # a hierarchical run's sub-model folder: the rows that sub-model trains on
@@ -115,11 +116,19 @@ def remove_partial_files(run_dir):
 
 
 def finished_epochs(run_dir):
-    """Epochs completed before an interruption (from the backup), or None when there is nothing to resume."""
+    """Epochs completed before an interruption (from the backup, or where an unfinished fine-tuning phase
+    began), or None when there is nothing to resume."""
     metadata = Path(run_dir) / BACKUP / "training_metadata.json"
-    if not metadata.is_file():
-        return None
-    return int(json.loads(metadata.read_text())["epoch"])
+    if metadata.is_file():
+        return int(json.loads(metadata.read_text())["epoch"])
+    if second_phase_unfinished(run_dir):
+        return int(read_json(Path(run_dir) / PHASE)["start_epoch"])
+    return None
+
+
+def second_phase_unfinished(run_dir):
+    """True when a fine-tuning phase began in the run folder and the run has no report yet."""
+    return (Path(run_dir) / PHASE).is_file() and not (Path(run_dir) / METRICS).is_file()
 
 
 def default_run_dir(arch, runs=RUNS):
@@ -130,9 +139,11 @@ def default_run_dir(arch, runs=RUNS):
 
 def latest_interrupted_run(runs=RUNS):
     """The most recently modified run folder under runs/ that holds a backup/ to resume; a hierarchical run
-    (a folder with its own config.json around sub-model folders) counts when one of its sub-models does."""
+    (a folder with its own config.json around sub-model folders) counts when one of its sub-models does, and a
+    --fine-tune run whose second phase began (phase.json) and has no report yet counts too."""
     backups = [(p.parent, p) for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
     backups += [(p.parent.parent, p) for p in runs.glob(f"*/*/{BACKUP}") if (p.parent.parent / CONFIG).is_file()]
+    backups += [(p.parent, p) for p in runs.glob(f"*/{PHASE}") if second_phase_unfinished(p.parent)]
     if not backups:
         raise UsageError(f"no interrupted run under {runs}/ (none has a {BACKUP}/ folder); pass --out RUN")
     return max(backups, key=lambda pair: pair[1].stat().st_mtime)[0]

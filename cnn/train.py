@@ -44,12 +44,17 @@ def train(out=None, resume=False, callbacks=(), **typed):
     options, df = (continued_run(run_dir, typed) if done is not None else fresh_run(typed))
     classes = check_training_splits(df, options.labels)
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
+    from common.tfenv import quiet_tensorflow
+
+    quiet_tensorflow()
     from cnn.precision import precision_policy
     from cnn.strategy import cluster_role, distribution, workspace
+    from cnn.transfer import prepare
 
     if options.strategy != "multiworker" or cluster_role()[2]:  # only the chief's folder is its own
         check_run_dir(run_dir, done, classes)
     dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
+    prepare(options)  # the starting weights load (before the lock makes the run folder)
     with workspace(dist, run_dir, rf.BACKUP) as folder, rf.locked(folder), \
             precision_policy(options.precision) as policy:
         return fit_and_report(folder, done, df, classes, options, policy, list(callbacks), dist)
@@ -115,7 +120,10 @@ def check_run_dir(run_dir, done, classes):
 
 
 def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
-    """config.json: every resolved option, the labels CSV's path and hash, precision and versions (and `extra`)."""
+    """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
+    files and versions (and `extra`)."""
+    from cnn.transfer import provenance
+
     write_json(run_dir / rf.CONFIG, {
         "options": {**options.to_dict(), "out": str(run_dir)},
         "labels": {"path": options.labels, "resolved": str(Path(options.labels).resolve()), "cwd": os.getcwd(),
@@ -123,6 +131,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
         "num_classes": len(classes),
         "precision": policy,
         "class_weight": class_weight,
+        "starting_weights": provenance(options),
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": rf.package_versions(),
@@ -130,16 +139,12 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
     })
 
 
-def build_compiled_model(options, num_classes):
-    """The chosen architecture, compiled with the recipe's optimizer, schedule and (smoothed) cross-entropy."""
+def compile_model(model, options):
+    """Compile with the recipe's optimizer, schedule and (smoothed) cross-entropy; returns the model."""
     import keras
 
-    from cnn.models import build_model
     from cnn.schedule import make_optimizer
 
-    size = options.image_size
-    model = build_model(options.arch, num_classes, (size, size, 3), dropout=options.dropout,
-                        batch_norm=options.batch_norm)
     model.compile(optimizer=make_optimizer(options),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing),
                   metrics=["accuracy"])
@@ -155,19 +160,19 @@ def report_rows(df):
 
 
 def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist):
-    """Fit (fresh or resumed) under the Distribution `dist`, then (on the chief) score the best checkpoint once and
-    write the reports."""
+    """Fit (fresh or resumed; with --fine-tune, then the second phase) under the Distribution `dist`, then (on
+    the chief) score the best checkpoint once and write the reports."""
     import keras
 
-    from cnn.datasets import balanced_class_weights, make_datasets
+    from cnn.datasets import balanced_class_weights
 
     rf.remove_partial_files(run_dir)
     keras.utils.set_random_seed(options.seed)
-    train_data, val_data = make_datasets(df, classes, options, dist)
     weights = (balanced_class_weights(df.label[df.split == "train"], classes)
                if options.class_weight == "balanced" else None)
-    with dist.strategy.scope():
-        model = build_compiled_model(options, len(classes))
+    # The first phase (the only one without --fine-tune), unless it finished: built before anything is written,
+    # so a bad option leaves no run folder behind.
+    first = None if (run_dir / rf.PHASE).is_file() else first_phase(df, classes, options, dist)
     if done is None:
         write_config(run_dir, options, df, classes, policy, weights)
         rf.save_classes(run_dir, classes)
@@ -175,8 +180,15 @@ def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist)
         log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}{spread})")
     else:
         log(f"resuming {run_dir} after epoch {done}")
-    seconds = fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist,
-                  int((df.split == "train").sum()))
+    seconds = 0.0
+    if first:
+        trained, train_data, val_data, saved = first
+        seconds = fit(trained, train_data, val_data, options, weights, run_dir, done, callbacks, dist,
+                      train_rows(df), saved=saved, phase=1 if options.fine_tune else None)
+    if options.fine_tune:
+        from cnn.finetune import second_phase
+
+        seconds += second_phase(run_dir, done, df, classes, options, weights, callbacks, dist)
     result = report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
     if dist.name == "multiworker":
         from cnn.multiworker import finish_together
@@ -185,11 +197,39 @@ def fit_and_report(run_dir, done, df, classes, options, policy, callbacks, dist)
     return result
 
 
-def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist, train_rows):
+def train_rows(df):
+    """The number of training rows: an epoch is ceil(rows / --batch-size) steps on every worker."""
+    return int((df.split == "train").sum())
+
+
+def first_phase(df, classes, options, dist):
+    """(model to fit, train data, val data, model to save): the model from its starting weights and the image
+    datasets, or with the feature cache its head and the features, computed once (saved: the full model)."""
+    from cnn import feature_cache
+    from cnn.datasets import make_datasets
+    from cnn.transfer import build
+
+    train_data, val_data = make_datasets(df, classes, options, dist)
+    with dist.strategy.scope():
+        model = build(options, classes)
+        if dist.name == "default" and feature_cache.applies(model, options):
+            head, train_data, val_data = feature_cache.cached_datasets(model, df, classes, options)
+            return compile_model(head, options), train_data, val_data, model
+        return compile_model(model, options), train_data, val_data, None
+
+
+def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks, dist, rows, saved=None,
+        phase=None, first_epoch=0):
     """model.fit (or cnn.multiworker's loop) with the run folder's callbacks and progress on stderr; returns the
     seconds it took.
 
-    A split none of whose images decodes is a user error (Keras would fail on the empty dataset).
+    `rows` is the train split's size (an epoch's steps); `saved` is the model model.keras holds when it is not
+    `model` (the feature cache fits the head alone); `phase` and `first_epoch` place a fine-tuning phase in
+    history.csv. A split none of whose images decodes is a user error (Keras would fail on the empty dataset).
+
+    `saved` is the model model.keras holds when it is not `model` (the feature cache fits the head alone);
+    `phase` and `first_epoch` place a fine-tuning phase in history.csv. A split none of whose images decodes
+    is a user error (Keras would fail on the empty dataset).
     """
     import keras
 
@@ -199,13 +239,13 @@ def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks,
 
     # An epoch is ceil(rows / --batch-size) steps. Multiworker: every worker runs that many (the collectives must
     # match), each from its own share of the rows, repeated, so a worker's pass may end inside an epoch.
-    steps = math.ceil(train_rows / options.batch_size)
+    steps = math.ceil(rows / options.batch_size)
     if options.tensorboard:
         from cnn.tensorboard import tensorboard_callbacks
 
         callbacks = callbacks + tensorboard_callbacks(run_dir, val_data, train_data.class_names)
-    callbacks = ([keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps)]
-                 + training_callbacks(run_dir, options.patience, done) + callbacks)
+    callbacks = ([keras.callbacks.TerminateOnNaN(), schedule_callback(options, steps, first_epoch)]
+                 + training_callbacks(run_dir, options.patience, done, phase, saved) + callbacks)
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # The loader's length is unknown until its first pass (undecodable images are skipped), which
@@ -215,9 +255,9 @@ def fit(model, train_data, val_data, options, weights, run_dir, done, callbacks,
             if dist.name == "multiworker":
                 fit_multiworker(dist, model, train_data, val_data, options, weights, callbacks, steps, done)
             else:
-                model.fit(train_data.dataset, validation_data=val_data.dataset, epochs=options.epochs,
-                          class_weight=weights, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
-                          callbacks=callbacks)
+                model.fit(train_data.dataset, validation_data=val_data.dataset, initial_epoch=first_epoch,
+                          epochs=first_epoch + options.epochs, class_weight=weights, shuffle=False,
+                          verbose=1 if sys.stderr.isatty() else 2, callbacks=callbacks)
         finally:
             check_decodable(train_data, "train")
             check_decodable(val_data, "val")

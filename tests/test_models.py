@@ -1,7 +1,7 @@
 """The architectures: parameter counts by hand, and the smallest input each accepts."""
 import pytest
 
-from cnn.models import MIN_IMAGE_SIZE, build_model
+from cnn.models import MIN_IMAGE_SIZE, PRETRAINED, build_model
 from common.tfenv import quiet_tensorflow
 
 quiet_tensorflow()
@@ -28,7 +28,9 @@ def test_cnn5_sees_6x6_units_and_keeps_the_cards_size():
     assert model.count_params() == expected == 5_723_406
 
 
-@pytest.mark.parametrize("arch", sorted(MIN_IMAGE_SIZE))
+# The keras.applications backbones take seconds each to build twice: one runs here, the rest under test-slow.
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow if a in PRETRAINED and a != "mobilenetv2"
+                                               else ()) for a in sorted(MIN_IMAGE_SIZE)])
 def test_min_image_size_is_the_smallest_that_builds(arch):
     build_model(arch, 3, (MIN_IMAGE_SIZE[arch],) * 2 + (3,))
     with pytest.raises(ValueError):
