@@ -15,7 +15,6 @@ For float32 and the precision `--precision auto` picks here.
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_training import machine, memory_dataset  # noqa: E402
+from cnn.strategy import free_loopback_ports  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 
 CLASSES = 46  # DeepFashion's categories: the Dense layer's size, so the gradients are DeepFashion's
@@ -70,19 +70,9 @@ def worker(args):
                                       "cpu_seconds_per_step": (time.process_time() - cpu) / args.steps}), flush=True)
 
 
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def launch(n, role, precision, args):
     """Run n worker processes of `role` on loopback; the chief's RESULT as a dict."""
-    ports = free_ports(n)
+    ports = free_loopback_ports(n)
     processes = []
     for i in range(n):
         config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": i}}

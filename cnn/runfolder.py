@@ -157,12 +157,7 @@ def locked(run_dir):
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / LOCK, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            raise UsageError(f"{run_dir} is in use by another train-cnn (pid {handle.read().strip() or '?'}); "
-                             f"wait for it or choose another --out") from None
+        _take_lock(handle, run_dir)
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
@@ -171,6 +166,30 @@ def locked(run_dir):
             yield run_dir
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def refuse_if_in_use(run_dir):
+    """Refuse at once a run folder another train-cnn holds, before judging what it contains (a run in progress
+    already has a model.keras)."""
+    import fcntl
+
+    if not (Path(run_dir) / LOCK).is_file():
+        return
+    with open(Path(run_dir) / LOCK, "a+") as handle:
+        _take_lock(handle, run_dir)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _take_lock(handle, run_dir):
+    """Take the lock file's exclusive lock without waiting; a held one is a user error naming its pid."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        raise UsageError(f"{run_dir} is in use by another train-cnn (pid {handle.read().strip() or '?'}); "
+                         f"wait for it or choose another --out") from None
 
 
 def package_versions():

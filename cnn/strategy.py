@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +90,14 @@ def workspace(dist, run_dir, backup):
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_loopback_ports(n):
+    """n TCP ports free on 127.0.0.1 (bound together, then released): a TF_CONFIG for n local workers."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -106,7 +106,9 @@ def checked_files(df, options):
 
 
 def check_run_dir(run_dir, done, classes):
-    """Refuse a finished run folder, or an interrupted one trained on other classes."""
+    """Refuse a folder in use by another trainer, a finished run folder, or an interrupted one trained on other
+    classes."""
+    rf.refuse_if_in_use(run_dir)
     if done is not None:
         if rf.load_classes(run_dir) != classes:
             raise UsageError(f"the labels CSV's classes differ from those {run_dir} was trained on; "

@@ -30,15 +30,23 @@ def clothing_small():
     return CLOTHING_SMALL
 
 
+def labelled_folder(sample_tree, tmp_path_factory, name):
+    """(a new folder holding labels.csv for the sample tree, split by DeepFashion's partition, by product; the
+    labels DataFrame): where a test module's trainings run."""
+    from labeling.labels import make_labels
+
+    folder = tmp_path_factory.mktemp(name)
+    table, _ = make_labels(sample_tree)
+    table.to_csv(folder / "labels.csv", index=False)
+    return folder, table
+
+
 @pytest.fixture(scope="session")
 def small_run(sample_tree, tmp_path_factory):
     """A quickly trained run on the sample tree (32 px, 2 epochs, float32) and its labels DataFrame."""
     from cnn.train import train
-    from labeling.labels import make_labels
 
-    folder = tmp_path_factory.mktemp("small_run")
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
+    folder, table = labelled_folder(sample_tree, tmp_path_factory, "small_run")
     run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,
                    precision="float32")
     return run, table

@@ -4,7 +4,6 @@ accuracy within seed noise of one worker, and a killed worker restarted."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,12 +11,11 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, labelled_folder
 from cnn.cli import evaluate_main
-from cnn.strategy import cluster_role, resolve_strategy
+from cnn.strategy import cluster_role, free_loopback_ports, resolve_strategy
 from cnn.train import train
 from common.errors import UsageError
-from labeling.labels import make_labels
 
 RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
              "metrics.json", "model.keras", "report.txt"]
@@ -32,10 +30,7 @@ SECONDS = 300  # per two-worker run, generous for a busy 2-core machine
 
 @pytest.fixture(scope="module")
 def workdir(sample_tree, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("strategy")
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
-    return folder
+    return labelled_folder(sample_tree, tmp_path_factory, "strategy")[0]
 
 
 def tf_config(ports, index):
@@ -66,23 +61,12 @@ def test_mirrored_trains_on_one_cpu_device(workdir, monkeypatch):
     assert 0 <= metrics["top1"] <= 1 and (run / "model.keras").is_file()
 
 
-def free_ports(n=2):
-    """n TCP ports free on 127.0.0.1 (bound together, then released for the workers)."""
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 class Cluster:
     """Two `python -m cnn train --strategy multiworker` processes on loopback; every one is killed on close."""
 
     def __init__(self, workdir, out, extra=()):
         self.workdir, self.out, self.extra = workdir, out, list(extra)
-        self.ports, self.processes, self.tmp = free_ports(), {}, {}
+        self.ports, self.processes, self.tmp = free_loopback_ports(2), {}, {}
 
     def start(self, index, attempt="a", out=None):
         tmp = self.workdir / f"tmp-{self.out.replace('/', '-')}-{index}"  # the worker's TMPDIR: where a non-chief writes

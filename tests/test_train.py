@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import start_cnn, wait_for
+from conftest import labelled_folder, start_cnn, wait_for
 from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data import flow_from_dataframe
 from cnn.precision import resolve_precision
@@ -23,10 +23,7 @@ RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion
 @pytest.fixture(scope="module")
 def workdir(sample_tree, tmp_path_factory):
     """A folder holding labels.csv for the sample tree (split by DeepFashion's partition, by product)."""
-    folder = tmp_path_factory.mktemp("train")
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
-    return folder
+    return labelled_folder(sample_tree, tmp_path_factory, "train")[0]
 
 
 @pytest.fixture(scope="module")
