@@ -37,12 +37,6 @@ def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=F
     return truth, probs, loaded.skipped.count
 
 
-def score(model, rows, classes, image_size, batch_size=32, skip_missing=False, data="none"):
-    """Metrics of `model` on the labelled `rows` (a labels DataFrame already filtered to one split)."""
-    truth, probs, skipped = predict_rows(model, rows, classes, image_size, batch_size, skip_missing, data)
-    return {**classification_metrics(truth, probs, classes), "skipped_images": skipped}
-
-
 def score_model(run, rows, batch_size=32, skip_missing=False, data="none"):
     """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows."""
     truth, probs, skipped = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing,

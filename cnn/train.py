@@ -294,7 +294,7 @@ def usable_history(run_dir, options):
 
 def report(run_dir, df, classes, options, seconds):
     """Score the best checkpoint once on the test split, write the reports, log the headline figures."""
-    from cnn.evaluate import score
+    from cnn.evaluate import score_model
     from cnn.reports import summary_lines, write_reports
 
     history = usable_history(run_dir, options)
@@ -302,8 +302,7 @@ def report(run_dir, df, classes, options, seconds):
     log(f"{len(history)} epochs in history.csv; model.keras is epoch {int(best.epoch) + 1} "
         f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}); this attempt took {seconds:.0f} s")
     rows, split = report_rows(df)
-    metrics = score(rf.load_run(run_dir).model, rows, classes, options.image_size, options.batch_size,
-                    options.skip_missing, options.data)
+    _, _, metrics = score_model(rf.load_run(run_dir), rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
