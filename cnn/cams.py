@@ -5,11 +5,9 @@ so a user sees which part of the garment, or of the background, the decision cam
 """
 from pathlib import Path
 
-from cnn.data import decode_and_resize
 from cnn.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
 from cnn.labels_csv import check_known_labels, read_labels
 from cnn.pictures import open_picture
-from cnn.runfolder import load_run
 from common.atomic import write_csv
 from common.errors import UsageError
 
@@ -49,12 +47,23 @@ def picture_of(path, pixels):
         return pixels.astype("uint8")
 
 
-def cam_writer(run, out_dir, layer=None, method=DEFAULT_METHOD, labels_csv=None):
-    """Check --cam-layer and --labels now; return draw(paths, images, probabilities) that writes the pictures.
+def cam_run(predictor, source, layer=None):
+    """The run whose Keras model draws the heatmaps, with `layer` checked before any image is read;
+    a hierarchical run or an export (no single Keras model) is a UsageError."""
+    if predictor.run is None:
+        what = ("a hierarchical run (give one of its sub-model folders)" if predictor.source == "cascade"
+                else "an export")
+        raise UsageError(f"--cam needs the Keras model of a train-cnn run folder; {source} is {what}")
+    cam_layer(predictor.run.model, layer)
+    return predictor.run
 
-    `images` are the model's inputs and `probabilities` its outputs for them, as predict-cnn computed them.
+
+def cam_writer(predictor, source, out_dir, layer=None, method=DEFAULT_METHOD, labels_csv=None):
+    """Check --cam's run, --cam-layer and --labels now; return draw(paths, images, probabilities) that writes
+    the pictures. `images` are the model's inputs and `probabilities` its outputs for them, as predict-cnn
+    computed them.
     """
-    cam_layer(run.model, layer)
+    run = cam_run(predictor, source, layer)
     truth = listed_labels(labels_csv, run.classes)
 
     def draw(paths, images, probabilities):
@@ -92,12 +101,11 @@ def write_cams(run, paths, images, probabilities, true, out_dir, layer=None, met
     write_csv(out_dir / CAMS_CSV, pd.DataFrame(rows), index=False)
 
 
-def overlay_predicted(run_dir, rows, pictures, layer=None, method=DEFAULT_METHOD):
-    """show-batch --cam: each picture of `rows` (path, predicted) with its predicted class's heatmap overlaid."""
+def overlay_predicted(run, rows, pictures, layer=None, method=DEFAULT_METHOD):
+    """show-batch --cam: each picture of `rows` with its predicted class's heatmap overlaid; `rows` has the
+    predicted class and the model's input image (columns predicted, input) from the same prediction."""
     import numpy as np
 
-    run = load_run(run_dir)
-    size = (run.image_size, run.image_size)
-    images = np.stack([decode_and_resize(path, size) for path in rows["path"]])
+    images = np.stack(list(rows["input"]))
     heat = heatmaps(run.model, images, [run.classes.index(c) for c in rows["predicted"]], layer=layer, method=method)
     return [overlay(picture, h) for picture, h in zip(pictures, heat)]

@@ -69,12 +69,8 @@ def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=
     if cam_dir is None and (cam_layer is not None or labels_csv is not None):
         raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
     predictor = load_predictor(source)
-    if cam_dir is not None and predictor.run is None:
-        what = ("a hierarchical run (give one of its sub-model folders)" if predictor.source == "cascade"
-                else "an export")
-        raise UsageError(f"--cam needs the Keras model of a train-cnn run folder; {source} is {what}")
-    draw_cams = None if cam_dir is None else cam_writer(predictor.run, cam_dir, layer=cam_layer, method=cam_method,
-                                                        labels_csv=labels_csv)
+    draw_cams = None if cam_dir is None else cam_writer(predictor, source, cam_dir, layer=cam_layer,
+                                                        method=cam_method, labels_csv=labels_csv)
     readable, probs, images = predict_files(predictor, paths, batch_size, keep_images=draw_cams is not None)
     if draw_cams is not None:
         draw_cams(readable, images, probs)

@@ -8,11 +8,12 @@ import math
 import sys
 from pathlib import Path
 
-from cnn.cams import overlay_predicted
+from cnn.cams import cam_run, overlay_predicted
+from cnn.exported import load_predictor
 from cnn.gradcam import DEFAULT_METHOD
 from cnn.labels_csv import check_known_labels, read_labels, select_split
 from cnn.pictures import open_picture
-from cnn.runfolder import load_run
+from cnn.predict import predict_files
 from cnn.shards import images_at, read_rows, rows_csv
 from common.atomic import atomic_path, write_csv
 from common.errors import UsageError
@@ -46,26 +47,28 @@ def grid_cells(rows, per_class, cols):
     return [row_of[label] * cols + int(r) for label, r in zip(rows["label"], rank)]
 
 
-def worst_predictions(run_dir, labels_csv, n, split):
-    """The `n` rows of `split` whose true class got the lowest probability, with prediction and confidence.
+def worst_predictions(predictor, run_dir, labels_csv, n, split, keep_inputs=False):
+    """The `n` rows of `split` whose true class got the lowest probability from `predictor` (run_dir's), with
+    prediction and confidence, and with `keep_inputs` the model's input image of each (column input).
 
     Uses `labels_csv`, or by default the run's own labels CSV (config.json); an unreadable image is skipped.
     """
     from cnn.evaluate import run_labels
-    from cnn.predict import predict_images
 
-    classes = load_run(run_dir, model=False).classes  # predict_images loads and checks the model
+    classes = predictor.classes
     df, source = run_labels(run_dir, labels_csv)
     rows = select_split(df, split, source)
     check_known_labels(rows, classes, source)
-    # predict-cnn's own path: the same decoding as training; every class's probability, keyed by path
-    results = {path: dict(preds) for path, preds in predict_images(run_dir, list(rows["path"]), top=len(classes))}
-    keys = [str(Path(p)) for p in rows["path"]]
-    rows = rows[[k in results for k in keys]].copy()
-    probs = [results[k] for k in keys if k in results]
-    rows["predicted"] = [max(p, key=p.get) for p in probs]
-    rows["confidence"] = [max(p.values()) for p in probs]
-    rows["p_true"] = [p[label] for p, label in zip(probs, rows["label"])]
+    # predict-cnn's own path: the same decoding as training, every class's probability
+    readable, probs, inputs = predict_files(predictor, list(rows["path"]), keep_images=keep_inputs)
+    at = {str(path): i for i, path in enumerate(readable)}
+    rows = rows[[str(Path(p)) in at for p in rows["path"]]].copy()
+    index = [at[str(Path(p))] for p in rows["path"]]
+    rows["predicted"] = [classes[j] for j in probs[index].argmax(axis=1)]
+    rows["confidence"] = probs[index].max(axis=1)
+    rows["p_true"] = probs[index, [classes.index(label) for label in rows["label"]]]
+    if keep_inputs:
+        rows["input"] = list(inputs[index])
     return rows.sort_values(["p_true", "path"], kind="stable").head(n).reset_index(drop=True)
 
 
@@ -109,14 +112,16 @@ def draw_grid(images, names, colours, cells, cols, out_png):
         fig.savefig(tmp, format="png", dpi=DPI)
 
 
-def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None):
-    """The rows to draw: a seeded sample of the labels CSV (or of a shards folder's rows), or a run's worst
-    predictions."""
+def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None, cam=False, cam_layer=None):
+    """The rows to draw, and the run whose model draws --cam's heatmaps (or None): a seeded sample of the
+    labels CSV (or of a shards folder's rows), or a run's worst predictions (its model loaded once)."""
     if errors_run is not None:
-        return worst_predictions(errors_run, labels_csv, n, split or "test")
+        predictor = load_predictor(errors_run)
+        run = cam_run(predictor, errors_run, cam_layer) if cam else None
+        return worst_predictions(predictor, errors_run, labels_csv, n, split or "test", keep_inputs=cam), run
     source = str(rows_csv(data)) if data is not None else (labels_csv or "labels.csv")
     df = read_labels(source) if data is None else read_rows(data)
-    return sample_rows(df if split is None else select_split(df, split, source), n, per_class, seed)
+    return sample_rows(df if split is None else select_split(df, split, source), n, per_class, seed), None
 
 
 def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
@@ -142,7 +147,7 @@ def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split
         raise UsageError("--cam-layer names the layer of --cam's heatmaps; add --cam")
     if data is not None and (errors_run is not None or labels_csv is not None):
         raise UsageError("--data draws the packed images of a shards folder; drop --labels and --errors")
-    rows = choose_rows(labels_csv, n, per_class, split, seed, errors_run, data)
+    rows, run = choose_rows(labels_csv, n, per_class, split, seed, errors_run, data, cam, cam_layer)
     images = [open_image(p) for p in rows["path"]] if data is None else images_at(data, rows)
     if not any(image is not None for image in images):
         raise UsageError(f"none of the {len(images)} chosen images could be read; check the paths in the labels "
@@ -150,7 +155,7 @@ def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split
     rows = rows[[image is not None for image in images]].reset_index(drop=True)
     images = [image for image in images if image is not None]
     if cam:
-        images = overlay_predicted(errors_run, rows, images, layer=cam_layer, method=cam_method)
+        images = overlay_predicted(run, rows, images, layer=cam_layer, method=cam_method)
     rows["title"] = titles(rows)
     colours = (["black"] * len(rows) if "predicted" not in rows
                else ["green" if ok else "red" for ok in rows["predicted"] == rows["label"]])

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from cnn import runfolder
 from cnn.cams import CAMS_CSV
 from cnn.gradcam import ALPHA, DPI, METHODS, PANEL_INCHES, cam_layer, cam_layers, heatmaps, overlay
 from cnn.models import build_cnn, build_model
@@ -256,7 +257,11 @@ def test_show_batch_errors_cam_draws_each_mistake_with_its_heatmap(patch_run, tm
     monkeypatch.chdir(patch_run)
     options = dict(labels_csv="labels.csv", n=1, errors_run="run")
     plain = show_batch(out_png=tmp_path / "plain.png", **options)
+    loads = []
+    real_load = runfolder.load_keras_model
+    monkeypatch.setattr(runfolder, "load_keras_model", lambda path: loads.append(path) or real_load(path))
     drawn = show_batch(out_png=tmp_path / "cam.png", cam=True, **options)
+    assert len(loads) == 1  # the prediction and the heatmaps share one loaded model
     assert drawn.equals(plain) and list(drawn["path"]) == ["images/green.png"]  # the one mistake, titled as today
     # Where the two grids differ is the picture; the heatmap's added red sits in its top-left quadrant.
     added = redness(tmp_path / "cam.png") - redness(tmp_path / "plain.png")

@@ -192,6 +192,9 @@ def test_predict_and_show_batch_use_the_cascade(runs, workdir, monkeypatch, tmp_
     assert len(drawn) == 4 and (drawn["p_true"].diff().dropna() >= 0).all()
     assert predict_main([str(run), test.path.iloc[0], "--cam", str(tmp_path / "cams")]) == 2
     assert "is a hierarchical run (give one of its sub-model folders)" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="is a hierarchical run"):
+        show_batch(errors_run=run, n=4, cam=True, out_png=tmp_path / "cams.png")
+    assert not (tmp_path / "cams.png").exists()
     assert evaluate_main([str(run / "lower")]) == 0  # every sub-folder is a complete run
 
 
