@@ -85,7 +85,8 @@ def sweep_main(argv=None):
                              "sweep.json, sweep.png) each configuration's test metrics as mean +- sd; options "
                              "after -- go to every run. A rerun keeps finished runs and continues interrupted ones.")
     p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
-                   help="a train-cnn option and its values, e.g. dropout=0,0.5; repeat for a bigger grid")
+                   help="a train-cnn option and its values, e.g. dropout=0,0.5 (separate them with ; where a value "
+                        "holds commas: 'augment=none;flip,crop=0.2'); repeat for a bigger grid")
     p.add_argument("--repeats", type=_positive(int), default=3, help="seeds per configuration")
     p.add_argument("--seed", type=int, default=0, help="the first seed; runs use seed, seed+1, ...")
     p.add_argument("--baseline", metavar="KEY=V,...", default=None, help="the configuration the others are "

@@ -33,23 +33,48 @@ def parse_value(name, text):
         raise UsageError(f"--grid {name}: {text!r} is not a valid {kind.__name__}") from None
 
 
+def option_of(item, what="--grid"):
+    """(option name, its text) of a KEY=... item; a key that is no train-cnn option (or is the seed's or the
+    labels CSV's, which a sweep fixes) is a user error."""
+    key, sep, values = item.partition("=")
+    name = key.strip().lstrip("-").replace("-", "_")
+    if not sep or name not in FIELDS or name in ("seed", "labels"):
+        known = ", ".join(sorted(set(FIELDS) - {"seed", "labels"}))
+        raise UsageError(f"{what} {item!r}: give KEY=V1,V2 with KEY a train-cnn option ({known}); seeds come "
+                         f"from --repeats")
+    return name, values
+
+
 def parse_grid(items):
-    """{option: [values]} from `KEY=V1,V2` items; unknown keys and empty values are user errors."""
+    """{option: [values]} from `KEY=V1,V2` items (`KEY=V1;V2` where a value holds commas, as an --augment
+    spec does); unknown keys and empty values are user errors."""
     grid = {}
     for item in items:
-        key, sep, values = item.partition("=")
-        name = key.strip().lstrip("-").replace("-", "_")
-        if not sep or name not in FIELDS or name in ("seed", "labels"):
-            known = ", ".join(sorted(set(FIELDS) - {"seed", "labels"}))
-            raise UsageError(f"--grid {item!r}: give KEY=V1,V2 with KEY a train-cnn option ({known}); seeds come "
-                             f"from --repeats")
-        texts = [v.strip() for v in values.split(",")]
+        name, values = option_of(item)
+        texts = [v.strip() for v in values.split(";" if ";" in values else ",")]
         if not all(texts):
             raise UsageError(f"--grid {item!r}: an empty value; list values separated by commas, e.g. {name}=a,b")
         grid[name] = [parse_value(name, t) for t in texts]
     if not grid:
         raise UsageError("give at least one --grid KEY=V1,V2")
     return grid
+
+
+def baseline_values(baseline):
+    """{option: value} of --baseline KEY=V,KEY2=V2; a comma not followed by an option's KEY= belongs to the
+    value before it, so `augment=flip,crop=0.2` is one value."""
+    pairs = []
+    for piece in baseline.split(","):
+        key = piece.partition("=")[0].strip().lstrip("-").replace("-", "_")
+        if pairs and not ("=" in piece and key in FIELDS):
+            pairs[-1] += "," + piece
+        else:
+            pairs.append(piece)
+    values = {}
+    for pair in pairs:
+        name, text = option_of(pair, "--baseline")
+        values[name] = parse_value(name, text.strip())
+    return values
 
 
 def configurations(grid):
@@ -94,10 +119,8 @@ def match_baseline(configs, baseline):
     """The index of the configuration named by --baseline KEY=V,... (None without one)."""
     if baseline is None:
         return None
-    wanted = {}
-    for item in baseline.split(","):
-        wanted.update(parse_grid([item]))
-    matches = [i for i, config in enumerate(configs) if all(config.get(k) == v[0] for k, v in wanted.items())]
+    wanted = baseline_values(baseline)
+    matches = [i for i, config in enumerate(configs) if all(config.get(k) == v for k, v in wanted.items())]
     if len(matches) != 1:
         raise UsageError(f"--baseline {baseline!r} matches {len(matches)} configurations of the grid; name one")
     return matches[0]

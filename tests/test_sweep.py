@@ -7,7 +7,7 @@ import pytest
 
 from conftest import start_cnn, wait_for
 from cnn.cli import sweep_main
-from cnn.sweep import configurations, parse_grid
+from cnn.sweep import configurations, match_baseline, parse_grid
 from common.errors import UsageError
 from labeling.labels import make_labels
 
@@ -20,9 +20,22 @@ def test_grid_values_are_typed_and_combined():
     assert configurations({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
 
 
+def test_values_with_commas_are_separated_by_semicolons():
+    grid = parse_grid(["augment=none;flip;flip,crop=0.2", "dropout=0,0.5"])
+    assert grid == {"augment": ["none", "flip", "flip,crop=0.2"], "dropout": [0.0, 0.5]}
+    configs = configurations(grid)
+    assert match_baseline(configs, "augment=flip,crop=0.2,dropout=0.5") == 5
+    assert match_baseline(configs, "dropout=0,augment=flip") == 2
+    with pytest.raises(UsageError, match="matches 2 configurations"):
+        match_baseline(configs, "augment=flip,crop=0.2")
+    with pytest.raises(UsageError, match="--baseline 'colour=red'"):
+        match_baseline(configs, "colour=red,dropout=0")
+
+
 @pytest.mark.parametrize("item, message", [
     ("colour=red,blue", "with KEY a train-cnn option"),
     ("dropout=0,,0.5", "an empty value"),
+    ("augment=none;;flip", "an empty value"),
     ("dropout", "give KEY=V1,V2"),
     ("epochs=ten", "'ten' is not a valid int"),
     ("seed=1,2", "seeds come from --repeats"),
