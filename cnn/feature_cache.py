@@ -108,14 +108,15 @@ def labels_path(path):
 
 def compute(features, dataset, path):
     """(features array, one-hot labels) over the dataset: read back from `path` when it exists, else computed
-    batch by batch (in inference mode) into memory or, with a path, into a .npy file written atomically."""
+    batch by batch into memory or, with a path, into a .npy file written atomically. Keras's compiled
+    predict step (inference mode) runs the backbone about 4x faster than calling the model eagerly."""
     import numpy as np
 
     if path and os.path.isfile(path):
         return np.load(path, mmap_mode="r"), np.load(labels_path(path))
     chunks, labels = [], []
     for images, onehot in dataset:
-        chunks.append(np.asarray(features(images, training=False), dtype="float32"))
+        chunks.append(np.asarray(features.predict_on_batch(images), dtype="float32"))
         labels.append(onehot.numpy())
     values, labels = np.concatenate(chunks), np.concatenate(labels).astype("float32")
     if path:  # labels first: a features file without its labels is never left behind
