@@ -7,7 +7,9 @@ parallel (`num_parallel_calls`) in any order and the same seed still gives the s
 `crop` is a random-resized crop (a square of 1-crop to 1 times the side, anywhere in the image, resized
 back: `crop_and_resize`, cheap); rotation, zoom, shear and shift are one affine transform per image
 (reflect-padded, bilinear, about 7x the crop's cost on CPU), as Keras's RandomRotation/RandomZoom/
-RandomShear/RandomTranslation layers do one at a time.
+RandomShear/RandomTranslation layers do one at a time. `colour` jitters brightness, contrast and
+saturation (timm's and Ultralytics' colour jitter); `erase` is random erasing (Zhong et al. 2017, which
+Ultralytics' classifier applies with probability 0.4): a rectangle filled with the image's mean colour.
 """
 import math
 
@@ -15,12 +17,15 @@ import math
 # shear and shifts. Factors as Keras's preprocessing layers take them (rotation: fraction of a full turn;
 # zoom: +- fraction of the size; shear: +- the shear factor; shift: +- fraction of the size).
 DEFAULT_AUGMENT = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1}
-AUGMENT_KEYS = ("flip", "rotation", "zoom", "shear", "shift", "crop")
+AUGMENT_KEYS = ("flip", "rotation", "zoom", "shear", "shift", "crop", "colour", "erase")
 AFFINE_KEYS = ("rotation", "zoom", "shear", "shift")
+ERASED_AREA = (0.02, 1 / 3)  # random erasing's share of the image, and its aspect range (Zhong et al.)
+ERASED_ASPECT = (0.3, 1 / 0.3)
 
 
 def parse_augment(text):
-    """An augmentation spec from CLI text: 'default', or e.g. 'flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1'."""
+    """An augmentation spec from CLI text: 'default', or e.g. 'flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1'
+    (colour=c: brightness, contrast and saturation factors in 1 +- c; erase=p: random erasing with probability p)."""
     text = text.strip()
     if text == "default":
         return dict(DEFAULT_AUGMENT)
@@ -79,7 +84,54 @@ def augment_batch(images, pair, spec):
             fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
     if flip is not None:
         images = tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+    if spec.get("colour") or spec.get("erase"):  # draws of their own, so the geometric ones stay as they were
+        more = tf.random.stateless_uniform([shape[0], 8], seed=tf.random.experimental.stateless_fold_in(pair, 1))
+        if spec.get("colour"):
+            images = jitter_colour(images, more[:, :3], spec["colour"])
+        if spec.get("erase"):
+            images = erase(images, more[:, 3:], spec["erase"])
     return images
+
+
+def jitter_colour(images, draws, strength):
+    """Scale each image's brightness, contrast (about its mean) and saturation (about its grey) by factors
+    1 + (2u - 1) x strength, from [B, 3] uniform draws u in [0, 1); pixels stay in 0..255."""
+    import tensorflow as tf
+
+    factors = 1.0 + (2.0 * draws - 1.0) * strength
+    images = images * factors[:, 0, None, None, None]
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    images = mean + (images - mean) * factors[:, 1, None, None, None]
+    grey = tf.reduce_mean(images, axis=3, keepdims=True)
+    images = grey + (images - grey) * factors[:, 2, None, None, None]
+    return tf.clip_by_value(images, 0.0, 255.0)
+
+
+def erase_masks(draws, probability, height, width):
+    """[B, H, W, 1] booleans: with probability `probability` an image gets a rectangle of ERASED_AREA of its
+    area and log-uniform ERASED_ASPECT placed uniformly inside it, from [B, 5] uniform draws in [0, 1)."""
+    import tensorflow as tf
+
+    low, high = math.log(ERASED_ASPECT[0]), math.log(ERASED_ASPECT[1])
+    area = ERASED_AREA[0] + draws[:, 1] * (ERASED_AREA[1] - ERASED_AREA[0])
+    aspect = tf.exp(low + draws[:, 2] * (high - low))
+    h, w = tf.minimum(tf.sqrt(area * aspect), 1.0), tf.minimum(tf.sqrt(area / aspect), 1.0)
+    top, left = draws[:, 3] * (1.0 - h), draws[:, 4] * (1.0 - w)
+    rows = (tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32)
+    cols = (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32)
+    inside_rows = (rows[None, :] >= top[:, None]) & (rows[None, :] < (top + h)[:, None])
+    inside_cols = (cols[None, :] >= left[:, None]) & (cols[None, :] < (left + w)[:, None])
+    chosen = draws[:, 0] < probability
+    return (inside_rows[:, :, None] & inside_cols[:, None, :] & chosen[:, None, None])[..., None]
+
+
+def erase(images, draws, probability):
+    """Random erasing: each image's `erase_masks` rectangle filled with the image's mean colour."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    mask = erase_masks(draws, probability, shape[1], shape[2])
+    return tf.where(mask, tf.reduce_mean(images, axis=[1, 2], keepdims=True), images)
 
 
 def crop_boxes(draws, crop):

@@ -66,8 +66,8 @@ class TrainOptions:
     patience: int = option(FROM_RECIPE, "stop after this many epochs without a lower validation loss")
     seed: int = option(0, f"random seed for weights, shuffling and augmentation (0..{MAX_SEED})")
     arch: str = option("cnn", "model architecture", choices=tuple(ARCHITECTURES))
-    augment: str = option(FROM_RECIPE, "training-only augmentation: none, default, or a spec like "
-                          "flip,rotation=0.1,zoom=0.2,shear=0.2,shift=0.1")
+    augment: str = option(FROM_RECIPE, "training-only augmentation: none, default, or a spec from "
+                          "flip,rotation=R,zoom=Z,shear=S,shift=T,crop=C,colour=J,erase=P, e.g. flip,crop=0.2")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     precision: str = option("auto", "auto picks mixed_bfloat16 where the CPU/GPU supports it, float32 otherwise",

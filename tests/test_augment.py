@@ -39,7 +39,7 @@ def batches(seed, spec, parallel_images=24):
 
 
 def test_parallel_batches_repeat_with_the_seed_and_change_each_epoch():
-    spec = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1}
+    spec = {"flip": True, "rotation": 0.1, "zoom": 0.2, "shear": 0.2, "shift": 0.1, "colour": 0.2, "erase": 0.5}
     (first, second), plain = batches(7, spec)
     (again, _), _ = batches(7, spec)
     (other, _), _ = batches(8, spec)
@@ -85,3 +85,47 @@ def test_crop_and_flip_together_mirror_the_crop():
     mirrored = [np.allclose(b, c[:, ::-1], atol=1e-3) for b, c in zip(both, crop)]
     same = [np.allclose(b, c, atol=1e-3) for b, c in zip(both, crop)]
     assert all(m or s for m, s in zip(mirrored, same)) and 6 < sum(mirrored) < 26
+
+
+def test_colour_jitter_scales_brightness_contrast_and_saturation_by_hand():
+    from cnn.augment import jitter_colour
+
+    images = tf.random.stateless_uniform((3, 5, 5, 3), seed=(7, 1)) * 200
+    draws = tf.constant([[0.5, 0.5, 0.5], [1.0, 0.5, 0.5], [0.5, 0.0, 0.25]])  # identity; brighter; less contrast+grey
+    out = jitter_colour(images, draws, 0.2).numpy()
+    x = images.numpy().astype("float64")
+    np.testing.assert_allclose(out[0], x[0], atol=1e-3)
+    np.testing.assert_allclose(out[1], np.clip(x[1] * 1.2, 0, 255), atol=1e-3)
+    mean = x[2].mean()
+    y = mean + (x[2] - mean) * 0.8
+    grey = y.mean(axis=2, keepdims=True)
+    np.testing.assert_allclose(out[2], np.clip(grey + (y - grey) * 0.9, 0, 255), atol=1e-3)
+
+
+def test_erasing_fills_one_rectangle_of_the_drawn_area_with_the_mean_colour():
+    from cnn.augment import ERASED_AREA, erase
+
+    images = tf.random.stateless_uniform((2, 40, 40, 3), seed=(2, 8)) * 255
+    draws = tf.constant([[0.1, 0.5, 0.5, 0.25, 0.75], [0.9, 0.5, 0.5, 0.25, 0.75]])  # erased; kept (p = 0.4)
+    out = erase(images, draws, 0.4).numpy()
+    x = images.numpy()
+    np.testing.assert_array_equal(out[1], x[1])
+    changed = np.any(out[0] != x[0], axis=2)
+    rows, cols = np.nonzero(changed)
+    assert changed.sum() == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)  # one rectangle
+    area = ERASED_AREA[0] + 0.5 * (ERASED_AREA[1] - ERASED_AREA[0])  # aspect 1 at the draw's middle: a square
+    side = np.sqrt(area) * 40
+    assert abs((rows.max() - rows.min() + 1) - side) <= 1 and abs((cols.max() - cols.min() + 1) - side) <= 1
+    np.testing.assert_allclose(out[0][changed], np.broadcast_to(x[0].mean(axis=(0, 1)), (changed.sum(), 3)),
+                               rtol=1e-5)
+
+
+def test_colour_and_erase_leave_the_geometric_draws_as_they_were():
+    images = tf.random.stateless_uniform((64, 12, 12, 3), seed=(1, 3)) * 255
+    pair = tf.constant([5, 9], tf.int64)
+    crop = augment_batch(images, pair, {"crop": 0.3, "flip": True}).numpy()
+    erased = augment_batch(images, pair, {"crop": 0.3, "flip": True, "erase": 0.5}).numpy()
+    kept = [np.array_equal(e, c) for e, c in zip(erased, crop)]
+    assert 16 < len(kept) - sum(kept) < 48  # about half erased; the others are exactly the crop
+    coloured = augment_batch(images, pair, {"crop": 0.3, "flip": True, "colour": 0.3}).numpy()
+    assert coloured.min() >= 0 and coloured.max() <= 255 and not np.allclose(coloured, crop)
