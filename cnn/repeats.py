@@ -5,7 +5,7 @@ from pathlib import Path
 from cnn.hierarchy import mapping_differences
 from cnn.labels_csv import sha256_file
 from cnn.options import TrainOptions, differences
-from cnn.runfolder import METRICS, load_config, read_json
+from cnn.runfolder import METRICS, load_config, read_json, run_identity
 from cnn.stats import describe
 from common.atomic import write_csv, write_json
 from common.errors import UsageError
@@ -32,7 +32,7 @@ def train_repeats(out, repeats, options, seed=0):
         else:
             print(f"train-cnn: run {i} of {repeats} (seed {s}) into {folder}", file=sys.stderr, flush=True)
             train(out=folder, **{**options, "seed": s})
-        runs.append((s, read_json(folder / METRICS)))
+        runs.append((s, {**read_json(folder / METRICS), "code": run_identity(load_config(folder))}))
     return write_summary(out, runs)
 
 
@@ -52,10 +52,22 @@ def check_same_run(folder, options, allowed=()):
 
 
 def summarise(runs):
-    """{metric: describe(values over seeds)} plus the per-run rows, from [(seed, metrics dict), ...]."""
+    """{metric: describe(values over seeds)}, the per-run rows, and the code versions they come from, from
+    [(seed, metrics dict with the run's code identity), ...]."""
     rows = [{"seed": s, **{k: m[k] for k in METRICS_SUMMARISED}, "epochs_run": m.get("epochs_run"),
-             "train_seconds": m.get("train_seconds")} for s, m in runs]
-    return {"metrics": {k: describe([row[k] for row in rows]) for k in METRICS_SUMMARISED}, "runs": rows}
+             "train_seconds": m.get("train_seconds"), "code": m.get("code")} for s, m in runs]
+    return {"metrics": {k: describe([row[k] for row in rows]) for k in METRICS_SUMMARISED}, "runs": rows,
+            "code": sorted({str(row["code"]) for row in rows})}
+
+
+def mixed_code_warning(rows, who):
+    """A warning line when `rows` (runs with a "code" identity) come from more than one version of the code
+    or its packages: such results are kept, but flagged, since a change of code can move them."""
+    versions = sorted({str(row["code"]) for row in rows})
+    if len(versions) < 2:
+        return None
+    return (f"{who}: warning: these {len(rows)} runs come from {len(versions)} versions of the code or its "
+            f"packages ({' | '.join(versions)}); compare them with care, or retrain the odd ones into a new --out")
 
 
 def format_summary(summary):
@@ -75,4 +87,7 @@ def write_summary(out, runs):
     write_json(Path(out) / f"{SUMMARY}.json", summary)
     write_csv(Path(out) / f"{SUMMARY}.csv", pd.DataFrame(summary["runs"]), index=False)
     print(format_summary(summary), file=sys.stderr)
+    warning = mixed_code_warning(summary["runs"], "train-cnn")
+    if warning:
+        print(warning, file=sys.stderr)
     return summary

@@ -192,6 +192,37 @@ def _take_lock(handle, run_dir):
                          f"wait for it or choose another --out") from None
 
 
+def code_version():
+    """This code's identity for config.json: the package's version and, in a git checkout, its commit (with
+    "+changes" when cnn/ or common/ differ from it), so results of different code are never pooled unseen."""
+    import subprocess
+    from importlib import metadata
+
+    try:
+        version = f"clothing-cnn {metadata.version('clothing-cnn')}"
+    except metadata.PackageNotFoundError:
+        version = "clothing-cnn (not installed)"
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return version
+    try:
+        def git(*args):
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
+        commit = git("rev-parse", "--short=12", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", "cnn", "common")
+    except (OSError, subprocess.CalledProcessError):
+        return version
+    return f"{version}, git {commit}{'+changes' if changed else ''}"
+
+
+def run_identity(config):
+    """What a finished run's numbers depend on besides its options and data: code and package versions."""
+    versions = config.get("versions", {})
+    return (f"{config.get('code', 'code version not recorded')}; tensorflow {versions.get('tensorflow', '?')}, "
+            f"keras {versions.get('keras', '?')}")
+
+
 def package_versions():
     """Versions of the packages that shape a run's results, for config.json."""
     import keras

@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from cnn.options import TrainOptions
-from cnn.repeats import train_repeats
+from cnn.repeats import mixed_code_warning, train_repeats
 from cnn.stats import describe, paired_difference
 from common.atomic import atomic_path, write_csv, write_json
 from common.errors import UsageError
@@ -151,11 +151,16 @@ def write_sweep(out, results, base):
     import pandas as pd
 
     rows = comparison_rows(results, base)
+    every_run = [run for _, summary in results for run in summary["runs"]]
     write_csv(out / "sweep.csv", pd.DataFrame(rows), index=False)
     write_json(out / "sweep.json", {"baseline": folder_name(results[base][0]) if base is not None else None,
-                                    "configurations": rows, "runs": {folder_name(c): s["runs"] for c, s in results}})
+                                    "configurations": rows, "runs": {folder_name(c): s["runs"] for c, s in results},
+                                    "code": sorted({str(run["code"]) for run in every_run})})
     plot_sweep(results, out / "sweep.png")
     print(format_sweep(rows))
+    warning = mixed_code_warning(every_run, "sweep-cnn")
+    if warning:
+        print(warning, file=sys.stderr)
     return rows
 
 

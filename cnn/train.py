@@ -123,7 +123,7 @@ def check_run_dir(run_dir, done, classes):
 
 def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
     """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
-    files and versions (and `extra`)."""
+    files, package and code versions (and `extra`)."""
     from cnn.transfer import provenance
 
     write_json(run_dir / rf.CONFIG, {
@@ -137,6 +137,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": rf.package_versions(),
+        "code": rf.code_version(),
         **extra,
     })
 

@@ -50,3 +50,25 @@ def test_repeats_train_each_seed_and_summarise(sample_tree, tmp_path, monkeypatc
     assert train_main(argv) == 0  # a rerun keeps the finished seeds
     assert (tmp_path / "rep" / "seed-5" / "model.keras").stat().st_mtime_ns == before
     assert "already finished, kept" in capsys.readouterr().err
+
+
+def test_runs_of_other_code_are_kept_but_flagged(sample_tree, tmp_path, monkeypatch, capsys):
+    from cnn.runfolder import code_version
+
+    table, _ = make_labels(sample_tree)
+    table.to_csv(tmp_path / "labels.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--repeats", "2", "--epochs", "1", "--image-size", "32", "--precision", "float32", "--out", "rep"]
+    assert train_main(argv) == 0
+    config = json.loads((tmp_path / "rep" / "seed-0" / "config.json").read_text())
+    assert config["code"] == code_version() and config["code"].startswith("clothing-cnn ")
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert len(summary["code"]) == 1 and "warning" not in capsys.readouterr().err
+    older = {**config, "code": "clothing-cnn 0.0.9, git 0123456789ab"}  # as an older checkout would have written
+    (tmp_path / "rep" / "seed-0" / "config.json").write_text(json.dumps(older))
+    assert train_main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning: these 2 runs come from 2 versions of the code" in err and "git 0123456789ab" in err
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert len(summary["code"]) == 2
+    assert pd.read_csv(tmp_path / "rep" / "summary.csv")["code"].str.contains("0123456789ab").tolist() == [True, False]

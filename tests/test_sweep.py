@@ -76,7 +76,10 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     diffs = [a["top1"] - b["top1"] for a, b in zip(runs["dropout=0.5"], runs["dropout=0.0"])]
     assert rows.loc[1, "top1_diff"] == pytest.approx(sum(diffs) / 2) and pd.isna(rows.loc[0, "top1_diff"])
     assert rows.loc[1, "verdict"] in ("distinguishable", "not distinguishable from seed noise")
-    assert "dropout=0.5" in capsys.readouterr().out and (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
+    printed = capsys.readouterr()
+    assert "dropout=0.5" in printed.out and (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
+    assert len(json.loads((tmp_path / "sweep" / "sweep.json").read_text())["code"]) == 1  # one code version
+    assert "versions of the code" not in printed.err
     # Another shared option into the same folder would mix results: refused.
     assert sweep_main([*argv[:argv.index("--") + 1], "--epochs", "3", "--image-size", "32", "--precision", "float32",
                        "--recipe", "card"]) == 2
