@@ -5,6 +5,7 @@ so a user sees which part of the garment, or of the background, the decision cam
 """
 from pathlib import Path
 
+from cnn.data import decode_and_resize
 from cnn.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
 from cnn.labels_csv import check_known_labels, read_labels
 from cnn.pictures import open_picture
@@ -102,10 +103,11 @@ def write_cams(run, paths, images, probabilities, true, out_dir, layer=None, met
 
 
 def overlay_predicted(run, rows, pictures, layer=None, method=DEFAULT_METHOD):
-    """show-batch --cam: each picture of `rows` with its predicted class's heatmap overlaid; `rows` has the
-    predicted class and the model's input image (columns predicted, input) from the same prediction."""
+    """show-batch --cam: each picture of `rows` (path, predicted) with its predicted class's heatmap overlaid,
+    by the run's already loaded model; only the drawn images are decoded again, as the model saw them."""
     import numpy as np
 
-    images = np.stack(list(rows["input"]))
+    size = (run.image_size, run.image_size)
+    images = np.stack([decode_and_resize(path, size) for path in rows["path"]])
     heat = heatmaps(run.model, images, [run.classes.index(c) for c in rows["predicted"]], layer=layer, method=method)
     return [overlay(picture, h) for picture, h in zip(pictures, heat)]

@@ -47,9 +47,9 @@ def grid_cells(rows, per_class, cols):
     return [row_of[label] * cols + int(r) for label, r in zip(rows["label"], rank)]
 
 
-def worst_predictions(predictor, run_dir, labels_csv, n, split, keep_inputs=False):
+def worst_predictions(predictor, run_dir, labels_csv, n, split):
     """The `n` rows of `split` whose true class got the lowest probability from `predictor` (run_dir's), with
-    prediction and confidence, and with `keep_inputs` the model's input image of each (column input).
+    prediction and confidence.
 
     Uses `labels_csv`, or by default the run's own labels CSV (config.json); an unreadable image is skipped.
     """
@@ -60,15 +60,13 @@ def worst_predictions(predictor, run_dir, labels_csv, n, split, keep_inputs=Fals
     rows = select_split(df, split, source)
     check_known_labels(rows, classes, source)
     # predict-cnn's own path: the same decoding as training, every class's probability
-    readable, probs, inputs = predict_files(predictor, list(rows["path"]), keep_images=keep_inputs)
+    readable, probs, _ = predict_files(predictor, list(rows["path"]))
     at = {str(path): i for i, path in enumerate(readable)}
     rows = rows[[str(Path(p)) in at for p in rows["path"]]].copy()
     index = [at[str(Path(p))] for p in rows["path"]]
     rows["predicted"] = [classes[j] for j in probs[index].argmax(axis=1)]
     rows["confidence"] = probs[index].max(axis=1)
     rows["p_true"] = probs[index, [classes.index(label) for label in rows["label"]]]
-    if keep_inputs:
-        rows["input"] = list(inputs[index])
     return rows.sort_values(["p_true", "path"], kind="stable").head(n).reset_index(drop=True)
 
 
@@ -118,7 +116,7 @@ def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None, ca
     if errors_run is not None:
         predictor = load_predictor(errors_run)
         run = cam_run(predictor, errors_run, cam_layer) if cam else None
-        return worst_predictions(predictor, errors_run, labels_csv, n, split or "test", keep_inputs=cam), run
+        return worst_predictions(predictor, errors_run, labels_csv, n, split or "test"), run
     source = str(rows_csv(data)) if data is not None else (labels_csv or "labels.csv")
     df = read_labels(source) if data is None else read_rows(data)
     return sample_rows(df if split is None else select_split(df, split, source), n, per_class, seed), None
