@@ -171,4 +171,19 @@ def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augm
         ds = augment_batches(ds, parse_augment(augment) if isinstance(augment, str) else check_augment(augment), seed)
     if not labelled:
         ds = ds.map(lambda images, y: images)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return prefetched(ds)
+
+
+def prefetched(ds):
+    """`ds` prefetched, with tf.data's autotuning model off (AUTOTUNE parallelism then runs a call per core).
+
+    Keras drops each epoch's iterator, and TensorFlow then waits for the model's optimiser thread to end a
+    timed sleep that grows towards a minute: with the cores idle, stalls of up to 7 s an epoch at 128 px and
+    40-100 s at 256 px were measured on clothing-dataset-small (benchmarks/bench_epoch_stall.py).
+    """
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -58,7 +58,7 @@ def cached_datasets(model, df, classes, options):
 
 def features_loaded(features, rows, classes, options, split):
     """One split's features, computed once, as a Loaded of shuffled (train) or ordered (val) batches."""
-    from cnn.data import Loaded, flow_from_dataframe
+    from cnn.data import Loaded, flow_from_dataframe, prefetched
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
@@ -84,7 +84,7 @@ def features_loaded(features, rows, classes, options, split):
     # iteration count (Adam's bias correction) exactly as it does for the full model, one extra per epoch.
     order = order.filter(lambda index: True)
     dataset = order.batch(options.batch_size).map(lookup, num_parallel_calls=tf.data.AUTOTUNE)
-    return Loaded(dataset.prefetch(tf.data.AUTOTUNE), list(classes), images.file_paths, images.skipped)
+    return Loaded(prefetched(dataset), list(classes), images.file_paths, images.skipped)
 
 
 def store_path(features, rows, classes, options, split):
