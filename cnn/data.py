@@ -177,9 +177,9 @@ def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augm
 def prefetched(ds):
     """`ds` prefetched, with tf.data's autotuning model off (AUTOTUNE parallelism then runs a call per core).
 
-    Keras drops each epoch's iterator, and TensorFlow then waits for the model's optimiser thread to end a
-    timed sleep that grows towards a minute: with the cores idle, stalls of up to 7 s an epoch at 128 px and
-    40-100 s at 256 px were measured on clothing-dataset-small (benchmarks/bench_epoch_stall.py).
+    Keras drops an iterator every epoch, and TensorFlow then waits in its destructor for the model's
+    optimiser thread to end a timed sleep that grows towards a minute, the cores idle: on clothing-dataset-small
+    at 256 px, epochs of 82-142 s instead of 41 s (benchmarks/bench_epoch_stall.py). Training is bit-identical.
     """
     from common.tfenv import quiet_tensorflow
 
