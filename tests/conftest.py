@@ -1,5 +1,6 @@
 """Shared fixtures: the generated sample tree (once per session) and the location of ../shared data."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -53,10 +54,15 @@ def small_run(sample_tree, tmp_path_factory):
 
 
 def start_cnn(args, cwd, code=None):
-    """A train-cnn (or other `python -m cnn`) process; `code` runs first in the same interpreter."""
+    """A train-cnn (or other `python -m cnn`) process; `code` runs first in the same interpreter.
+
+    Ctrl-C is restored to its default in the child: a test suite started as a background job (`make test &`)
+    inherits SIGINT ignored, and Python then never turns the tests' SIGINT into KeyboardInterrupt.
+    """
     prelude = (code or "") + "\nimport sys\nfrom cnn.__main__ import main\nsys.exit(main())"
     return subprocess.Popen([sys.executable, "-c", prelude, *args], cwd=cwd, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+                            stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(predicate, process, seconds=120):
