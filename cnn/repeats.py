@@ -57,13 +57,18 @@ def summarise(runs):
     rows = [{"seed": s, **{k: m[k] for k in METRICS_SUMMARISED}, "epochs_run": m.get("epochs_run"),
              "train_seconds": m.get("train_seconds"), "code": m.get("code")} for s, m in runs]
     return {"metrics": {k: describe([row[k] for row in rows]) for k in METRICS_SUMMARISED}, "runs": rows,
-            "code": sorted({str(row["code"]) for row in rows})}
+            "code": code_versions(rows)}
+
+
+def code_versions(rows):
+    """The distinct code identities (cnn.runfolder.run_identity) of runs with a "code" entry, sorted."""
+    return sorted({str(row["code"]) for row in rows})
 
 
 def mixed_code_warning(rows, who):
     """A warning line when `rows` (runs with a "code" identity) come from more than one version of the code
     or its packages: such results are kept, but flagged, since a change of code can move them."""
-    versions = sorted({str(row["code"]) for row in rows})
+    versions = code_versions(rows)
     if len(versions) < 2:
         return None
     return (f"{who}: warning: these {len(rows)} runs come from {len(versions)} versions of the code or its "

@@ -62,8 +62,9 @@ def worst_predictions(predictor, run_dir, labels_csv, n, split):
     # predict-cnn's own path: the same decoding as training, every class's probability
     readable, probs, _ = predict_files(predictor, list(rows["path"]))
     at = {str(path): i for i, path in enumerate(readable)}
-    rows = rows[[str(Path(p)) in at for p in rows["path"]]].copy()
-    index = [at[str(Path(p))] for p in rows["path"]]
+    keys = [str(Path(p)) for p in rows["path"]]
+    rows = rows[[k in at for k in keys]].copy()
+    index = [at[k] for k in keys if k in at]
     rows["predicted"] = [classes[j] for j in probs[index].argmax(axis=1)]
     rows["confidence"] = probs[index].max(axis=1)
     rows["p_true"] = probs[index, [classes.index(label) for label in rows["label"]]]

@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from cnn.options import TrainOptions
-from cnn.repeats import mixed_code_warning, train_repeats
+from cnn.repeats import code_versions, mixed_code_warning, train_repeats
 from cnn.stats import describe, paired_difference
 from common.atomic import atomic_path, write_csv, write_json
 from common.errors import UsageError
@@ -33,11 +33,16 @@ def parse_value(name, text):
         raise UsageError(f"--grid {name}: {text!r} is not a valid {kind.__name__}") from None
 
 
+def option_name(key):
+    """The TrainOptions field a grid or baseline key names: `--batch-size`, `batch-size` -> batch_size."""
+    return key.strip().lstrip("-").replace("-", "_")
+
+
 def option_of(item, what="--grid"):
     """(option name, its text) of a KEY=... item; a key that is no train-cnn option (or is the seed's or the
     labels CSV's, which a sweep fixes) is a user error."""
     key, sep, values = item.partition("=")
-    name = key.strip().lstrip("-").replace("-", "_")
+    name = option_name(key)
     if not sep or name not in FIELDS or name in ("seed", "labels"):
         known = ", ".join(sorted(set(FIELDS) - {"seed", "labels"}))
         raise UsageError(f"{what} {item!r}: give KEY=V1,V2 with KEY a train-cnn option ({known}); seeds come "
@@ -65,8 +70,7 @@ def baseline_values(baseline):
     value before it, so `augment=flip,crop=0.2` is one value."""
     pairs = []
     for piece in baseline.split(","):
-        key = piece.partition("=")[0].strip().lstrip("-").replace("-", "_")
-        if pairs and not ("=" in piece and key in FIELDS):
+        if pairs and not ("=" in piece and option_name(piece.partition("=")[0]) in FIELDS):
             pairs[-1] += "," + piece
         else:
             pairs.append(piece)
@@ -155,7 +159,7 @@ def write_sweep(out, results, base):
     write_csv(out / "sweep.csv", pd.DataFrame(rows), index=False)
     write_json(out / "sweep.json", {"baseline": folder_name(results[base][0]) if base is not None else None,
                                     "configurations": rows, "runs": {folder_name(c): s["runs"] for c, s in results},
-                                    "code": sorted({str(run["code"]) for run in every_run})})
+                                    "code": code_versions(every_run)})
     plot_sweep(results, out / "sweep.png")
     print(format_sweep(rows))
     warning = mixed_code_warning(every_run, "sweep-cnn")
