@@ -1,7 +1,8 @@
 """Where does mixed bfloat16 training part from float32 on this machine? Layer by layer, epoch by epoch.
 
     python benchmarks/diagnose_precision.py --labels labels.csv --out DIR [--epochs 6] [--image-size 256]
-                                            [--arch cnn] [--json DIR/diagnosis.json]
+                                            [--arch cnn] [--recipe card] [--batch-size 32] [--seed 0]
+                                            [--cache memory] [--json DIR/diagnosis.json]
 
 Trains `train-cnn --precision mixed_bfloat16` into DIR (early stopping off) and, after every epoch, sends
 one fixed batch of training images through the model twice: as trained (bfloat16 compute) and as a float32
@@ -97,8 +98,9 @@ def compare(model, x, y):
     return rows
 
 
-def probe(batch, records):
-    """A Keras callback that appends {epoch, logs, layers} to `records` after every epoch."""
+def probe(batch, records, save):
+    """A Keras callback that appends {epoch, logs, layers} to `records` after every epoch and calls `save`,
+    so a run cut off by a time limit keeps the epochs it finished."""
     import keras
 
     class Probe(keras.callbacks.Callback):
@@ -107,6 +109,7 @@ def probe(batch, records):
             records.append({"epoch": epoch + 1, "logs": {k: float(v) for k, v in (logs or {}).items()},
                             "layers": compare(self.model, x, y)})
             print(summary_line(records[-1]), file=sys.stderr, flush=True)
+            save()
 
     return Probe()
 
@@ -152,20 +155,29 @@ def main():
     parser.add_argument("--epochs", type=int, default=6, help="epochs (the AMX collapse showed at epoch 4)")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--arch", default="cnn")
+    parser.add_argument("--recipe", default=None, help="train-cnn's --recipe (default: its default; the collapse "
+                        "was first seen with `card`)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", default=None, help="train-cnn's --cache (memory: decode the photos once)")
     parser.add_argument("--json", default=None, help="where to write the records (default OUT/diagnosis.json)")
     args = parser.parse_args()
+    from cnn.precision import cpu_flags
     from cnn.train import train
 
-    records = []
-    batch = fixed_batch(args.labels, args.image_size)
-    train(out=args.out, labels=args.labels, epochs=args.epochs, image_size=args.image_size, arch=args.arch,
-          precision="mixed_bfloat16", patience=args.epochs, callbacks=[probe(batch, records)])
-    print(table(records))
-    from cnn.precision import cpu_flags
-
     flags = sorted(flag for flag in cpu_flags() if "bf16" in flag or flag.startswith("amx"))
-    write_json(args.json or Path(args.out) / "diagnosis.json",
-               {"machine": {**machine(), "bfloat16_flags": flags}, "arguments": vars(args), "epochs": records})
+    records = []
+
+    def save():
+        write_json(args.json or Path(args.out) / "diagnosis.json",
+                   {"machine": {**machine(), "bfloat16_flags": flags}, "arguments": vars(args), "epochs": records})
+
+    batch = fixed_batch(args.labels, args.image_size)
+    chosen = {key: value for key, value in (("recipe", args.recipe), ("cache", args.cache)) if value is not None}
+    train(out=args.out, labels=args.labels, epochs=args.epochs, image_size=args.image_size, arch=args.arch,
+          batch_size=args.batch_size, seed=args.seed, precision="mixed_bfloat16", patience=args.epochs,
+          callbacks=[probe(batch, records, save)], **chosen)
+    print(table(records))
 
 
 if __name__ == "__main__":
