@@ -22,10 +22,9 @@ def train_repeats(out, repeats, options, seed=0):
     """
     from cnn.train import train
 
-    out = Path(out)
     runs = []
     for i, s in enumerate(range(seed, seed + repeats), start=1):
-        folder = out / f"seed-{s}"
+        folder = seed_folder(out, s)
         if (folder / METRICS).is_file():
             check_same_run(folder, TrainOptions(**{**options, "seed": s}))
             print(f"train-cnn: run {i} of {repeats} (seed {s}) already finished, kept", file=sys.stderr)
@@ -33,7 +32,17 @@ def train_repeats(out, repeats, options, seed=0):
             print(f"train-cnn: run {i} of {repeats} (seed {s}) into {folder}", file=sys.stderr, flush=True)
             train(out=folder, **{**options, "seed": s})
         runs.append((s, {**read_json(folder / METRICS), "code": run_identity(load_config(folder))}))
-    return write_summary(out, runs)
+    return write_summary(Path(out), runs)
+
+
+def seed_folder(out, seed):
+    """The run folder of one seed: OUT/seed-<s>/."""
+    return Path(out) / f"seed-{seed}"
+
+
+def finished_seeds(out, repeats, seed=0):
+    """How many of the seeds seed..seed+repeats-1 already have a finished run in `out`."""
+    return sum((seed_folder(out, s) / METRICS).is_file() for s in range(seed, seed + repeats))
 
 
 def check_same_run(folder, options, allowed=()):

@@ -11,7 +11,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from cnn.options import TrainOptions
-from cnn.repeats import code_versions, mixed_code_warning, train_repeats
+from cnn.repeats import code_versions, finished_seeds, mixed_code_warning, train_repeats
 from cnn.stats import describe, paired_difference
 from common.atomic import atomic_path, write_csv, write_json
 from common.errors import UsageError
@@ -103,19 +103,29 @@ def run_sweep(out, grid, shared, repeats, seed=0, baseline=None):
     configs = configurations(grid)
     check_configurations(configs, shared, seed, repeats)
     base = match_baseline(configs, baseline)
-    out, total, started = Path(out), len(configs) * repeats, time.perf_counter()
+    folders = [Path(out) / folder_name(config) for config in configs]
+    total, started, trained = len(configs) * repeats, time.perf_counter(), 0
+    to_train = total - sum(finished_seeds(folder, repeats, seed) for folder in folders)
     results = []
-    for index, config in enumerate(configs):
-        progress(index * repeats, total, started, config)
-        summary = train_repeats(out / folder_name(config), repeats, {**shared, **config}, seed=seed)
+    for index, (config, folder) in enumerate(zip(configs, folders)):
+        left = seconds_left(time.perf_counter() - started, trained, to_train)
+        progress(index * repeats, total, config, left)
+        before = finished_seeds(folder, repeats, seed)
+        summary = train_repeats(folder, repeats, {**shared, **config}, seed=seed)
+        trained += repeats - before
         results.append((config, summary))
-    return write_sweep(out, results, base)
+    return write_sweep(Path(out), results, base)
 
 
-def progress(done, total, started, config):
-    """Which run of how many, and the time left at the pace so far, on stderr."""
-    pace = (time.perf_counter() - started) / done if done else None
-    left = f"; about {pace * (total - done) / 60:.0f} min left" if pace else ""
+def seconds_left(elapsed, trained, to_train):
+    """The time the runs still to train will take at the pace of those trained so far in this invocation
+    (runs kept from an earlier one took no time, so they do not count); None before the first."""
+    return elapsed / trained * (to_train - trained) if trained else None
+
+
+def progress(done, total, config, left):
+    """Which run of how many, and the time left (seconds, or None when unknown yet), on stderr."""
+    left = f"; about {left / 60:.0f} min left" if left is not None else ""
     print(f"sweep-cnn: runs {done + 1}.. of {total}: {folder_name(config)}{left}", file=sys.stderr, flush=True)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import start_cnn, wait_for
 from cnn.cli import sweep_main
-from cnn.sweep import configurations, match_baseline, parse_grid
+from cnn.repeats import finished_seeds
+from cnn.sweep import configurations, match_baseline, parse_grid, seconds_left
 from common.errors import UsageError
 from labeling.labels import make_labels
 
@@ -77,6 +78,8 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     assert rows.loc[1, "top1_diff"] == pytest.approx(sum(diffs) / 2) and pd.isna(rows.loc[0, "top1_diff"])
     assert rows.loc[1, "verdict"] in ("distinguishable", "not distinguishable from seed noise")
     printed = capsys.readouterr()
+    # The kept run took no time in this invocation, so no estimate before a run has been trained here.
+    assert "sweep-cnn: runs 1.. of 4: dropout=0.0\n" in printed.err
     assert "dropout=0.5" in printed.out and (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
     assert len(json.loads((tmp_path / "sweep" / "sweep.json").read_text())["code"]) == 1  # one code version
     assert "versions of the code" not in printed.err
@@ -84,3 +87,17 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     assert sweep_main([*argv[:argv.index("--") + 1], "--epochs", "3", "--image-size", "32", "--precision", "float32",
                        "--recipe", "card"]) == 2
     assert "holds a finished run with other settings: --epochs 3 (recorded: 2)" in capsys.readouterr().err
+
+
+def test_time_left_counts_only_the_runs_trained_in_this_invocation():
+    assert seconds_left(elapsed=600, trained=2, to_train=5) == pytest.approx(900)  # 300 s a run, 3 to go
+    assert seconds_left(elapsed=4, trained=0, to_train=3) is None  # only kept runs so far: no pace yet
+    assert seconds_left(elapsed=100, trained=4, to_train=4) == 0
+
+
+def test_finished_seeds_counts_runs_with_metrics(tmp_path):
+    for s in (3, 4):
+        (tmp_path / f"seed-{s}").mkdir()
+    (tmp_path / "seed-3" / "metrics.json").write_text("{}")
+    assert finished_seeds(tmp_path, repeats=3, seed=3) == 1  # seed 4 interrupted, seed 5 not started
+    assert finished_seeds(tmp_path, repeats=2, seed=0) == 0
