@@ -99,8 +99,7 @@ def compare(model, x, y):
 
 
 def probe(batch, records, save):
-    """A Keras callback that appends {epoch, logs, layers} to `records` after every epoch and calls `save`,
-    so a run cut off by a time limit keeps the epochs it finished."""
+    """A Keras callback appending {epoch, logs, layers} to `records` and saving them after every epoch."""
     import keras
 
     class Probe(keras.callbacks.Callback):
@@ -159,7 +158,7 @@ def main():
                         "was first seen with `card`)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", default=None, help="train-cnn's --cache (memory: decode the photos once)")
+    parser.add_argument("--cache", default="none", help="train-cnn's --cache (memory: decode the photos once)")
     parser.add_argument("--json", default=None, help="where to write the records (default OUT/diagnosis.json)")
     args = parser.parse_args()
     from cnn.precision import cpu_flags
@@ -173,10 +172,9 @@ def main():
                    {"machine": {**machine(), "bfloat16_flags": flags}, "arguments": vars(args), "epochs": records})
 
     batch = fixed_batch(args.labels, args.image_size)
-    chosen = {key: value for key, value in (("recipe", args.recipe), ("cache", args.cache)) if value is not None}
     train(out=args.out, labels=args.labels, epochs=args.epochs, image_size=args.image_size, arch=args.arch,
-          batch_size=args.batch_size, seed=args.seed, precision="mixed_bfloat16", patience=args.epochs,
-          callbacks=[probe(batch, records, save)], **chosen)
+          recipe=args.recipe, cache=args.cache, batch_size=args.batch_size, seed=args.seed,
+          precision="mixed_bfloat16", patience=args.epochs, callbacks=[probe(batch, records, save)])
     print(table(records))
 
 

@@ -7,9 +7,10 @@ import contextlib
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 BF16_CPU_FLAGS = ("avx512_bf16",)  # CPUs on which auto trains in mixed bfloat16
-# Intel CPUs with AMX: there, oneDNN's AMX bfloat16 kernels collapsed the card's training at epoch 4 on real
-# photos (every later epoch predicting the largest class), while float32 and AVX-512 BF16 trained normally.
-# Until that is settled, auto keeps float32 on them; --precision mixed_bfloat16 still asks for bfloat16.
+# Intel CPUs with AMX: on one such machine the card's bfloat16 training collapsed at epoch 4 on real photos
+# (every later epoch predicting the largest class) while float32, and bfloat16 with AMX off, trained normally;
+# a second AMX machine did not reproduce it (README, "bfloat16 or float32"). With the cause unknown, auto
+# keeps float32 on them; --precision mixed_bfloat16 still asks for bfloat16.
 COLLAPSING_BF16_CPU_FLAGS = ("amx_bf16",)
 
 

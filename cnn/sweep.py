@@ -104,22 +104,19 @@ def run_sweep(out, grid, shared, repeats, seed=0, baseline=None):
     check_configurations(configs, shared, seed, repeats)
     base = match_baseline(configs, baseline)
     folders = [Path(out) / folder_name(config) for config in configs]
+    kept = [finished_seeds(folder, repeats, seed) for folder in folders]
     total, started, trained = len(configs) * repeats, time.perf_counter(), 0
-    to_train = total - sum(finished_seeds(folder, repeats, seed) for folder in folders)
     results = []
     for index, (config, folder) in enumerate(zip(configs, folders)):
-        left = seconds_left(time.perf_counter() - started, trained, to_train)
+        left = seconds_left(time.perf_counter() - started, trained, total - sum(kept))
         progress(index * repeats, total, config, left)
-        before = finished_seeds(folder, repeats, seed)
-        summary = train_repeats(folder, repeats, {**shared, **config}, seed=seed)
-        trained += repeats - before
-        results.append((config, summary))
+        results.append((config, train_repeats(folder, repeats, {**shared, **config}, seed=seed)))
+        trained += repeats - kept[index]
     return write_sweep(Path(out), results, base)
 
 
 def seconds_left(elapsed, trained, to_train):
-    """The time the runs still to train will take at the pace of those trained so far in this invocation
-    (runs kept from an earlier one took no time, so they do not count); None before the first."""
+    """Time left at the pace of the runs trained in this invocation (kept runs took none); None before one."""
     return elapsed / trained * (to_train - trained) if trained else None
 
 

@@ -8,6 +8,7 @@ import pytest
 from conftest import start_cnn, wait_for
 from cnn.cli import sweep_main
 from cnn.repeats import finished_seeds
+from cnn import sweep
 from cnn.sweep import configurations, match_baseline, parse_grid, seconds_left
 from common.errors import UsageError
 from labeling.labels import make_labels
@@ -78,8 +79,6 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     assert rows.loc[1, "top1_diff"] == pytest.approx(sum(diffs) / 2) and pd.isna(rows.loc[0, "top1_diff"])
     assert rows.loc[1, "verdict"] in ("distinguishable", "not distinguishable from seed noise")
     printed = capsys.readouterr()
-    # The kept run took no time in this invocation, so no estimate before a run has been trained here.
-    assert "sweep-cnn: runs 1.. of 4: dropout=0.0\n" in printed.err
     assert "dropout=0.5" in printed.out and (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
     assert len(json.loads((tmp_path / "sweep" / "sweep.json").read_text())["code"]) == 1  # one code version
     assert "versions of the code" not in printed.err
@@ -87,6 +86,27 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     assert sweep_main([*argv[:argv.index("--") + 1], "--epochs", "3", "--image-size", "32", "--precision", "float32",
                        "--recipe", "card"]) == 2
     assert "holds a finished run with other settings: --epochs 3 (recorded: 2)" in capsys.readouterr().err
+
+
+def test_a_resumed_sweep_estimates_from_the_runs_it_trains(tmp_path, monkeypatch, capsys):
+    """Config 1 finished earlier (kept, no time); config 2's two runs take 100 s each on a fake clock, so
+    before config 3 two runs are left at 100 s: about 3 min (counting the kept runs would say 2)."""
+    clock = [0.0]
+    monkeypatch.setattr(sweep.time, "perf_counter", lambda: clock[0])
+
+    def fake_train_repeats(out, repeats, options, seed=0):
+        clock[0] += 100 * (repeats - finished_seeds(out, repeats, seed))
+        return {}
+
+    monkeypatch.setattr(sweep, "train_repeats", fake_train_repeats)
+    monkeypatch.setattr(sweep, "write_sweep", lambda out, results, base: results)
+    for s in (0, 1):
+        (tmp_path / "dropout=0.0" / f"seed-{s}").mkdir(parents=True)
+        (tmp_path / "dropout=0.0" / f"seed-{s}" / "metrics.json").write_text("{}")
+    sweep.run_sweep(tmp_path, parse_grid(["dropout=0,0.25,0.5"]), {"epochs": 1}, repeats=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["sweep-cnn: runs 1.. of 6: dropout=0.0", "sweep-cnn: runs 3.. of 6: dropout=0.25",
+                     "sweep-cnn: runs 5.. of 6: dropout=0.5; about 3 min left"]
 
 
 def test_time_left_counts_only_the_runs_trained_in_this_invocation():
