@@ -46,7 +46,7 @@ def train_hierarchy(run_dir, resume, callbacks, typed):
 
 def check_start(run_dir, resume, continuing):
     """Refuse a finished hierarchical run, --resume with nothing to resume, and a folder holding a flat run."""
-    if continuing and (run_dir / rf.METRICS).is_file():
+    if continuing and rf.run_finished(run_dir):
         raise UsageError(f"{run_dir} already holds a trained hierarchical run; choose another --out")
     if resume and not continuing:
         raise UsageError(f"nothing to resume in {run_dir}: it holds no unfinished hierarchical run")
@@ -88,7 +88,7 @@ def train_sub_models(run_dir, options, folders, callbacks):
     for i, folder in enumerate(folders, start=1):
         sub_dir = run_dir / folder
         typed = sub_options(options, sub_dir)
-        if (sub_dir / rf.METRICS).is_file():
+        if rf.run_finished(sub_dir):
             check_same_run(sub_dir, TrainOptions(**typed), allowed=RESUMABLE)
             log(f"sub-model {i} of {len(folders)} ({folder}) already finished, kept")
         else:

@@ -5,7 +5,7 @@ from pathlib import Path
 from cnn.hierarchy import mapping_differences
 from cnn.labels_csv import sha256_file
 from cnn.options import TrainOptions, differences
-from cnn.runfolder import METRICS, load_config, read_json, run_identity
+from cnn.runfolder import METRICS, load_config, read_json, run_finished, run_identity
 from cnn.stats import describe
 from common.atomic import write_csv, write_json
 from common.errors import UsageError
@@ -25,7 +25,7 @@ def train_repeats(out, repeats, options, seed=0):
     runs = []
     for i, s in enumerate(range(seed, seed + repeats), start=1):
         folder = seed_folder(out, s)
-        if (folder / METRICS).is_file():
+        if run_finished(folder):
             check_same_run(folder, TrainOptions(**{**options, "seed": s}))
             print(f"train-cnn: run {i} of {repeats} (seed {s}) already finished, kept", file=sys.stderr)
         else:
@@ -42,7 +42,7 @@ def seed_folder(out, seed):
 
 def finished_seeds(out, repeats, seed=0):
     """How many of the seeds seed..seed+repeats-1 already have a finished run in `out`."""
-    return sum((seed_folder(out, s) / METRICS).is_file() for s in range(seed, seed + repeats))
+    return sum(run_finished(seed_folder(out, s)) for s in range(seed, seed + repeats))
 
 
 def check_same_run(folder, options, allowed=()):

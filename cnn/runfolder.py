@@ -126,9 +126,14 @@ def finished_epochs(run_dir):
     return None
 
 
+def run_finished(run_dir):
+    """True when the run folder holds a finished run: training wrote its test report (metrics.json) last."""
+    return (Path(run_dir) / METRICS).is_file()
+
+
 def second_phase_unfinished(run_dir):
     """True when a fine-tuning phase began in the run folder and the run has no report yet."""
-    return (Path(run_dir) / PHASE).is_file() and not (Path(run_dir) / METRICS).is_file()
+    return (Path(run_dir) / PHASE).is_file() and not run_finished(run_dir)
 
 
 def default_run_dir(arch, runs=RUNS):
