@@ -106,10 +106,10 @@ def run_sweep(out, grid, shared, repeats, seed=0, baseline=None):
     folders = [Path(out) / folder_name(config) for config in configs]
     kept = [finished_seeds(folder, repeats, seed) for folder in folders]
     total, started, trained = len(configs) * repeats, time.perf_counter(), 0
+    to_train = total - sum(kept)
     results = []
     for index, (config, folder) in enumerate(zip(configs, folders)):
-        left = seconds_left(time.perf_counter() - started, trained, total - sum(kept))
-        progress(index * repeats, total, config, left)
+        progress(index * repeats, total, config, seconds_left(time.perf_counter() - started, trained, to_train))
         results.append((config, train_repeats(folder, repeats, {**shared, **config}, seed=seed)))
         trained += repeats - kept[index]
     return write_sweep(Path(out), results, base)
@@ -120,9 +120,9 @@ def seconds_left(elapsed, trained, to_train):
     return elapsed / trained * (to_train - trained) if trained else None
 
 
-def progress(done, total, config, left):
+def progress(done, total, config, seconds):
     """Which run of how many, and the time left (seconds, or None when unknown yet), on stderr."""
-    left = f"; about {left / 60:.0f} min left" if left is not None else ""
+    left = f"; about {seconds / 60:.0f} min left" if seconds is not None else ""
     print(f"sweep-cnn: runs {done + 1}.. of {total}: {folder_name(config)}{left}", file=sys.stderr, flush=True)
 
 
