@@ -3,7 +3,7 @@ printed as tables and saved as CSV/JSON."""
 import argparse
 import sys
 
-from cnn.models import ARCHITECTURES, MIN_IMAGE_SIZE
+from cnn.models.architectures import ARCHITECTURES, MIN_IMAGE_SIZE
 from common.command import ArgumentParser, run_command
 
 PROG = "analyze-model"

@@ -12,7 +12,7 @@ def load_model(source=None, *, input_size=256, classes=46, arch="cnn"):
     """Return (model, description, run folder or None) for `source`: a model file, a run folder, or None."""
     if source is None:
         quiet_tensorflow()
-        from cnn.models import build_model
+        from cnn.models.architectures import build_model
 
         model = build_model(arch, classes, (input_size, input_size, 3))
         return model, f"default '{arch}' architecture, {classes} classes", None

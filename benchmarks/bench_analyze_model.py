@@ -24,7 +24,7 @@ def build(kind, size):
     """The card's model or a keras.applications model (weights=None) at size x size."""
     import keras
 
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     if kind == "cnn":
         return build_cnn(46, input_shape=(size, size, 3))

@@ -4,7 +4,7 @@
                                            [--json results.json]
 
 Trains `train-cnn --cache memory --precision mixed_bfloat16` twice into DIR, once with the loader as it is
-(`cnn.data.prefetched` turns the autotuning model off) and once with the model on, as TensorFlow has it by
+(`cnn.data.loader.prefetched` turns the autotuning model off) and once with the model on, as TensorFlow has it by
 default. Per epoch it records the wall seconds and the process's CPU seconds per wall second. Keras drops
 an iterator every epoch (the training one, and the validation one whenever Python frees it), and with the
 model on TensorFlow waits in the iterator's destructor for the model's optimiser thread to finish a timed
@@ -52,16 +52,16 @@ def clock(rows):
 
 def autotune_model_on():
     """Make the loader keep tf.data's autotuning model, as TensorFlow does by default."""
-    import cnn.data
+    import cnn.data.loader
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
-    cnn.data.prefetched = lambda ds: ds.prefetch(tf.data.AUTOTUNE)
+    cnn.data.loader.prefetched = lambda ds: ds.prefetch(tf.data.AUTOTUNE)
 
 
 def measure(labels, work, image_size, epochs, model_on):
     """Per-epoch rows of one training run."""
-    from cnn.train import train
+    from cnn.training.train import train
 
     if model_on:
         autotune_model_on()

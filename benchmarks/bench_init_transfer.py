@@ -19,7 +19,7 @@ from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from cnn.stats import describe, paired_difference  # noqa: E402
+from cnn.experiments.stats import describe, paired_difference  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 
 WAYS = {"scratch": {}, "init": {"init": None}, "init_frozen": {"init": None, "freeze_backbone": True}}
@@ -45,7 +45,7 @@ def write_subsets(labels_csv, work):
 
 def run_seed(paths, work, seed, options):
     """Test metrics of the three ways on the target for one seed (the source run trained first)."""
-    from cnn.train import train
+    from cnn.training.train import train
 
     source_run = Path(work) / f"source-seed-{seed}"
     if not (source_run / "metrics.json").is_file():

@@ -19,8 +19,8 @@ def measure(precision, args):
     """The timing table of the card's model built under `precision`."""
     from analysis.analyze import analyze
     from analysis.timing import TimingOptions
-    from cnn.models import build_cnn
-    from cnn.precision import precision_policy
+    from cnn.models.architectures import build_cnn
+    from cnn.training.precision import precision_policy
 
     with precision_policy(precision):
         model = build_cnn(46, input_shape=(args.image_size, args.image_size, 3))

@@ -26,7 +26,7 @@ def batches(folder, size, batch_size):
     """The folder's images as predict-cnn reads them: the training loader's tf.data pipeline, in batches."""
     import pandas as pd
 
-    from cnn.data import flow_from_dataframe
+    from cnn.data.loader import flow_from_dataframe
     from common.schema import is_image_name
 
     paths = sorted(str(p) for p in Path(folder).rglob("*") if is_image_name(p.name))
@@ -71,8 +71,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from tabulate import tabulate
 
-    from cnn.export import MODEL_FILES, export_run
-    from cnn.exported import load_predictor
+    from cnn.inference.export import MODEL_FILES, export_run
+    from cnn.inference.exported import load_predictor
     from cnn.runfolder import MODEL
     from common.errors import UsageError
 

@@ -5,7 +5,7 @@
 
 Two datasets: the train split of --labels (clothing-dataset-small's 3,068 photos), and --synthetic N generated
 DeepFashion-sized JPEGs (400x533, quality 90, written into --work, never committed). Each is packed twice
-with cnn.pack (JPEG q95 and --raw) at --image-size, timing the pack. Then, for float32 and the precision
+with cnn.data.pack (JPEG q95 and --raw) at --image-size, timing the pack. Then, for float32 and the precision
 `--precision auto` picks here (mixed_bfloat16 on AVX-512 BF16 CPUs), with the card's CNN at batch 32:
   loader alone:  images/s of the files loader, the JPEG shards and the raw shards iterated without a model;
   training:      images/s of training steps fed from memory (one cached batch: no loading at all), the
@@ -56,7 +56,7 @@ def synthetic_csv(work, n, classes=10):
 
 def packed(labels, work, name, size):
     """Pack the train rows of `labels` as JPEG and raw shards (reused when already there); pack images/s."""
-    from cnn.pack import pack_shards
+    from cnn.data.pack import pack_shards
 
     train_only = work / f"{name}-train.csv"
     df = pd.read_csv(labels)
@@ -73,8 +73,8 @@ def packed(labels, work, name, size):
 
 def sources(df, shards, size, batch):
     """The four training inputs, repeated: memory, files loader, JPEG shards, raw shards."""
-    from cnn.data import flow_from_dataframe
-    from cnn.shards import flow_from_shards
+    from cnn.data.loader import flow_from_dataframe
+    from cnn.data.shards import flow_from_shards
 
     classes = sorted(set(df.label))
     common = dict(batch_size=batch, shuffle=True, seed=0, drop_remainder=True)
@@ -88,8 +88,8 @@ def measure(precision, df, shards, args):
     """Loader-alone and training images/s of each source for one precision, and each one's share of memory's."""
     import keras
 
-    from cnn.models import build_cnn
-    from cnn.precision import apply_precision
+    from cnn.models.architectures import build_cnn
+    from cnn.training.precision import apply_precision
 
     apply_precision(precision)
     inputs = sources(df, shards, args.image_size, args.batch_size)
@@ -112,7 +112,7 @@ def measure(precision, df, shards, args):
 
 def bench_dataset(name, labels, args):
     """Pack one dataset, then measure every precision on it."""
-    from cnn.precision import resolve_precision
+    from cnn.training.precision import resolve_precision
 
     df, shards, pack_rates = packed(labels, args.work, name, args.image_size)
     precisions = list(dict.fromkeys(["float32", resolve_precision("auto")]))

@@ -28,7 +28,7 @@ from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from cnn.options import RECIPES  # noqa: E402
+from cnn.training.options import RECIPES  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "clothing-dataset-small"
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -53,7 +53,7 @@ def memory_dataset(batch_size, size, num_classes):
 
 def files_dataset(df, batch_size, size, augment=None):
     """The training split as train-cnn reads it (shuffled, no cache), repeated across epochs."""
-    from cnn.data import flow_from_dataframe
+    from cnn.data.loader import flow_from_dataframe
 
     return flow_from_dataframe(df, target_size=(size, size), batch_size=batch_size, shuffle=True, seed=0,
                                drop_remainder=True, augment=augment).dataset.repeat()
@@ -86,8 +86,8 @@ def measure(precision, df, args):
     """(a), (b), (c) and (b)/(a) for one precision policy."""
     import keras
 
-    from cnn.models import build_cnn
-    from cnn.precision import apply_precision
+    from cnn.models.architectures import build_cnn
+    from cnn.training.precision import apply_precision
 
     apply_precision(precision)
     num_classes = df.label.nunique()

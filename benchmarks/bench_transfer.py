@@ -45,7 +45,7 @@ def epoch_clock():
 
 def timed_run(labels, out, arch, size, epochs, feature_cache):
     """(seconds before the first epoch, [seconds per epoch]) of one training run into `out`."""
-    from cnn.train import train
+    from cnn.training.train import train
 
     shutil.rmtree(out, ignore_errors=True)
     clock = epoch_clock()

@@ -115,8 +115,8 @@ def probe(batch, records, save):
 
 def fixed_batch(labels, image_size, batch_size=32):
     """The first `batch_size` training rows of the labels CSV, decoded as train-cnn decodes them."""
-    from cnn.data import flow_from_dataframe
-    from cnn.labels_csv import read_labels
+    from cnn.data.loader import flow_from_dataframe
+    from cnn.data.labels_csv import read_labels
 
     df = read_labels(labels)
     classes = sorted(df["label"].unique())
@@ -161,8 +161,8 @@ def main():
     parser.add_argument("--cache", default="none", help="train-cnn's --cache (memory: decode the photos once)")
     parser.add_argument("--json", default=None, help="where to write the records (default OUT/diagnosis.json)")
     args = parser.parse_args()
-    from cnn.precision import cpu_flags
-    from cnn.train import train
+    from cnn.training.precision import cpu_flags
+    from cnn.training.train import train
 
     flags = sorted(flag for flag in cpu_flags() if "bf16" in flag or flag.startswith("amx"))
     records = []

@@ -3,8 +3,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnn.gradcam import DEFAULT_METHOD, METHODS
-from cnn.options import add_to_parser, typed_options
+from cnn.inference.gradcam import DEFAULT_METHOD, METHODS
+from cnn.training.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command
 
 
@@ -24,7 +24,7 @@ def _positive(kind):
 
 
 def _add_cam_options(p):
-    """--cam-layer and --cam-method: which feature map explains a class, and how (cnn.gradcam)."""
+    """--cam-layer and --cam-method: which feature map explains a class, and how (cnn.inference.gradcam)."""
     p.add_argument("--cam-layer", metavar="NAME", default=None, help="with --cam: the layer whose feature map "
                    "is explained; None: the last one with a spatial output (the map the Flatten or pooling head reads)")
     p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD, help="with --cam: hirescam "
@@ -34,7 +34,7 @@ def _add_cam_options(p):
 
 
 def train_parser():
-    """train-cnn's options: one per cnn.options.TrainOptions field, plus where the run goes."""
+    """train-cnn's options: one per cnn.training.options.TrainOptions field, plus where the run goes."""
     p = ArgumentParser(prog="train-cnn", description="Train a CNN on a labels CSV (train/val splits) into "
                                 "a run folder, then score it once on the test split.")
     add_to_parser(p)
@@ -49,7 +49,7 @@ def train_parser():
 
 
 def train_main(argv=None):
-    """train-cnn: parse options, then cnn.train.train with exactly the options the user typed."""
+    """train-cnn: parse options, then cnn.training.train.train with exactly the options the user typed."""
     parser = train_parser()
     args = parser.parse_args(argv)
     if "labels" in vars(args) and "data" in vars(args):
@@ -60,12 +60,12 @@ def train_main(argv=None):
         parser.error("--repeats reruns its unfinished seeds by itself: drop --resume and run the same command again")
 
     def action():
-        from cnn.train import train
+        from cnn.training.train import train
 
         options = typed_options(args)
         if args.repeats == 1:
             return train(out=args.out, resume=args.resume, **options) and None
-        from cnn.repeats import train_repeats
+        from cnn.experiments.repeats import train_repeats
         from cnn.runfolder import default_run_dir
 
         seed = options.pop("seed", 0)
@@ -100,7 +100,7 @@ def sweep_main(argv=None):
         p.error("--strategy multiworker trains one run per process: run train-cnn on every worker for each configuration")
 
     def action():
-        from cnn.sweep import parse_grid, run_sweep
+        from cnn.experiments.sweep import parse_grid, run_sweep
 
         run_sweep(out=args.out, grid=parse_grid(args.grid), shared=typed_options(train_args), repeats=args.repeats,
                   seed=args.seed, baseline=args.baseline)
@@ -110,7 +110,7 @@ def sweep_main(argv=None):
 
 def export_main(argv=None):
     """export-model: a run as a deployable SavedModel, TFLite or ONNX artefact with its classes and metadata."""
-    from cnn.export import FORMATS, QUANTIZE
+    from cnn.inference.export import FORMATS, QUANTIZE
 
     p = _parser("export-model", "Export a trained run for deployment: a folder holding the model (raw 0-255 RGB "
                                 "images of the run's size in, class probabilities out), classes.json and "
@@ -124,7 +124,7 @@ def export_main(argv=None):
     args = p.parse_args(argv)
 
     def action():
-        from cnn.export import export_run
+        from cnn.inference.export import export_run
 
         out = export_run(args.run, fmt=args.format, quantize=args.quantize, out=args.out,
                          calibration=args.calibration)
@@ -155,9 +155,9 @@ def evaluate_main(argv=None):
         p.error("give --labels or --data, not both")
 
     def action():
-        from cnn.compare import format_comparison
-        from cnn.evaluate import evaluate_run
-        from cnn.reports import format_report
+        from cnn.evaluation.compare import format_comparison
+        from cnn.evaluation.evaluate import evaluate_run
+        from cnn.evaluation.reports import format_report
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
                                     skip_missing=args.skip_missing, compare=args.compare, data=args.data)
@@ -188,7 +188,7 @@ def predict_main(argv=None):
     args = p.parse_args(argv)
 
     def action():
-        from cnn.predict import FORMATS, predict_images
+        from cnn.inference.predict import FORMATS, predict_images
 
         results = predict_images(args.run, args.images, top=args.top, cam_dir=args.cam, cam_layer=args.cam_layer,
                                  cam_method=args.cam_method, labels_csv=args.labels)
@@ -226,7 +226,7 @@ def show_batch_main(argv=None):
         p.error("--data draws the packed images of a shards folder; it cannot be combined with --labels or --errors")
 
     def action():
-        from cnn.show_batch import show_batch
+        from cnn.inference.show_batch import show_batch
 
         drawn = show_batch(labels_csv=args.labels, out_png=args.out, n=args.n, per_class=args.per_class,
                            split=args.split, seed=args.seed, errors_run=args.errors, cols=args.cols, cam=args.cam,
@@ -239,7 +239,7 @@ def show_batch_main(argv=None):
 
 def pack_shards_main(argv=None):
     """pack-shards: a labels CSV's images as TFRecord shards (one set per split) with an index, for --data."""
-    from cnn.pack import JPEG_QUALITY, SHARD_MB
+    from cnn.data.pack import JPEG_QUALITY, SHARD_MB
 
     p = _parser("pack-shards", "Decode every image of a labels CSV once, resize it to the training size and write "
                                "it (JPEG, or raw pixels with --raw) with its label, group, split and path into "
@@ -259,7 +259,7 @@ def pack_shards_main(argv=None):
     args = p.parse_args(argv)
 
     def action():
-        from cnn.pack import pack_shards
+        from cnn.data.pack import pack_shards
 
         pack_shards(labels=args.labels, out=args.out, image_size=args.image_size, shard_mb=args.shard_mb,
                     workers=args.workers, raw=args.raw, quality=args.quality, seed=args.seed)

@@ -45,7 +45,7 @@ def labelled_folder(sample_tree, tmp_path_factory, name):
 @pytest.fixture(scope="session")
 def small_run(sample_tree, tmp_path_factory):
     """A quickly trained run on the sample tree (32 px, 2 epochs, float32) and its labels DataFrame."""
-    from cnn.train import train
+    from cnn.training.train import train
 
     folder, table = labelled_folder(sample_tree, tmp_path_factory, "small_run")
     run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,

@@ -22,7 +22,7 @@ def run(capsys, *argv):
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
     """A train-cnn-shaped run folder holding the default architecture at 64x64, 5 classes."""
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     run_dir = tmp_path_factory.mktemp("run")
     build_cnn(5, input_shape=(64, 64, 3)).save(run_dir / "model.keras")

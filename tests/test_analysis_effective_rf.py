@@ -87,7 +87,7 @@ def test_linear_stack_radii_by_hand():
 @pytest.fixture(scope="module")
 def card_erf():
     """The card's network at 96x96 with random weights, averaged over 16 random inputs."""
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     return measure(random_weights(build_cnn(5, (96, 96, 3)), 0), n=16)
 

@@ -33,7 +33,7 @@ def assert_agree(model):
 
 
 def test_card_model_measured_sizes():
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     nodes, _, measured, _ = measure(build_cnn(46))
     sizes = {node.name: m[0][1] - m[0][0] + 1 for node, m in zip(nodes, measured) if m is not None}

@@ -134,7 +134,7 @@ def test_attention_by_hand():
 
 
 def test_card_model_macs_are_the_issue_figures():
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     nodes = walk(build_cnn(46))
     macs = {node.name: layer_cost(node).macs for node in nodes}
@@ -148,7 +148,7 @@ def test_card_model_macs_are_the_issue_figures():
 
 def test_card_model_totals_in_both_conventions():
     from analysis.tables import flops_table
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     model = build_cnn(46)
     nodes = walk(model)

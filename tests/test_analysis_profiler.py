@@ -30,7 +30,7 @@ def our_profiler_flops(model):
 
 
 def test_card_model_matches_profiler_and_issue_figure():
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     model = build_cnn(46)
     assert our_profiler_flops(model) == profiler_flops(model)

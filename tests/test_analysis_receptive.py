@@ -76,7 +76,7 @@ def test_flatten_and_global_pooling_are_global_and_stay_global(make):
 
 
 def test_card_model_fields():
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     fields = fields_of(build_cnn(46))
     # r grows by (k-1)*jump: conv 3 -> +2j, pool 2 -> +1j; jump doubles at each pool

@@ -35,7 +35,7 @@ def branchy():
 
 @pytest.mark.parametrize("training_step", [False, True])
 def test_every_layer_is_timed_and_figures_follow_from_the_times(training_step):
-    from cnn.models import build_cnn
+    from cnn.models.architectures import build_cnn
 
     nodes, costs, table = timed(build_cnn(5, (48, 48, 3)), training_step=training_step)
     assert [row["layer"] for row in table.rows] == [node.name for node in nodes[1:]]

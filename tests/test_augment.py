@@ -1,7 +1,7 @@
 """Stateless augmentation: the affine transform by hand, and parallel batches that repeat with their seed."""
 import numpy as np
 
-from cnn.augment import affine_transforms, augment_batch, augment_batches
+from cnn.data.augment import affine_transforms, augment_batch, augment_batches
 from common.tfenv import quiet_tensorflow
 
 tf = quiet_tensorflow()
@@ -58,7 +58,7 @@ def test_flip_alone_mirrors_about_half_the_images():
 
 
 def test_crop_boxes_stay_inside_and_have_the_drawn_side():
-    from cnn.augment import crop_boxes
+    from cnn.data.augment import crop_boxes
 
     draws = tf.random.stateless_uniform((500, 3), seed=(9, 9), minval=-1.0, maxval=1.0)
     boxes = crop_boxes(draws, 0.2).numpy()
@@ -88,7 +88,7 @@ def test_crop_and_flip_together_mirror_the_crop():
 
 
 def test_colour_jitter_scales_brightness_contrast_and_saturation_by_hand():
-    from cnn.augment import jitter_colour
+    from cnn.data.augment import jitter_colour
 
     images = tf.random.stateless_uniform((3, 5, 5, 3), seed=(7, 1)) * 200
     draws = tf.constant([[0.5, 0.5, 0.5], [1.0, 0.5, 0.5], [0.5, 0.0, 0.25]])  # identity; brighter; less contrast+grey
@@ -103,7 +103,7 @@ def test_colour_jitter_scales_brightness_contrast_and_saturation_by_hand():
 
 
 def test_erasing_fills_one_rectangle_of_the_drawn_area_with_the_mean_colour():
-    from cnn.augment import ERASED_AREA, erase
+    from cnn.data.augment import ERASED_AREA, erase
 
     images = tf.random.stateless_uniform((2, 40, 40, 3), seed=(2, 8)) * 255
     draws = tf.constant([[0.1, 0.5, 0.5, 0.25, 0.75], [0.9, 0.5, 0.5, 0.25, 0.75]])  # erased; kept (p = 0.4)

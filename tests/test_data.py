@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cnn.augment import DEFAULT_AUGMENT, parse_augment
-from cnn.data import MissingFilesError, check_files, decode_and_resize, flow_from_dataframe
+from cnn.data.augment import DEFAULT_AUGMENT, parse_augment
+from cnn.data.loader import MissingFilesError, check_files, decode_and_resize, flow_from_dataframe
 
 SIZE = (16, 16)
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from cnn.cli import evaluate_main
-from cnn.metrics import classification_metrics, confusion_matrix, normalize_rows, top_k_accuracy
-from cnn.reports import write_reports
+from cnn.evaluation.metrics import classification_metrics, confusion_matrix, normalize_rows, top_k_accuracy
+from cnn.evaluation.reports import write_reports
 
 # Four classes A-D, six images. True classes and predicted (argmax) classes:
 #   img: 0  1  2  3  4  5

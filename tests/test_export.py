@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from cnn.cli import export_main
-from cnn.data import decode_and_resize
-from cnn.export import export_run
-from cnn.exported import load_predictor
+from cnn.data.loader import decode_and_resize
+from cnn.inference.export import export_run
+from cnn.inference.exported import load_predictor
 
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "tf2onnx", "onnxruntime"))
 
@@ -75,9 +75,9 @@ def test_a_run_trained_in_mixed_bfloat16_exports_in_float32(small_run, tmp_path)
     """The converter cannot express bfloat16 ops: the export computes in float32 with the same weights."""
     import keras
 
-    from cnn.export import float32_copy
-    from cnn.models import build_model
-    from cnn.precision import precision_policy
+    from cnn.inference.export import float32_copy
+    from cnn.models.architectures import build_model
+    from cnn.training.precision import precision_policy
 
     with precision_policy("mixed_bfloat16"):
         mixed = build_model("cnn5", 4, (96, 96, 3), dropout=0.5)

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from cnn import runfolder
-from cnn.cams import CAMS_CSV
-from cnn.gradcam import ALPHA, DPI, METHODS, PANEL_INCHES, cam_layer, cam_layers, heatmaps, overlay
-from cnn.models import build_cnn, build_model
-from cnn.predict import predict_images
-from cnn.show_batch import show_batch
+from cnn.inference.cams import CAMS_CSV
+from cnn.inference.gradcam import ALPHA, DPI, METHODS, PANEL_INCHES, cam_layer, cam_layers, heatmaps, overlay
+from cnn.models.architectures import build_cnn, build_model
+from cnn.inference.predict import predict_images
+from cnn.inference.show_batch import show_batch
 from common.errors import UsageError
 from conftest import start_cnn
 

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from cnn.cli import train_main
-from cnn.hierarchy import mapping_differences, mapping_record, resolve_mapping, sub_frames, sub_models
-from cnn.options import TrainOptions
+from cnn.data.hierarchy import mapping_differences, mapping_record, resolve_mapping, sub_frames, sub_models
+from cnn.training.options import TrainOptions
 from cnn.runfolder import latest_interrupted_run
 from common.errors import UsageError
 from labeling.labels import make_labels

@@ -12,12 +12,12 @@ import pytest
 
 from conftest import start_cnn, wait_for
 from cnn.cli import evaluate_main, predict_main, sweep_main, train_main
-from cnn.data import flow_from_dataframe
-from cnn.labels_csv import sha256_file
-from cnn.predict import predict_images
+from cnn.data.loader import flow_from_dataframe
+from cnn.data.labels_csv import sha256_file
+from cnn.inference.predict import predict_images
 from cnn.runfolder import load_run
-from cnn.show_batch import show_batch
-from cnn.train import train
+from cnn.inference.show_batch import show_batch
+from cnn.training.train import train
 from common.errors import UsageError
 from labeling.labels import make_labels
 from test_hierarchy import SAMPLE_TYPES

@@ -58,7 +58,7 @@ def test_a_format_training_cannot_decode_is_dropped_whatever_its_name(tmp_path):
 
 def test_verify_and_the_trainer_agree_on_what_decodes(tmp_path):
     """Every Pillow format the verify step accepts decodes in the training loader, and TIFF fails in both."""
-    from cnn.data import decode_and_resize
+    from cnn.data.loader import decode_and_resize
     from common.schema import TRAINABLE_FORMATS
 
     for kind in sorted(TRAINABLE_FORMATS) + ["TIFF"]:

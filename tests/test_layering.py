@@ -28,7 +28,7 @@ def test_layering_contracts_are_kept():
     ("labeling/scan.py", "from cnn import runfolder"),  # the producer of the CSV importing its consumer
     ("labeling/names.py", "import tensorflow"),  # make-labels must never load TensorFlow
     ("common/errors.py", "import labeling.scan"),  # the base importing a package above it
-    ("analysis/graph.py", "from cnn.runfolder import MODEL"),  # only the CLI may use cnn.models
+    ("analysis/graph.py", "from cnn.runfolder import MODEL"),  # only the CLI may use cnn.models.architectures
 ])
 def test_contracts_catch_a_wrong_arrow(tmp_path, module, line):
     for package in PACKAGES:

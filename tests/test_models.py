@@ -1,7 +1,7 @@
 """The architectures: parameter counts by hand, and the smallest input each accepts."""
 import pytest
 
-from cnn.models import MIN_IMAGE_SIZE, PRETRAINED, build_model
+from cnn.models.architectures import MIN_IMAGE_SIZE, PRETRAINED, build_model
 from common.tfenv import quiet_tensorflow
 
 quiet_tensorflow()

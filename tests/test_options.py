@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from cnn.options import RECIPES, TrainOptions, add_to_parser, typed_options
-from cnn.schedule import rate_at
+from cnn.training.options import RECIPES, TrainOptions, add_to_parser, typed_options
+from cnn.training.schedule import rate_at
 
 
 def test_card_recipe_is_the_write_ups_original():

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from cnn.models import build_cnn
-from cnn.precision import apply_precision, cpu_flags, resolve_precision
+from cnn.models.architectures import build_cnn
+from cnn.training.precision import apply_precision, cpu_flags, resolve_precision
 
 
 def bf16_hardware():
@@ -41,7 +41,7 @@ def test_auto_follows_the_hardware():
     ({"avx2", "fma"}, "float32"),
 ])
 def test_auto_on_cpus_by_their_flags(flags, expected):
-    from cnn.precision import gpu_supports_bfloat16
+    from cnn.training.precision import gpu_supports_bfloat16
 
     if gpu_supports_bfloat16():
         pytest.skip("a bfloat16 GPU is visible: auto picks it whatever the CPU")

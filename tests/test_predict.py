@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cnn.cli import predict_main
-from cnn.data import decode_and_resize
-from cnn.predict import find_images, predict_images
+from cnn.data.loader import decode_and_resize
+from cnn.inference.predict import find_images, predict_images
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from cnn.cli import evaluate_main, predict_main, train_main
-from cnn.datasets import cache_for
-from cnn.train import train
+from cnn.data.datasets import cache_for
+from cnn.training.train import train
 from labeling.cli import main as make_labels_main
 from labeling.labels import make_labels
 from conftest import start_cnn, wait_for
@@ -261,7 +261,7 @@ def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):
 
 
 def test_a_run_recorded_by_another_version_is_continued_as_recorded_or_refused():
-    from cnn.train import recorded_options
+    from cnn.training.train import recorded_options
     from common.errors import UsageError
 
     old = {"options": {"lr": 1e-3, "augment": "none", "out": "runs/old"}}  # before --recipe: the card's recipe

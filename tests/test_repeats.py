@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cnn.cli import train_main
-from cnn.stats import describe, paired_difference
+from cnn.experiments.stats import describe, paired_difference
 from labeling.labels import make_labels
 
 

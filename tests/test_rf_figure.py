@@ -9,8 +9,8 @@ from common.errors import UsageError
 
 
 def card_model(size):
-    """The card's network (cnn.models' default architecture) for a size x size input, 6 classes."""
-    from cnn.models import build_model
+    """The card's network (cnn.models.architectures' default architecture) for a size x size input, 6 classes."""
+    from cnn.models.architectures import build_model
 
     return build_model("cnn", 6, (size, size, 3))
 

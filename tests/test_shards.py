@@ -10,8 +10,8 @@ import pytest
 
 from conftest import start_cnn, wait_for
 from cnn.cli import evaluate_main, pack_shards_main, show_batch_main, train_main
-from cnn.data import decode_and_resize
-from cnn.shards import images_at, read_index, read_rows, records
+from cnn.data.loader import decode_and_resize
+from cnn.data.shards import images_at, read_index, read_rows, records
 from common.errors import UsageError
 from labeling.labels import make_labels
 
@@ -143,8 +143,8 @@ def test_evaluate_and_show_batch_read_shards(raw_shards, workdir, monkeypatch, c
 
 def test_killed_pack_leaves_nothing_complete_and_a_rerun_keeps_finished_shards(workdir, tmp_path):
     out = tmp_path / "killed"
-    slow = ("import time, cnn.pack\nwrite = cnn.pack.example\n"  # 20 ms a record: the kill lands mid-pack
-            "cnn.pack.example = lambda *a: (time.sleep(0.02), write(*a))[1]")
+    slow = ("import time, cnn.data.pack\nwrite = cnn.data.pack.example\n"  # 20 ms a record: the kill lands mid-pack
+            "cnn.data.pack.example = lambda *a: (time.sleep(0.02), write(*a))[1]")
     process = start_cnn(["pack-shards", "labels.csv", str(out), "--image-size", str(SIZE), "--shard-mb", "0.01",
                          "--workers", "1"], cwd=workdir, code=slow)
     try:
@@ -191,7 +191,7 @@ def test_user_errors_are_one_line_exit_2(raw_shards, workdir, tmp_path, capsys):
 
 @pytest.mark.parametrize("fixture", ["raw_shards", "jpeg_shards"])  # one train shard; several
 def test_two_workers_read_disjoint_shares_covering_the_split(fixture, request):
-    from cnn.shards import flow_from_shards
+    from cnn.data.shards import flow_from_shards
 
     folder = request.getfixturevalue(fixture)
     rows = read_rows(folder)
@@ -207,9 +207,9 @@ def test_two_workers_read_disjoint_shares_covering_the_split(fixture, request):
 def test_progress_lines_count_images_and_time_left(workdir, tmp_path, monkeypatch, capsys):
     import re
 
-    import cnn.pack
+    import cnn.data.pack
 
-    monkeypatch.setattr(cnn.pack, "PROGRESS_SECONDS", 0)  # a line per image instead of every 5 s
+    monkeypatch.setattr(cnn.data.pack, "PROGRESS_SECONDS", 0)  # a line per image instead of every 5 s
     assert pack(workdir, tmp_path / "progress", "--raw") == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "left" in line]
     total = len(pd.read_csv(workdir / "labels.csv"))

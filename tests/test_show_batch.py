@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from common.errors import UsageError
-from cnn.show_batch import CELL_INCHES, DPI, TITLE_LINE_INCHES, show_batch
+from cnn.inference.show_batch import CELL_INCHES, DPI, TITLE_LINE_INCHES, show_batch
 
 CATEGORIES = ["Dress", "Hoodie", "Jeans", "Shorts", "Skirt", "Tee"]
 
@@ -166,7 +166,7 @@ def test_cli_writes_the_grid_and_reports_user_errors_with_exit_2(labels, tmp_pat
 @pytest.fixture(scope="module")
 def tiny_run(labels, tmp_path_factory):
     """A real train-cnn run: one epoch at 32 px on the sample tree (fast, so it makes mistakes to show)."""
-    from cnn.train import train
+    from cnn.training.train import train
 
     csv, _ = labels
     run = tmp_path_factory.mktemp("runs") / "tiny"
@@ -183,7 +183,7 @@ def true_class_probabilities(run, rows):
     """Independently of show-batch: the run's model over the batch loader, probability of each row's true class."""
     import keras
 
-    from cnn.data import flow_from_dataframe
+    from cnn.data.loader import flow_from_dataframe
     from cnn.runfolder import load_classes, load_config
 
     classes = load_classes(run)

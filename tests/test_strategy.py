@@ -13,8 +13,8 @@ import pytest
 
 from conftest import REPO, labelled_folder
 from cnn.cli import evaluate_main
-from cnn.strategy import cluster_role, free_loopback_ports, resolve_strategy
-from cnn.train import train
+from cnn.training.strategy import cluster_role, free_loopback_ports, resolve_strategy
+from cnn.training.train import train
 from common.errors import UsageError
 
 RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",

@@ -7,9 +7,9 @@ import pytest
 
 from conftest import start_cnn, wait_for
 from cnn.cli import sweep_main
-from cnn.repeats import finished_seeds
-from cnn import sweep
-from cnn.sweep import configurations, match_baseline, parse_grid, seconds_left
+from cnn.experiments.repeats import finished_seeds
+from cnn.experiments import sweep
+from cnn.experiments.sweep import configurations, match_baseline, parse_grid, seconds_left
 from common.errors import UsageError
 from labeling.labels import make_labels
 

@@ -2,7 +2,7 @@
 from collections import defaultdict
 
 from common.tfenv import quiet_tensorflow
-from cnn.train import train
+from cnn.training.train import train
 from labeling.labels import make_labels
 
 

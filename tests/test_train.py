@@ -9,11 +9,11 @@ import pytest
 
 from conftest import labelled_folder, start_cnn, wait_for
 from cnn.cli import evaluate_main, predict_main, train_main
-from cnn.data import flow_from_dataframe
-from cnn.precision import resolve_precision
-from cnn.predict import predict_images
-from cnn.labels_csv import sha256_file
-from cnn.train import train
+from cnn.data.loader import flow_from_dataframe
+from cnn.training.precision import resolve_precision
+from cnn.inference.predict import predict_images
+from cnn.data.labels_csv import sha256_file
+from cnn.training.train import train
 from labeling.labels import make_labels
 
 RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
@@ -184,7 +184,7 @@ def test_training_into_a_finished_run_is_refused(trained, workdir, monkeypatch, 
 
 
 def test_balanced_class_weights_by_hand():
-    from cnn.datasets import balanced_class_weights
+    from cnn.data.datasets import balanced_class_weights
 
     # n = 4 images, k = 2 classes: weight_c = n / (k * n_c) -> a: 4 / (2 * 3), b: 4 / (2 * 1)
     weights = balanced_class_weights(pd.Series(["a", "b", "a", "a"]), ["a", "b"])

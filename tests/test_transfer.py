@@ -17,15 +17,15 @@ from analysis.analyze import analyze
 from analysis.cli import main as analyze_main
 from analysis.graph import walk
 from analysis.receptive import receptive_fields
-from cnn.backbones import PREPROCESS, PRETRAINED, build_pretrained, preprocessing, weighted_layers
+from cnn.models.backbones import PREPROCESS, PRETRAINED, build_pretrained, preprocessing, weighted_layers
 from cnn.cli import evaluate_main, export_main, predict_main, show_batch_main
-from cnn.data import flow_from_dataframe
-from cnn.labels_csv import sha256_file
-from cnn.models import MIN_IMAGE_SIZE, build_model
-from cnn.options import TrainOptions
+from cnn.data.loader import flow_from_dataframe
+from cnn.data.labels_csv import sha256_file
+from cnn.models.architectures import MIN_IMAGE_SIZE, build_model
+from cnn.training.options import TrainOptions
 from cnn.runfolder import load_run
-from cnn.train import train
-from cnn.transfer import backbone_layers, build, unfreeze_top
+from cnn.training.train import train
+from cnn.models.transfer import backbone_layers, build, unfreeze_top
 from common.errors import UsageError
 from conftest import REPO
 from labeling.labels import make_labels

@@ -21,9 +21,9 @@ sys.path.insert(0, str(HERE.parents[1]))
 from analysis.cli import main as analyze_model  # noqa: E402
 from analysis.loading import load_model  # noqa: E402
 from analysis.rf_figure import draw_receptive_fields  # noqa: E402
-from cnn.labels_csv import read_labels  # noqa: E402
-from cnn.show_batch import show_batch  # noqa: E402
-from cnn.train import train  # noqa: E402
+from cnn.data.labels_csv import read_labels  # noqa: E402
+from cnn.inference.show_batch import show_batch  # noqa: E402
+from cnn.training.train import train  # noqa: E402
 from data.make_sample import generate  # noqa: E402
 from labeling.cli import main as make_labels  # noqa: E402
 

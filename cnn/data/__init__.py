@@ -1,0 +1,1 @@
+"""cnn.data.loader: see docs/architecture.md."""

@@ -1,0 +1,189 @@
+"""The dataframe-driven tf.data loader: image files listed in a DataFrame -> batches of (pixels, one-hot).
+
+Keras 3 dropped `ImageDataGenerator.flow_from_dataframe`; `flow_from_dataframe` here is its tf.data
+successor: files are read with `tf.io`, decoded in parallel (JPEG, PNG, BMP, GIF; always 3 channels),
+resized, optionally cached, shuffled, batched, optionally augmented and prefetched. Pixels stay in
+0..255 because the models rescale inside themselves.
+"""
+import os
+import sys
+from dataclasses import dataclass
+
+from cnn.data.augment import augment_batches, check_augment, parse_augment
+from common.errors import MissingFilesError
+
+SHOW_MISSING = 5  # missing paths named in the error message
+FILE_CACHE_SHUFFLE = 2048  # images a file-cached dataset shuffles among (~400 MB at 256x256), not all of them
+
+
+class SkipLog:
+    """Undecodable images the loader skipped: their paths, in the order met, each counted once."""
+
+    def __init__(self):
+        self.paths = []
+
+    @property
+    def count(self):
+        return len(self.paths)
+
+    def record(self, path):
+        """Note one skipped file and warn about it on stderr (once per file, not once per epoch)."""
+        if path not in self.paths:
+            self.paths.append(path)
+            print(f"warning: skipped undecodable image {path} ({self.count} skipped so far)",
+                  file=sys.stderr, flush=True)
+
+    def __repr__(self):
+        return f"SkipLog(count={self.count})"
+
+
+@dataclass
+class Loaded:
+    """What flow_from_dataframe returns: the dataset and the facts about it that tf.data cannot carry."""
+
+    dataset: object  # tf.data.Dataset of (pixels, one-hot) batches, or pixels alone
+    class_names: list  # label order of the one-hot vectors (None without labels)
+    file_paths: list  # the rows' files, in order when not shuffled
+    skipped: SkipLog  # undecodable images met while iterating (skipped, not fatal)
+
+
+def check_files(df, x_col="path", skip_missing=False):
+    """The rows of `df` whose file exists; missing files raise MissingFilesError, or are dropped with a warning."""
+    exists = df[x_col].map(lambda p: isinstance(p, str) and os.path.isfile(p))
+    missing = df.loc[~exists, x_col].tolist()
+    if not missing:
+        return df
+    if not skip_missing:
+        shown = ", ".join(map(str, missing[:SHOW_MISSING])) + (", ..." if len(missing) > SHOW_MISSING else "")
+        raise MissingFilesError(f"{len(missing)} of {len(df)} image files are missing ({shown}); "
+                                f"fix the labels CSV or pass --skip-missing to drop them")
+    print(f"warning: dropped {len(missing)} of {len(df)} rows whose image file is missing "
+          f"(first: {missing[0]})", file=sys.stderr, flush=True)
+    return df[exists]
+
+
+def _decode_uint8(contents, target_size):
+    """Encoded bytes -> uint8 (H, W, 3): any of JPEG/PNG/BMP/GIF (first frame), resized bilinearly."""
+    import tensorflow as tf  # traced inside dataset functions, after the callers' quiet import
+
+    image = tf.io.decode_image(contents, channels=3, expand_animations=False)  # gray/RGBA/CMYK -> RGB
+    image = tf.image.resize(image, target_size, method="bilinear")
+    # Back to uint8: a cached or shuffled image then takes a quarter of float32's memory.
+    return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+
+
+def decode_and_resize(path, target_size=(256, 256)):
+    """One image file as a float32 (H, W, 3) numpy array of 0-255 pixels, exactly as the loader yields it."""
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
+
+
+def decoded_images(files, target_size, skipped):
+    """(path, label) -> (uint8 image, label), decoding in parallel; unreadable files go to `skipped`."""
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    blank = tf.zeros((*target_size, 3), tf.uint8)
+
+    def attempt(path, label):
+        # A one-element dataset that drops the image on a decode error, then a fallback element
+        # flagged False: take(1) yields (image, True) or (blank, False) and never raises.
+        one = tf.data.Dataset.from_tensors(path).map(
+            lambda p: (_decode_uint8(tf.io.read_file(p), target_size), True)).ignore_errors()
+        return one.concatenate(tf.data.Dataset.from_tensors((blank, False))).take(1).map(
+            lambda image, ok: (image, label, ok, path))
+
+    def note(image, label, ok, path):
+        if not ok:
+            tf.py_function(lambda p: skipped.record(p.numpy().decode()), [path], [])
+        return ok
+
+    ds = files.interleave(attempt, cycle_length=tf.data.AUTOTUNE, block_length=1,
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.filter(note).map(lambda image, label, ok, path: (image, label))
+
+
+def _label_indices(df, y_col, classes):
+    """(class names, integer label per row); a label outside the given classes is a ValueError."""
+    labels = df[y_col].tolist()
+    names = sorted(set(labels)) if classes is None else list(classes)
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted({str(v) for v in labels if v not in index})
+    if unknown:
+        raise ValueError(f"labels not among the classes: {', '.join(unknown[:10])}"
+                         f"{' ...' if len(unknown) > 10 else ''}")
+    return names, [index[v] for v in labels]
+
+
+def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_size=(256, 256), batch_size=32,
+                        shuffle=False, seed=None, augment=None, cache=None, skip_missing=False,
+                        drop_remainder=False):
+    """A Loaded whose dataset yields (float32 [B, H, W, 3] pixels in 0..255, float32 one-hot [B, classes]).
+
+    `classes` fixes the label order (default: sorted unique labels); `y_col=None` yields images only.
+    `cache` is None, "memory" or a file path prefix (decoded, resized images are kept after the first
+    epoch). `augment` (a dict or parse_augment text) applies random flips/rotation/zoom/shear/shifts to
+    batches; give it for the training split only. Undecodable images are skipped, not fatal, and
+    recorded in the result's `skipped` log as iteration meets them.
+    """
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    if len(df) == 0:
+        raise ValueError("no rows to load")
+    df = check_files(df, x_col, skip_missing)
+    target_size = tuple(int(s) for s in target_size)
+    class_names, labels = _label_indices(df, y_col, classes) if y_col is not None else (None, [0] * len(df))
+    paths = df[x_col].tolist()
+
+    files = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if shuffle and not cache:  # without a cache, shuffling names is cheap and keeps pixels out of the buffer
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    skipped = SkipLog()
+    ds = decoded_images(files, target_size, skipped)
+    buffer = (len(paths) if cache == "memory" else min(len(paths), FILE_CACHE_SHUFFLE)) if shuffle and cache else 0
+    ds = batched(ds, len(class_names) if class_names is not None else 1, batch_size, cache=cache, shuffle_buffer=buffer,
+                 seed=seed, augment=augment, drop_remainder=drop_remainder, labelled=y_col is not None)
+    return Loaded(ds, class_names, paths, skipped)
+
+
+def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augment=None, drop_remainder=False,
+            labelled=True):
+    """(uint8 image, class index) elements -> prefetched batches of (float32 pixels, one-hot), as every loader yields.
+
+    The files loader and the shards reader (cnn.data.shards) share this tail, so caching, shuffling, batching
+    and augmentation are the same whichever feeds them. `shuffle_buffer` > 0 shuffles after the cache
+    (with `seed`, reshuffled every epoch); `labelled` False yields the pixels alone.
+    """
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    if cache:  # after decode+resize, before shuffle/augment: only the deterministic work is kept
+        ds = ds.cache("" if cache == "memory" else str(cache))
+    if shuffle_buffer:  # a memory cache's buffer only references cached images; a file cache's would load them
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda images, y: (tf.cast(images, tf.float32), tf.one_hot(y, depth, dtype=tf.float32)),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    if augment:
+        ds = augment_batches(ds, parse_augment(augment) if isinstance(augment, str) else check_augment(augment), seed)
+    if not labelled:
+        ds = ds.map(lambda images, y: images)
+    return prefetched(ds)
+
+
+def prefetched(ds):
+    """`ds` prefetched, with tf.data's autotuning model off (AUTOTUNE parallelism then runs a call per core).
+
+    Keras drops an iterator every epoch, and TensorFlow then waits in its destructor for the model's
+    optimiser thread to end a timed sleep that grows towards a minute, the cores idle: on clothing-dataset-small
+    at 256 px, epochs of 82-142 s instead of 41 s (benchmarks/bench_epoch_stall.py). Training is bit-identical.
+    """
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(options)

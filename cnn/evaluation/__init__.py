@@ -1,0 +1,1 @@
+"""cnn.evaluation: see docs/architecture.md."""

@@ -1,0 +1,114 @@
+"""Human-readable reports from metrics: the per-class table, report.txt, confusion and curve plots."""
+from pathlib import Path
+
+from cnn.evaluation.cascade import cascade_lines
+from cnn.evaluation.metrics import normalize_rows
+from cnn.runfolder import CONFUSION_CSV, CONFUSION_PNG, CURVES, METRICS, REPORT
+from common.atomic import atomic_path, write_csv, write_json, write_text
+
+ANNOTATE_UP_TO = 15  # write each cell's value in confusion.png when there are at most this many classes
+
+
+def per_class_table(metrics):
+    """The precision/recall/F1/support table, one row per class plus the macro average."""
+    from tabulate import tabulate
+
+    rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in metrics["per_class"]]
+    return tabulate(rows, headers=["class", "precision", "recall", "f1", "support"], floatfmt=".3f")
+
+
+def summary_lines(metrics):
+    """The headline figures, one per line."""
+    return [
+        f"split: {metrics['split']}   images: {metrics['images']}   labels: {metrics['labels']}",
+        f"top-1 accuracy:    {metrics['top1']:.4f}",
+        f"top-3 accuracy:    {metrics['top3']:.4f}",
+        f"top-5 accuracy:    {metrics['top5']:.4f}",
+        f"balanced accuracy: {metrics['balanced_accuracy']:.4f}",
+        f"macro F1:          {metrics['macro_f1']:.4f}",
+    ] + cascade_lines(metrics)
+
+
+def format_report(metrics):
+    """report.txt's content: the summary then the per-class table."""
+    return "\n".join(summary_lines(metrics)) + "\n\n" + per_class_table(metrics) + "\n"
+
+
+def _save_figure(fig, path):
+    """Save a matplotlib figure atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+
+
+def _figure(figsize):
+    """A bare matplotlib Figure: renders to files without pyplot, so the caller's backend is untouched."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
+
+
+def plot_confusion(normalized, class_names, path):
+    """confusion.png: rows = true class, columns = predicted class, each row sums to 1."""
+    n = len(class_names)
+    side = max(5.0, 0.32 * n + 2)
+    fig = _figure((side + 1, side))
+    ax = fig.subplots()
+    image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
+    ax.set_yticks(range(n), class_names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title("Confusion matrix (row-normalised)")
+    if n <= ANNOTATE_UP_TO:
+        for i in range(n):
+            for j in range(n):
+                value = normalized[i][j]
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.5 else "black")
+    _save_figure(fig, path)
+
+
+def plot_curves(history_csv, path):
+    """curves.png: training and validation loss and accuracy per epoch, from history.csv."""
+    import pandas as pd
+    from matplotlib.ticker import MaxNLocator
+
+    history = pd.read_csv(history_csv)
+    epochs = history["epoch"] + 1
+    panels = ("loss", "accuracy") + (("learning_rate",) if "learning_rate" in history else ())
+    fig = _figure((5.5 * len(panels), 4))
+    axes = fig.subplots(1, len(panels))
+    for ax, name in zip(axes, panels):
+        for column, label in ((name, "train" if name != "learning_rate" else "at epoch end"), (f"val_{name}", "val")):
+            if column in history:
+                ax.plot(epochs, history[column], marker="o", label=label)
+        if "val_loss" in history:
+            ax.axvline(epochs[history["val_loss"].idxmin()], color="grey", linestyle="--", label="best (val loss)")
+        if "phase" in history and (history["phase"] == 2).any():
+            ax.axvline(epochs[history["phase"].eq(2).idxmax()] - 0.5, color="tab:red", linestyle=":",
+                       label="fine-tuning begins")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if name == "learning_rate":
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("Learning curves")
+    _save_figure(fig, path)
+
+
+def write_reports(out_dir, metrics, class_names, history_csv=None):
+    """Write metrics.json, report.txt, confusion.csv/.png (and curves.png when a history is given)."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    normalized = normalize_rows(pd.DataFrame(metrics["confusion"]).to_numpy())
+    write_json(out_dir / METRICS, metrics)
+    write_text(out_dir / REPORT, format_report(metrics))
+    table = pd.DataFrame(normalized, index=pd.Index(class_names, name="true\\predicted"), columns=class_names)
+    write_csv(out_dir / CONFUSION_CSV, table, float_format="%.4f")
+    plot_confusion(normalized, class_names, out_dir / CONFUSION_PNG)
+    if history_csv is not None and Path(history_csv).is_file():
+        plot_curves(history_csv, out_dir / CURVES)

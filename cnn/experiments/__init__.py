@@ -1,0 +1,1 @@
+"""cnn.experiments: see docs/architecture.md."""

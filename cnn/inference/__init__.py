@@ -1,0 +1,1 @@
+"""cnn.inference: see docs/architecture.md."""

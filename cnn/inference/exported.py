@@ -1,0 +1,86 @@
+"""Run a trained model for prediction from a run folder or from any export-model artefact, behind one interface."""
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from cnn.inference.export import METADATA
+from cnn.data.hierarchy import is_hierarchical
+from cnn.runfolder import load_classes, load_run
+from common.errors import UsageError
+
+
+@dataclass
+class Predictor:
+    """What prediction needs: the class names, the input size, and batch -> probabilities."""
+
+    classes: list
+    image_size: int
+    predict: object  # float32 [B, S, S, 3] numpy batch of 0-255 pixels -> [B, classes] probabilities
+    source: str  # "keras", "cascade" (a hierarchical run), or the export's format
+    run: object = None  # the run folder's Run (with its Keras model) when `source` is "keras"
+
+
+def load_predictor(path):
+    """A Predictor for a train-cnn run folder (a hierarchical one predicts by the soft cascade) or an
+    export-model folder (SavedModel, TFLite or ONNX)."""
+    path = Path(path)
+    if is_hierarchical(path):
+        from cnn.evaluation.cascade_run import load_cascade
+
+        cascade = load_cascade(path)
+        return Predictor(list(cascade.tree.classes), cascade.image_size, cascade.probabilities, "cascade")
+    if not (path / METADATA).is_file():
+        run = load_run(path)
+        return Predictor(run.classes, run.image_size, run.model.predict_on_batch, "keras", run)
+    meta = json.loads((path / METADATA).read_text(encoding="utf-8"))
+    classes, size = load_classes(path), int(meta["input"]["shape"][1])
+    loader = {"savedmodel": savedmodel_fn, "tflite": tflite_fn, "onnx": onnx_fn}.get(meta.get("format"))
+    if loader is None:
+        raise UsageError(f"{path / METADATA}: unknown format {meta.get('format')!r}; re-export the run")
+    return Predictor(classes, size, loader(path / meta["model_file"]), meta["format"])
+
+
+def savedmodel_fn(path):
+    """The SavedModel's `serve` signature, as a numpy function."""
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    loaded = tf.saved_model.load(str(path))
+    return lambda batch: loaded.serve(tf.constant(batch, tf.float32)).numpy()
+
+
+def tflite_fn(path):
+    """TensorFlow's TFLite interpreter, resized to each batch (XNNPACK on CPU)."""
+    import numpy as np
+
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to the ai_edge_litert package
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(path))
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+
+    def predict(batch):
+        batch = np.asarray(batch, np.float32)
+        interpreter.resize_tensor_input(source["index"], batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(source["index"], batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"]).copy()
+
+    return predict
+
+
+def onnx_fn(path):
+    """onnxruntime on the ONNX file (the optional `onnx` extra)."""
+    import numpy as np
+
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UsageError("an ONNX export needs onnxruntime: pip install -e '.[onnx]'") from None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {name: np.asarray(batch, np.float32)})[0]

@@ -1,0 +1,1 @@
+"""cnn.models.architectures: see docs/architecture.md."""

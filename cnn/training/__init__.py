@@ -1,0 +1,1 @@
+"""cnn.training: see docs/architecture.md."""

@@ -1,0 +1,103 @@
+"""train-cnn --strategy: which tf.distribute strategy trains, and this process's part in it.
+
+`default` is TensorFlow's default strategy (one device); `mirrored` is MirroredStrategy (every GPU of the
+machine, through model.fit as Keras documents); `multiworker` is MultiWorkerMirroredStrategy across the
+machines of TF_CONFIG, trained by cnn.training.multiworker's loop. Only the chief writes the run folder: the other
+workers write into a temporary folder that is removed when they finish.
+"""
+import contextlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import UsageError
+
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+
+
+@dataclass
+class Distribution:
+    """The strategy of a run and this process's role: `workers` processes, this one `index`, `chief` or not."""
+
+    name: str
+    strategy: object
+    workers: int = 1
+    index: int = 0
+    chief: bool = True
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync
+
+
+def resolve_strategy(choice):
+    """The strategy `auto` stands for: mirrored when more than one GPU is visible, else default."""
+    if choice != "auto":
+        return choice
+    from common.tfenv import quiet_tensorflow
+
+    return "mirrored" if len(quiet_tensorflow().config.list_physical_devices("GPU")) > 1 else "default"
+
+
+def cluster_role(environ=os.environ):
+    """(workers, this worker's index, chief?) from TF_CONFIG; a missing or malformed one is a UsageError."""
+    text = environ.get("TF_CONFIG")
+    if not text:
+        raise UsageError("--strategy multiworker needs TF_CONFIG (the cluster's workers and this one's task); "
+                         "see README, 'Several machines'")
+    try:
+        config = json.loads(text)
+        cluster, task = config["cluster"], config["task"]
+        workers = len(cluster.get("chief", [])) + len(cluster["worker"])
+        kind, index = task["type"], int(task["index"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"TF_CONFIG is not valid JSON with cluster.worker and task.type/index: {text[:120]}") from None
+    # The chief is task "chief", or worker 0 of a cluster without one (TensorFlow's convention).
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return workers, (index + len(cluster.get("chief", [])) if kind == "worker" else 0), chief
+
+
+def distribution(choice):
+    """The Distribution for --strategy `choice`; create it before any other TensorFlow work (multiworker needs it)."""
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    name = resolve_strategy(choice)
+    if name == "default":
+        return Distribution(name, tf.distribute.get_strategy())
+    if name == "mirrored":
+        return Distribution(name, tf.distribute.MirroredStrategy())
+    workers, index, chief = cluster_role()
+    return Distribution(name, tf.distribute.MultiWorkerMirroredStrategy(), workers, index, chief)
+
+
+@contextlib.contextmanager
+def workspace(dist, run_dir, backup):
+    """The folder this process writes: the run folder on the chief; elsewhere a temporary folder holding a copy
+    of the chief's `backup` (so a restarted worker restores the same epoch), removed on exit."""
+    if dist.chief:
+        yield Path(run_dir)
+        return
+    folder = Path(tempfile.mkdtemp(prefix=f"train-cnn-worker-{dist.index}-"))
+    try:
+        source = Path(run_dir) / backup
+        if source.is_dir():
+            shutil.copytree(source, folder / backup)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_loopback_ports(n):
+    """n TCP ports free on 127.0.0.1 (bound together, then released): a TF_CONFIG for n local workers."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
