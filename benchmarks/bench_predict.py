@@ -72,7 +72,7 @@ def main(argv=None):
     from tabulate import tabulate
 
     from cnn.inference.export import MODEL_FILES, export_run
-    from cnn.inference.exported import load_predictor
+    from cnn.inference.predictor import load_predictor
     from cnn.runfolder import MODEL
     from common.errors import UsageError
 

@@ -8,7 +8,7 @@ import pytest
 from cnn.cli import export_main
 from cnn.data.loader import decode_and_resize
 from cnn.inference.export import export_run
-from cnn.inference.exported import load_predictor
+from cnn.inference.predictor import load_predictor
 
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "tf2onnx", "onnxruntime"))
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import start_cnn, wait_for
 from cnn.cli import evaluate_main, predict_main, sweep_main, train_main
 from cnn.data.loader import flow_from_dataframe
-from cnn.data.labels_csv import sha256_file
+from common.hashing import sha256_file
 from cnn.inference.predict import predict_images
 from cnn.runfolder import load_run
 from cnn.inference.show_batch import show_batch

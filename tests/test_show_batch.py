@@ -43,7 +43,7 @@ def png_size(cols, rows, title_lines=2):
 def test_grid_draws_n_images_titled_with_their_label_and_split(labels, tmp_path):
     csv, df = labels
     out = tmp_path / "grid.png"
-    drawn = show_batch(csv, out, n=10, seed=1)
+    drawn = show_batch(csv, out_png=out, n=10, seed=1)
     assert len(drawn) == 10 and drawn["path"].is_unique
     truth = df.set_index("path")
     assert list(drawn["title"]) == [f"{truth.label[p]}\n{truth.split[p]}" for p in drawn["path"]]
@@ -58,7 +58,7 @@ def test_the_drawn_cells_show_the_images(labels, tmp_path):
     """The grid's first cell holds the first drawn image: its mean colour matches the source's."""
     csv, _ = labels
     out = tmp_path / "one.png"
-    drawn = show_batch(csv, out, n=1)
+    drawn = show_batch(csv, out_png=out, n=1)
     grid = np.asarray(Image.open(out).convert("RGB"), dtype=float)
     source = np.asarray(Image.open(drawn["path"][0]).convert("RGB"), dtype=float)
     h, w, _ = grid.shape
@@ -69,7 +69,7 @@ def test_the_drawn_cells_show_the_images(labels, tmp_path):
 
 def test_per_class_draws_k_of_each_label_one_row_per_label(labels, tmp_path):
     csv, df = labels
-    drawn = show_batch(csv, tmp_path / "pc.png", per_class=3, split="train", seed=0)
+    drawn = show_batch(csv, out_png=tmp_path / "pc.png", per_class=3, split="train", seed=0)
     assert drawn["label"].value_counts().to_dict() == {c: 3 for c in CATEGORIES}
     assert set(drawn["split"]) == {"train"}
     assert list(drawn["label"]) == [c for c in CATEGORIES for _ in range(3)]  # labels sorted, grouped
@@ -83,23 +83,23 @@ def test_per_class_with_a_small_class_leaves_its_row_short(labels, tmp_path):
     csv, df = labels
     small = pd.concat([df[df.label != "Tee"], df[df.label == "Tee"].head(2)])
     small.to_csv(tmp_path / "small.csv", index=False)
-    drawn = show_batch(tmp_path / "small.csv", tmp_path / "pc.png", per_class=4)
+    drawn = show_batch(tmp_path / "small.csv", out_png=tmp_path / "pc.png", per_class=4)
     assert drawn["label"].value_counts().to_dict() == {**{c: 4 for c in CATEGORIES[:-1]}, "Tee": 2}
     assert list(drawn["cell"][-2:]) == [20, 21]  # Tee is the 6th row: cells 20..23, two filled
 
 
 def test_same_seed_same_images_other_seed_others(labels, tmp_path):
     csv, _ = labels
-    first = show_batch(csv, tmp_path / "a.png", n=8, seed=3)["path"].tolist()
-    again = show_batch(csv, tmp_path / "b.png", n=8, seed=3)["path"].tolist()
-    other = show_batch(csv, tmp_path / "c.png", n=8, seed=4)["path"].tolist()
+    first = show_batch(csv, out_png=tmp_path / "a.png", n=8, seed=3)["path"].tolist()
+    again = show_batch(csv, out_png=tmp_path / "b.png", n=8, seed=3)["path"].tolist()
+    other = show_batch(csv, out_png=tmp_path / "c.png", n=8, seed=4)["path"].tolist()
     assert first == again and first != other
 
 
 def test_split_filters_rows_and_n_is_capped_by_what_exists(labels, tmp_path):
     csv, df = labels
     n_val = int((df.split == "val").sum())
-    drawn = show_batch(csv, tmp_path / "v.png", n=n_val + 50, split="val")
+    drawn = show_batch(csv, out_png=tmp_path / "v.png", n=n_val + 50, split="val")
     assert len(drawn) == n_val and set(drawn["split"]) == {"val"}
 
 
@@ -110,7 +110,7 @@ def test_unreadable_image_is_skipped_with_a_warning(labels, tmp_path, capsys):
     bad_row = {"path": str(broken), "label": "Tee", "group": "x", "split": "train"}
     rows = pd.concat([df.head(3), pd.DataFrame([bad_row])])
     rows.to_csv(tmp_path / "l.csv", index=False)
-    drawn = show_batch(tmp_path / "l.csv", tmp_path / "g.png", n=4)
+    drawn = show_batch(tmp_path / "l.csv", out_png=tmp_path / "g.png", n=4)
     assert len(drawn) == 3 and str(broken) not in set(drawn["path"])
     assert f"cannot read {broken}" in capsys.readouterr().err
 
@@ -125,20 +125,20 @@ def test_unreadable_image_is_skipped_with_a_warning(labels, tmp_path, capsys):
 def test_bad_options_are_user_errors_and_write_nothing(labels, tmp_path, kwargs, message):
     csv, _ = labels
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
-        show_batch(csv, tmp_path / "x.png", **kwargs)
+        show_batch(csv, out_png=tmp_path / "x.png", **kwargs)
     assert not any(tmp_path.iterdir())
 
 
 def test_missing_csv_names_the_file(tmp_path):
     with pytest.raises(UsageError, match=f"labels CSV {tmp_path / 'none.csv'} not found"):
-        show_batch(tmp_path / "none.csv", tmp_path / "x.png")
+        show_batch(tmp_path / "none.csv", out_png=tmp_path / "x.png")
 
 
 def test_no_readable_image_is_a_user_error_and_writes_nothing(tmp_path):
     pd.DataFrame([{"path": str(tmp_path / "gone.jpg"), "label": "Tee", "split": "train"}]).to_csv(
         tmp_path / "l.csv", index=False)
     with pytest.raises(UsageError, match="none of the 1 chosen images could be read"):
-        show_batch(tmp_path / "l.csv", tmp_path / "x.png")
+        show_batch(tmp_path / "l.csv", out_png=tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 

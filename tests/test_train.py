@@ -12,7 +12,7 @@ from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data.loader import flow_from_dataframe
 from cnn.training.precision import resolve_precision
 from cnn.inference.predict import predict_images
-from cnn.data.labels_csv import sha256_file
+from common.hashing import sha256_file
 from cnn.training.train import train
 from labeling.labels import make_labels
 

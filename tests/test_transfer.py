@@ -20,7 +20,7 @@ from analysis.receptive import receptive_fields
 from cnn.models.backbones import PREPROCESS, PRETRAINED, build_pretrained, preprocessing, weighted_layers
 from cnn.cli import evaluate_main, export_main, predict_main, show_batch_main
 from cnn.data.loader import flow_from_dataframe
-from cnn.data.labels_csv import sha256_file
+from common.hashing import sha256_file
 from cnn.models.architectures import MIN_IMAGE_SIZE, build_model
 from cnn.training.options import TrainOptions
 from cnn.runfolder import load_run

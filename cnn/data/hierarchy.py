@@ -8,9 +8,10 @@ import os
 import re
 from pathlib import Path
 
-from cnn.data.labels_csv import check_training_splits, sha256_file
+from cnn.data.labels_csv import check_training_splits
 from cnn.runfolder import BACKUP, CONFIG, read_json
 from common.errors import UsageError
+from common.hashing import sha256_file
 from common.schema import CATEGORY_TYPE
 
 FLAT = "none"  # --hierarchy none: one flat model

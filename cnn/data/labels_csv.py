@@ -1,12 +1,15 @@
 """The labels CSV as the trainer reads it: load and check columns, splits and labels, select a split."""
-import hashlib
 import os
 from pathlib import Path
 
+from cnn.runfolder import load_config
+from common.console import writer
 from common.errors import UsageError
+from common.hashing import sha256_file
 from common.schema import REQUIRED_COLUMNS, SPLITS
 
 SHOW = 5  # offending values named in a message
+warn = writer("evaluate-cnn", "warning: ")  # run_labels' note that the run's CSV changed
 
 
 def read_labels(path, base=None):
@@ -78,10 +81,17 @@ def check_known_labels(df, classes, source):
         raise UsageError(f"{source} has {len(unknown)} label(s) the run never learned: {shown}")
 
 
-def sha256_file(path):
-    """Hex SHA-256 of a file, so a run records exactly which labels CSV it saw."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def run_labels(run_dir, labels=None):
+    """(DataFrame, source) for scoring: the given CSV (paths from cwd) or the run's own CSV.
+
+    The run's own CSV is read with its image paths resolved from the folder train-cnn ran in,
+    so `evaluate-cnn RUN` works from anywhere; a changed file is reported on stderr.
+    """
+    if labels is not None:
+        return read_labels(labels), str(labels)
+    entry = load_config(run_dir)["labels"]
+    path = Path(entry["resolved"])
+    df = read_labels(path, base=entry["cwd"])
+    if sha256_file(path) != entry["sha256"]:
+        warn(f"{path} changed since training (sha256 differs)")
+    return df, str(path)

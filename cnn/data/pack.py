@@ -13,11 +13,15 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cnn.data.labels_csv import read_labels, sha256_file
+from cnn.data.labels_csv import read_labels
 from cnn.data.shards import ENCODINGS, FORMAT, INDEX, PLAN, ROWS, example, shard_name
 from common.atomic import write_csv, write_json
+from common.console import writer
 from common.errors import UsageError
+from common.hashing import sha256_file
 from common.schema import SPLITS
+
+log = writer("pack-shards")
 
 SHARD_MB = 150  # target shard size: large enough for fast sequential reads, small enough to spread over workers
 JPEG_QUALITY = 95  # with full-resolution colour (4:4:4): about 1-3 grey levels from the decoded pixels
@@ -51,11 +55,6 @@ class PackOptions:
         """Images planned per shard: raw images take S*S*3 bytes, JPEGs about 1/JPEG_RATIO of that."""
         per_image = self.image_size ** 2 * 3 / (1 if self.encoding == "raw" else JPEG_RATIO)
         return max(1, int(self.shard_mb * 2 ** 20 // per_image))
-
-
-def log(message):
-    """A summary or progress line on stderr."""
-    print(f"pack-shards: {message}", file=sys.stderr, flush=True)
 
 
 def checked_labels(labels):
@@ -213,7 +212,7 @@ def remove_partial(out):
             path.unlink()
 
 
-def pack_shards(labels, out, image_size=256, shard_mb=SHARD_MB, workers=None, raw=False, quality=JPEG_QUALITY,
+def pack_shards(labels, out, *, image_size=256, shard_mb=SHARD_MB, workers=None, raw=False, quality=JPEG_QUALITY,
                 seed=0):
     """Pack the images of `labels` into TFRecord shards in `out`; return the index (also OUT/index.json)."""
     options = PackOptions(image_size, "raw" if raw else "jpeg", quality, shard_mb, seed)

@@ -2,7 +2,7 @@
 flat one), scored on the very same rows and shown side by side, with the images each one gets right."""
 from pathlib import Path
 
-from cnn.runfolder import COMPARE, load_run
+from cnn.runfolder import COMPARE
 from common.atomic import write_json, write_text
 from common.errors import UsageError
 
@@ -10,9 +10,10 @@ ROWS = (("top1", "top-1"), ("top3", "top-3"), ("top5", "top-5"), ("balanced_accu
         ("macro_f1", "macro F1"), ("hard_top1", "hard cascade top-1"), ("coarse_top1", "coarse accuracy"))
 
 
-def check_comparable(run, other_dir):
-    """Refuse, before any scoring, a run trained on another labels CSV (SHA-256) or on other classes."""
-    other = load_run(other_dir, model=False)
+def check_comparable(run, other):
+    """Refuse, before any scoring, a run (cnn.runfolder.Run) trained on another labels CSV (SHA-256) or on other
+    classes than `run`."""
+    other_dir = other.path
     mine, theirs = run.config["labels"], other.config["labels"]
     if mine["sha256"] != theirs["sha256"]:
         raise UsageError(f"--compare {other_dir}: it was trained on {theirs['path']}, whose sha256 differs from "
@@ -22,13 +23,12 @@ def check_comparable(run, other_dir):
                          f"the same labels CSV")
 
 
-def compare_on_rows(first, other_dir, rows, out, batch_size=32, skip_missing=False):
-    """Score `other_dir` on the rows `first` = (run folder, truth, probabilities, metrics) was scored on; write
-    OUT/compare.txt and compare.json; return the comparison."""
-    from cnn.evaluation.evaluate import run_scorer
-
+def compare_on_rows(first, other, rows, out, batch_size=32, skip_missing=False):
+    """Score the other run, `other` = (run folder, its scorer), on the rows `first` = (run folder, truth,
+    probabilities, metrics) was scored on; write OUT/compare.txt and compare.json; return the comparison."""
     run_dir, truth, probs, metrics = first
-    other_truth, other_probs, other_metrics = run_scorer(other_dir)(rows, batch_size, skip_missing)
+    other_dir, other_score = other
+    other_truth, other_probs, other_metrics = other_score(rows, batch_size, skip_missing)
     if len(other_truth) != len(truth) or (other_truth != truth).any():
         raise UsageError(f"{run_dir} and {other_dir} read different images from the same rows; check the files")
     comparison = side_by_side(str(run_dir), str(other_dir), truth, (probs, other_probs), (metrics, other_metrics))

@@ -2,34 +2,32 @@
 import sys
 from pathlib import Path
 
-from cnn.data.hierarchy import mapping_differences
-from cnn.data.labels_csv import sha256_file
-from cnn.training.options import TrainOptions, differences
-from cnn.runfolder import METRICS, load_config, read_json, run_finished, run_identity
 from cnn.experiments.stats import describe
+from cnn.runfolder import METRICS, load_config, read_json, run_finished, run_identity
+from cnn.training import log
+from cnn.training.options import TrainOptions
+from cnn.training.runstate import check_same_run
+from cnn.training.train import train
 from common.atomic import write_csv, write_json
-from common.errors import UsageError
 
 METRICS_SUMMARISED = ("top1", "top3", "top5", "balanced_accuracy", "macro_f1")
 SUMMARY = "summary"  # OUT/summary.csv and OUT/summary.json
 
 
-def train_repeats(out, repeats, options, seed=0):
+def train_repeats(out, repeats, options, *, seed=0):
     """Train `repeats` seeds of the typed `options` into `out`/seed-<s>/ and summarise them.
 
     A finished seed is kept when it was trained on the same options and labels CSV (else refused); an
     interrupted one continues. Returns the summary dict.
     """
-    from cnn.training.train import train
-
     runs = []
     for i, s in enumerate(range(seed, seed + repeats), start=1):
         folder = seed_folder(out, s)
         if run_finished(folder):
             check_same_run(folder, TrainOptions(**{**options, "seed": s}))
-            print(f"train-cnn: run {i} of {repeats} (seed {s}) already finished, kept", file=sys.stderr)
+            log(f"run {i} of {repeats} (seed {s}) already finished, kept")
         else:
-            print(f"train-cnn: run {i} of {repeats} (seed {s}) into {folder}", file=sys.stderr, flush=True)
+            log(f"run {i} of {repeats} (seed {s}) into {folder}")
             train(out=folder, **{**options, "seed": s})
         runs.append((s, {**read_json(folder / METRICS), "code": run_identity(load_config(folder))}))
     return write_summary(Path(out), runs)
@@ -43,21 +41,6 @@ def seed_folder(out, seed):
 def finished_seeds(out, repeats, seed=0):
     """How many of the seeds seed..seed+repeats-1 already have a finished run in `out`."""
     return sum(run_finished(seed_folder(out, s)) for s in range(seed, seed + repeats))
-
-
-def check_same_run(folder, options, allowed=()):
-    """Refuse to count a finished run trained with other options (but `allowed`), another labels CSV or
-    another hierarchy mapping."""
-    from cnn.training.train import recorded_options
-
-    config = load_config(folder)
-    differ = differences(recorded_options(config, folder), options.to_dict(), allowed)
-    if not differ and Path(options.labels).is_file() and sha256_file(options.labels) != config["labels"]["sha256"]:
-        differ = [f"the labels CSV {options.labels} (its sha256 differs from the one recorded)"]
-    differ = differ or mapping_differences(config, options)
-    if differ:
-        raise UsageError(f"{folder} holds a finished run with other settings: {'; '.join(differ)}; "
-                         f"choose another --out to keep results apart")
 
 
 def summarise(runs):

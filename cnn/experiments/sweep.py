@@ -10,9 +10,9 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from cnn.training.options import TrainOptions
 from cnn.experiments.repeats import code_versions, finished_seeds, mixed_code_warning, train_repeats
 from cnn.experiments.stats import describe, paired_difference
+from cnn.training.options import TrainOptions
 from common.atomic import atomic_path, write_csv, write_json
 from common.errors import UsageError
 

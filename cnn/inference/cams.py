@@ -5,9 +5,9 @@ so a user sees which part of the garment, or of the background, the decision cam
 """
 from pathlib import Path
 
+from cnn.data.labels_csv import check_known_labels, read_labels
 from cnn.data.loader import decode_and_resize
 from cnn.inference.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
-from cnn.data.labels_csv import check_known_labels, read_labels
 from cnn.inference.pictures import open_picture
 from common.atomic import write_csv
 from common.errors import UsageError

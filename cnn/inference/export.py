@@ -29,7 +29,7 @@ def default_out(run_dir, fmt, quantize):
     return Path(run_dir) / "export" / (fmt if quantize == "none" else f"{fmt}-{quantize}")
 
 
-def export_run(run_dir, fmt="savedmodel", quantize="none", out=None, calibration=100):
+def export_run(run_dir, *, fmt="savedmodel", quantize="none", out=None, calibration=100):
     """Export a run folder's model; returns the export folder. Checks the request before any work."""
     check_request(fmt, quantize, calibration)
     out = Path(out) if out is not None else default_out(run_dir, fmt, quantize)
@@ -112,8 +112,8 @@ def convert_tflite(saved_model, run, quantize, calibration):
 
 def calibration_images(run, count):
     """A representative dataset: up to `count` training images of the run's labels CSV, one per call."""
+    from cnn.data.labels_csv import run_labels
     from cnn.data.loader import decode_and_resize
-    from cnn.evaluation.evaluate import run_labels
 
     df, _ = run_labels(run.path)
     rows = df[df.split == "train"].sample(frac=1.0, random_state=0).head(count)

@@ -2,19 +2,16 @@
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 from cnn.inference.cams import cam_writer
 from cnn.inference.gradcam import DEFAULT_METHOD
-from cnn.inference.exported import load_predictor
+from cnn.inference.predictor import load_predictor
+from common.console import writer
 from common.errors import UsageError
 from common.schema import is_image_name
 
-
-def warn(message):
-    """A warning line on stderr; prediction goes on with the other images."""
-    print(f"predict-cnn: warning: {message}", file=sys.stderr, flush=True)
+warn = writer("predict-cnn", "warning: ")
 
 
 def find_images(paths):

@@ -5,27 +5,24 @@ alike, which images does the model get most wrong (fastai's "top losses": lowest
 the true class first).
 """
 import math
-import sys
 from pathlib import Path
 
-from cnn.inference.cams import cam_run, overlay_predicted
-from cnn.inference.exported import load_predictor
-from cnn.inference.gradcam import DEFAULT_METHOD
 from cnn.data.labels_csv import check_known_labels, read_labels, select_split
+from cnn.data.shards import images_at, read_rows, rows_csv
+from cnn.inference.cams import cam_run, overlay_predicted
+from cnn.inference.gradcam import DEFAULT_METHOD
 from cnn.inference.pictures import open_picture
 from cnn.inference.predict import predict_files
-from cnn.data.shards import images_at, read_rows, rows_csv
+from cnn.inference.predictor import load_predictor
 from common.atomic import atomic_path, write_csv
+from common.console import writer
 from common.errors import UsageError
+
+warn = writer("show-batch", "warning: ")
 
 CELL_INCHES = 1.7  # each image's square in the figure
 DPI = 90  # 1.7 in x 90 dpi ~ 150 px per image: the sample's 128 px images stay sharp, the PNG stays small
 TITLE_LINE_INCHES = 0.15  # height kept above each image per line of its title (8 pt text)
-
-
-def warn(message):
-    """A warning line on stderr; the grid goes on with the other images."""
-    print(f"show-batch: warning: {message}", file=sys.stderr, flush=True)
 
 
 def sample_rows(df, n, per_class, seed):
@@ -53,7 +50,7 @@ def worst_predictions(predictor, run_dir, labels_csv, n, split):
 
     Uses `labels_csv`, or by default the run's own labels CSV (config.json); an unreadable image is skipped.
     """
-    from cnn.evaluation.evaluate import run_labels
+    from cnn.data.labels_csv import run_labels
 
     classes = predictor.classes
     df, source = run_labels(run_dir, labels_csv)
@@ -123,7 +120,7 @@ def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None, ca
     return sample_rows(df if split is None else select_split(df, split, source), n, per_class, seed), None
 
 
-def show_batch(labels_csv=None, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
+def show_batch(labels_csv=None, *, out_png="batch.png", n=16, per_class=None, split=None, seed=0,
                errors_run=None, cols=None, cam=False, cam_layer=None, cam_method=DEFAULT_METHOD, data=None):
     """Draw a titled grid of images and save it to `out_png`; return a DataFrame of what was drawn, in order.
 

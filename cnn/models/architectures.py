@@ -5,7 +5,6 @@ import functools
 from cnn.models.backbones import PRETRAINED, build_pretrained
 from cnn.models.heads import add_head
 
-
 CARD_FILTERS = (32, 64, 128)  # the card's three conv/pool stages
 DEEP_FILTERS = (32, 64, 128, 256)  # cnn-deep's four
 FIVE_FILTERS = (32, 64, 128, 256, 256)  # cnn5's five: at 256 px the Flatten sees 6x6x256 units of a 94-px field
@@ -39,7 +38,7 @@ def build_cnn(num_classes, input_shape=(256, 256, 3), filters=CARD_FILTERS, kern
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_wide_cnn(num_classes, input_shape=(256, 256, 3), **options):
+def build_deep_cnn(num_classes, input_shape=(256, 256, 3), **options):
     """A four-stage variant (32-64-128-256) with batch norm: same family, more depth, fewer dense weights."""
     options.setdefault("filters", DEEP_FILTERS)
     options.setdefault("batch_norm", True)
@@ -61,7 +60,7 @@ def build_cnn5(num_classes, input_shape=(256, 256, 3), **options):
 # name -> builder(num_classes, input_shape, **options); `train-cnn --arch NAME` picks one.
 ARCHITECTURES = {
     "cnn": build_cnn,
-    "cnn-deep": build_wide_cnn,
+    "cnn-deep": build_deep_cnn,
     "cnn5": build_cnn5,
     **{name: functools.partial(build_pretrained, name) for name in PRETRAINED},
 }

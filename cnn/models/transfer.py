@@ -5,8 +5,11 @@ feature maps into one vector); the head is the rest. Freezing sets `trainable = 
 also keeps BatchNormalization in inference mode (its moving statistics are used and not updated).
 """
 from cnn.models.heads import CLASSIFIER, FEATURES
-from cnn.training.train import log
+from common.console import writer
 from common.errors import UsageError
+
+log = writer("train-cnn")  # transfer's lines belong to the training that builds the model
+
 
 def prepare(options):
     """Before the run folder exists: the starting weights must load and --init must name a run of the same
@@ -98,8 +101,8 @@ def provenance(options):
     and resolved paths, so the run folder names exactly the files it depends on."""
     from pathlib import Path
 
-    from cnn.data.labels_csv import sha256_file
     from cnn.runfolder import MODEL
+    from common.hashing import sha256_file
 
     record = {}
     if options.weights not in ("imagenet", "none"):

@@ -11,8 +11,8 @@ import hashlib
 import inspect
 import os
 
-from cnn.training.train import log
 from cnn.models.transfer import backbone_layers, features_index
+from cnn.training import log
 
 
 def applies(model, options):

@@ -8,14 +8,16 @@ began; history.csv's `phase` column and curves.png mark it. A kill in either pha
 import dataclasses
 
 from cnn import runfolder as rf
-from cnn.training.train import compile_model, fit, log, train_rows
+from cnn.training import log
+from cnn.training.engine import FitPlan, compile_model, fit
 from common.atomic import write_json
 
 LR_FACTOR = 0.1  # the second phase's learning rate, relative to --lr
 
 
-def second_phase(run_dir, done, df, classes, options, weights, callbacks, dist):
-    """Run (or resume) the fine-tuning phase; returns the seconds it took."""
+def second_phase(context, done, df, classes):
+    """Run (or resume) the fine-tuning phase of the run `context` (cnn.training.engine.RunContext); returns the
+    seconds it took."""
     import keras
     import pandas as pd
 
@@ -23,6 +25,7 @@ def second_phase(run_dir, done, df, classes, options, weights, callbacks, dist):
     from cnn.models.transfer import backbone_layers, unfreeze_top
     from common.keras_model import load_keras_model
 
+    run_dir, options, dist = context.run_dir, context.options, context.dist
     phase_file = run_dir / rf.PHASE
     if phase_file.is_file():  # resuming it: `done` came from its backup (or is where it began)
         start = int(rf.read_json(phase_file)["start_epoch"])
@@ -40,5 +43,4 @@ def second_phase(run_dir, done, df, classes, options, weights, callbacks, dist):
     train_data, val_data = make_datasets(df, classes, options, dist)
     log(f"fine-tuning from epoch {start + 1}: {len(names)} backbone layers unfrozen "
         f"({names[0]} to {names[-1]}), learning rate {tuned.lr:g}")
-    return fit(model, train_data, val_data, tuned, weights, run_dir, done, callbacks, dist, train_rows(df), phase=2,
-               first_epoch=start)
+    return fit(context, FitPlan(model, train_data, val_data, tuned, done=done, phase=2, first_epoch=start))

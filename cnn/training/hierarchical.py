@@ -1,5 +1,5 @@
 """train-cnn --hierarchy: a coarse model of the parents, then one model per parent of its labels, each trained by
-`cnn.training.train.train` (same options, loader, recipe and reports) as a complete run in its own sub-folder; then the
+`cnn.training.flat.train_flat` (same options, loader, recipe and reports) as a complete run in its own sub-folder; then the
 cascade is scored once on the test split and reported in the top-level folder.
 
 The top-level folder records the options (with `hierarchy`), the user's labels CSV and its hash, the mapping
@@ -9,17 +9,26 @@ keeps finished sub-models and continues the one that was training.
 from pathlib import Path
 
 from cnn import runfolder as rf
-from cnn.data.hierarchy import (COARSE, FLAT, is_hierarchical, mapping_differences, mapping_record, resolve_mapping,
-                           sub_frames)
+from cnn.data.hierarchy import (
+    COARSE,
+    FLAT,
+    is_hierarchical,
+    mapping_differences,
+    mapping_record,
+    resolve_mapping,
+    sub_frames,
+)
 from cnn.data.labels_csv import check_training_splits
+from cnn.training import log
+from cnn.training.flat import report_rows, train_flat
 from cnn.training.options import RESUMABLE, TrainOptions
-from cnn.training.train import continued_run, fresh_run, log, report_rows, train, write_config
+from cnn.training.runstate import check_same_run, continued_run, fresh_run, write_config
 from common.atomic import write_csv
 from common.errors import UsageError
 from common.tfenv import quiet_tensorflow
 
 
-def train_hierarchy(run_dir, resume, callbacks, typed):
+def train_hierarchy(run_dir, *, resume=False, callbacks=(), typed):
     """Train (or continue) the hierarchical run in `run_dir` (None: a new runs/<arch>-<n>); return
     (run folder, the cascade's metrics)."""
     continuing = run_dir is not None and is_hierarchical(run_dir)
@@ -82,8 +91,6 @@ def sub_options(options, sub_dir):
 def train_sub_models(run_dir, options, folders, callbacks):
     """Train each sub-model in turn (a finished one is kept, an interrupted one continues); return
     {folder: its metrics}."""
-    from cnn.experiments.repeats import check_same_run
-
     finished = {}
     for i, folder in enumerate(folders, start=1):
         sub_dir = run_dir / folder
@@ -93,14 +100,14 @@ def train_sub_models(run_dir, options, folders, callbacks):
             log(f"sub-model {i} of {len(folders)} ({folder}) already finished, kept")
         else:
             log(f"sub-model {i} of {len(folders)}: {folder} into {sub_dir}")
-            train(out=sub_dir, callbacks=callbacks, **typed)
+            train_flat(sub_dir, callbacks=callbacks, typed=typed)
         finished[folder] = rf.read_json(sub_dir / rf.METRICS)
     return finished
 
 
 def report_cascade(run_dir, df, classes, options, finished):
     """Score the cascade once on the test split, write the top-level reports, log the headline figures."""
-    from cnn.evaluation.cascade_run import load_cascade, score_cascade
+    from cnn.evaluation.hierarchical_run import load_cascade, score_cascade
     from cnn.evaluation.reports import summary_lines, write_reports
 
     rows, split = report_rows(df)

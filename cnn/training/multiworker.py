@@ -8,12 +8,9 @@ only the loop. The run folder's Keras callbacks (schedule, history, best model, 
 stopping) are called at the points model.fit calls them, so the run folder is the same as a one-machine run's.
 """
 import math
-import sys
 import time
 
-
-def log(message):
-    print(f"train-cnn: {message}", file=sys.stderr, flush=True)
+from cnn.training import log
 
 
 def per_worker_batch(dist, batch_size):
@@ -78,8 +75,8 @@ def validation(model, loss_fn):
     return evaluate
 
 
-def fit_multiworker(dist, model, train_data, val_data, options, weights, callbacks, steps, done):
-    """Run the epochs `done`..--epochs on every worker; the callbacks write the run folder. Returns seconds.
+def fit_multiworker(context, plan, callbacks, steps):
+    """Run the plan's epochs `done`..--epochs on every worker (cnn.training.engine's RunContext and FitPlan); the callbacks write the run folder. Returns seconds.
 
     A worker that dies breaks the collectives of the others: each then stops with one line saying how to
     continue (restart every worker with the same command; BackupAndRestore resumes the last finished epoch).
@@ -88,8 +85,8 @@ def fit_multiworker(dist, model, train_data, val_data, options, weights, callbac
 
     started = time.perf_counter()
     try:
-        with dist.strategy.scope():  # BackupAndRestore builds the optimizer's variables: inside the scope
-            epochs(dist, model, train_data, val_data, options, weights, callbacks, steps, done)
+        with context.dist.strategy.scope():  # BackupAndRestore builds the optimizer's variables: inside the scope
+            epochs(context, plan, callbacks, steps)
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
             tf.errors.DeadlineExceededError) as error:
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
@@ -133,14 +130,16 @@ def finish_together(dist):
         raise SystemExit(1) from None
 
 
-def epochs(dist, model, train_data, val_data, options, weights, callbacks, steps, done):
+def epochs(context, plan, callbacks, steps):
     """The loop: per epoch, `steps` distributed steps, a validation pass, the callbacks' epoch end."""
     import keras
 
+    dist, model, options, done = context.dist, plan.model, plan.options, plan.done
+    train_data, val_data = plan.train_data, plan.val_data
     check_same_start(dist, done or 0)
     loss_fn = keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing, reduction=None)
     iterator = iter(dist.strategy.distribute_datasets_from_function(lambda context: train_data.dataset.repeat()))
-    step = train_step(dist, model, loss_fn, weights, options.batch_size)
+    step = train_step(dist, model, loss_fn, context.class_weight, options.batch_size)
     evaluate = validation(model, loss_fn)
     calls = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False

@@ -10,9 +10,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 
 from cnn.data.hierarchy import FLAT, option_problem
+from cnn.data.shards import packed_size, rows_csv
 from cnn.models.architectures import ARCHITECTURES, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
 from cnn.training.precision import PRECISIONS
-from cnn.data.shards import packed_size, rows_csv
 from cnn.training.strategy import STRATEGIES
 from common.errors import UsageError
 from common.keras_model import RUN_MODEL_FILE

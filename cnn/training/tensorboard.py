@@ -31,7 +31,7 @@ def confusion_writer(log_dir, val_data, classes):
     """A callback writing `learning_rate` and the `confusion_matrix` image at the end of every epoch."""
     import keras
 
-    from cnn.evaluation.evaluate import predict_dataset
+    from cnn.evaluation.scoring import predict_dataset
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()

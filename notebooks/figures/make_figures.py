@@ -56,7 +56,7 @@ def sample_labels():
 
 def sample_figures():
     """preview.png and receptive_fields.png, from the sample tree in the current folder."""
-    show_batch("labels.csv", "preview.png", per_class=3, split="train", seed=0)
+    show_batch("labels.csv", out_png="preview.png", per_class=3, split="train", seed=0)
     to_palette("preview.png", HERE / "preview.png")
     labels = read_labels("labels.csv")
     tee = labels.loc[(labels.split == "test") & (labels.label == "Tee"), "path"].iloc[0]

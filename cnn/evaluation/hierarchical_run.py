@@ -5,9 +5,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn.evaluation.cascade import Tree, cascade_metrics, soft_probabilities
-from cnn.evaluation.evaluate import predict_rows
 from cnn.data.hierarchy import COARSE, read_mapping
+from cnn.evaluation.cascade import Tree, cascade_metrics, soft_probabilities
+from cnn.evaluation.scoring import predict_rows
 from cnn.runfolder import CLASSES, HIERARCHY, load_run
 from common.errors import UsageError
 
@@ -20,6 +20,7 @@ class Cascade:
     image_size: int
     coarse: object  # Keras model: images -> p(parent)
     fine: dict  # parent -> Keras model: images -> p(label | parent)
+    run: object = None  # the top folder's cnn.runfolder.Run record (config, classes; no model)
 
     def predict_on_batch(self, images):
         """Every model's outputs side by side, coarse first (what `split` takes apart): so evaluation runs the
@@ -77,7 +78,7 @@ def load_cascade(run_dir):
         raise UsageError(f"{run_dir / CLASSES} and {run_dir / HIERARCHY} name different labels; the run folder "
                          f"is damaged (retrain it)")
     fine = {parent: sub_model(run_dir / parent, tree.children[parent]) for parent in tree.modelled}
-    return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine)
+    return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine, run)
 
 
 def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none"):

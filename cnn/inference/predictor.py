@@ -4,8 +4,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn.inference.export import METADATA
 from cnn.data.hierarchy import is_hierarchical
+from cnn.inference.export import METADATA
 from cnn.runfolder import load_classes, load_run
 from common.errors import UsageError
 
@@ -26,7 +26,7 @@ def load_predictor(path):
     export-model folder (SavedModel, TFLite or ONNX)."""
     path = Path(path)
     if is_hierarchical(path):
-        from cnn.evaluation.cascade_run import load_cascade
+        from cnn.evaluation.hierarchical_run import load_cascade
 
         cascade = load_cascade(path)
         return Predictor(list(cascade.tree.classes), cascade.image_size, cascade.probabilities, "cascade")

@@ -1,0 +1,25 @@
+"""A run folder opened for scoring, flat or hierarchical (decided here once): its record and a scorer."""
+from dataclasses import dataclass
+from functools import partial
+
+from cnn.data.hierarchy import is_hierarchical
+from cnn.evaluation.hierarchical_run import load_cascade, score_cascade
+from cnn.evaluation.scoring import score_model
+from cnn.runfolder import load_run
+
+
+@dataclass(frozen=True)
+class Scorable:
+    """A run ready to score: its record (cnn.runfolder.Run of the top folder) and its scorer."""
+
+    run: object
+    score: object  # (rows, batch_size, skip_missing, data) -> (true class indices, probabilities, metrics)
+
+
+def open_scorable(run_dir):
+    """Open a run folder once, its model(s) loaded and checked against the folder before any image is read."""
+    if is_hierarchical(run_dir):
+        cascade = load_cascade(run_dir)
+        return Scorable(cascade.run, partial(score_cascade, cascade))
+    run = load_run(run_dir)
+    return Scorable(run, partial(score_model, run))

@@ -1,0 +1,112 @@
+"""The fit engine every trainer shares: compile a model with the recipe, and fit it with the run folder's callbacks.
+
+A trainer describes its run once (RunContext: folder, options, class weights, extra callbacks, strategy, train
+rows) and each phase it fits (FitPlan: model, datasets, where it starts); `fit(context, plan)` does the rest.
+Variants (flat, fine-tuning, feature cache, hierarchical) import this module, never the front door.
+"""
+import contextlib
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import UsageError
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What stays the same across a run's phases."""
+
+    run_dir: Path
+    options: object  # the run's TrainOptions
+    class_weight: dict = None  # class index -> weight (--class-weight balanced), or None
+    callbacks: tuple = ()  # extra Keras callbacks, run last
+    dist: object = None  # cnn.training.strategy's Distribution
+    rows: int = 0  # the train split's size: an epoch is ceil(rows / --batch-size) steps on every worker
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """One phase to fit: the model, its data, and where it starts."""
+
+    model: object  # the Keras model to fit
+    train_data: object  # cnn.data.loader.Loaded
+    val_data: object
+    options: object  # the phase's TrainOptions (fine-tuning lowers the learning rate)
+    done: int = None  # epochs already finished (the backup's), None for a fresh phase
+    saved: object = None  # the model model.keras holds when it is not `model` (the feature cache fits the head)
+    phase: int = None  # history.csv's phase column (--fine-tune), or None
+    first_epoch: int = 0  # the phase's first epoch in history.csv
+
+
+def compile_model(model, options):
+    """Compile with the recipe's optimizer, schedule and (smoothed) cross-entropy; returns the model."""
+    import keras
+
+    from cnn.training.schedule import make_optimizer
+
+    model.compile(optimizer=make_optimizer(options),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=options.label_smoothing),
+                  metrics=["accuracy"])
+    return model
+
+
+def train_rows(df):
+    """The number of training rows: an epoch is ceil(rows / --batch-size) steps on every worker."""
+    return int((df.split == "train").sum())
+
+
+def plan_callbacks(context, plan, steps):
+    """NaN stop, the schedule, the run folder's callbacks (history, best model, backup, early stop), TensorBoard
+    on request, then the caller's."""
+    import keras
+
+    from cnn.training.callbacks import training_callbacks
+    from cnn.training.schedule import schedule_callback
+
+    extra = list(context.callbacks)
+    if plan.options.tensorboard:
+        from cnn.training.tensorboard import tensorboard_callbacks
+
+        extra += tensorboard_callbacks(context.run_dir, plan.val_data, plan.train_data.class_names)
+    return ([keras.callbacks.TerminateOnNaN(), schedule_callback(plan.options, steps, plan.first_epoch)]
+            + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved) + extra)
+
+
+def fit(context, plan):
+    """model.fit (or cnn.training.multiworker's loop) with the run folder's callbacks and progress on stderr;
+    returns the seconds it took. A split none of whose images decodes is a user error (Keras would fail on the
+    empty dataset)."""
+    from cnn.training.multiworker import fit_multiworker
+
+    # An epoch is ceil(rows / --batch-size) steps. Multiworker: every worker runs that many (the collectives must
+    # match), each from its own share of the rows, repeated, so a worker's pass may end inside an epoch.
+    steps = math.ceil(context.rows / plan.options.batch_size)
+    callbacks = plan_callbacks(context, plan, steps)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        # The loader's length is unknown until its first pass (undecodable images are skipped), which
+        # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        try:
+            if context.dist.name == "multiworker":
+                fit_multiworker(context, plan, callbacks, steps)
+            else:
+                plan.model.fit(plan.train_data.dataset, validation_data=plan.val_data.dataset,
+                               initial_epoch=plan.first_epoch, epochs=plan.first_epoch + plan.options.epochs,
+                               class_weight=context.class_weight, shuffle=False,
+                               verbose=1 if sys.stderr.isatty() else 2, callbacks=callbacks)
+        finally:
+            check_decodable(plan.train_data, "train")
+            check_decodable(plan.val_data, "val")
+    return time.perf_counter() - started
+
+
+def check_decodable(loaded, split):
+    """A split none of whose images decoded cannot train or validate: a user error naming the first file."""
+    if loaded.file_paths and loaded.skipped.count == len(loaded.file_paths):
+        raise UsageError(f"none of the {len(loaded.file_paths)} images of the '{split}' split could be decoded "
+                         f"(first: {loaded.skipped.paths[0]}); check the files")
+

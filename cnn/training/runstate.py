@@ -1,0 +1,108 @@
+"""A run's state before training: a fresh or continued run's options and rows, the run folder's checks, its
+config.json, and "is this finished run the same run?" (for repeats, sweeps and hierarchical sub-models)."""
+import datetime
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from cnn import runfolder as rf
+from cnn.data.hierarchy import mapping_differences
+from cnn.data.labels_csv import read_labels
+from cnn.training.options import RESUMABLE, TrainOptions, differences, flag
+from common.atomic import write_json
+from common.errors import UsageError
+from common.hashing import sha256_file
+
+
+def fresh_run(typed):
+    """(options, labels DataFrame) of a new run."""
+    options = TrainOptions(**typed)
+    return options, checked_files(read_labels(options.labels), options)
+
+
+def continued_run(run_dir, typed):
+    """(options, labels DataFrame) of an interrupted run: its recorded options and the very same labels CSV."""
+    config = rf.load_config(run_dir)
+    recorded = recorded_options(config, run_dir)
+    differ = differences(recorded, typed, allowed=RESUMABLE)
+    if differ:
+        raise UsageError(f"{run_dir} is an interrupted run with other options: {'; '.join(differ)}; continue it "
+                         f"with its own (only {', '.join(map(flag, RESUMABLE))} may change) or choose another --out")
+    options = TrainOptions(**{**recorded, **typed})
+    entry = config["labels"]
+    path = Path(entry["resolved"])
+    if not path.is_file() or sha256_file(path) != entry["sha256"]:
+        raise UsageError(f"{path}, the labels CSV {run_dir} was trained on, is missing or changed since (sha256 "
+                         f"differs); restore it to continue, or start a new run with another --out")
+    same_cwd = os.path.realpath(os.getcwd()) == os.path.realpath(entry["cwd"])
+    return options, checked_files(read_labels(path, base=None if same_cwd else entry["cwd"]), options)
+
+
+def recorded_options(config, run_dir):
+    """The options config.json recorded, as TrainOptions keywords; runs from before --recipe were the card's."""
+    known = {f.name for f in fields(TrainOptions)}
+    recorded = {k: v for k, v in config["options"].items() if k != "out"}
+    unknown = sorted(set(recorded) - known)
+    if unknown:
+        raise UsageError(f"{run_dir} was recorded by another version of train-cnn (options {', '.join(unknown)}); "
+                         f"continue it with that version or start a new run")
+    return {"recipe": "card", **recorded}
+
+
+def checked_files(df, options):
+    """The rows whose image exists: missing files are refused (or dropped with --skip-missing) before any work.
+    Training from --data shards needs no image file."""
+    from cnn.data.loader import check_files
+
+    return df if options.data != "none" else check_files(df, skip_missing=options.skip_missing)
+
+
+def check_run_dir(run_dir, done, classes):
+    """Refuse a folder in use by another trainer, a finished run folder, or an interrupted one trained on other
+    classes."""
+    rf.refuse_if_in_use(run_dir)
+    if done is not None:
+        if rf.load_classes(run_dir) != classes:
+            raise UsageError(f"the labels CSV's classes differ from those {run_dir} was trained on; "
+                             f"resume with the same labels CSV")
+        return
+    if (run_dir / rf.MODEL).exists() and rf.model_loads(run_dir):
+        hint = "" if (run_dir / rf.METRICS).exists() else f" (its report is missing: run evaluate-cnn {run_dir})"
+        raise UsageError(f"{run_dir} already holds a trained model{hint}; choose another --out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"--out {run_dir} is a file, not a folder; choose another --out")
+
+
+def check_same_run(folder, options, allowed=()):
+    """Refuse to count a finished run trained with other options (but `allowed`), another labels CSV or
+    another hierarchy mapping."""
+    config = rf.load_config(folder)
+    differ = differences(recorded_options(config, folder), options.to_dict(), allowed)
+    if not differ and Path(options.labels).is_file() and sha256_file(options.labels) != config["labels"]["sha256"]:
+        differ = [f"the labels CSV {options.labels} (its sha256 differs from the one recorded)"]
+    differ = differ or mapping_differences(config, options)
+    if differ:
+        raise UsageError(f"{folder} holds a finished run with other settings: {'; '.join(differ)}; "
+                         f"choose another --out to keep results apart")
+
+
+def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
+    """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
+    files, package and code versions (and `extra`)."""
+    from cnn.models.transfer import provenance
+
+    write_json(run_dir / rf.CONFIG, {
+        "options": {**options.to_dict(), "out": str(run_dir)},
+        "labels": {"path": options.labels, "resolved": str(Path(options.labels).resolve()), "cwd": os.getcwd(),
+                   "sha256": sha256_file(options.labels), "rows": df["split"].value_counts().to_dict()},
+        "num_classes": len(classes),
+        "precision": policy,
+        "class_weight": class_weight,
+        "starting_weights": provenance(options),
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "versions": rf.package_versions(),
+        "code": rf.code_version(),
+        **extra,
+    })
