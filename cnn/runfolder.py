@@ -22,6 +22,7 @@ CONFUSION_PNG = "confusion.png"
 CONFUSION_CSV = "confusion.csv"
 BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
 PHASE = "phase.json"  # --fine-tune runs: where the second phase began (written when it begins)
+FINISHED = "finished.json"  # written last, after every report file: the run is finished (model.keras's sha256)
 LOCK = ".lock"  # held by the one process training into the folder
 HIERARCHY = "hierarchy.csv"  # a hierarchical run's mapping as resolved (label,parent), usable as --hierarchy
 SUB_LABELS = "labels.csv"  # a hierarchical run's sub-model folder: the rows that sub-model trains on
@@ -82,6 +83,7 @@ def load_run(run_dir, model=True):
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a folder; give a train-cnn run folder")
     run = Run(run_dir, load_config(run_dir), load_classes(run_dir))
+    check_recorded_classes(run)
     if not model:
         return run
     path = run_dir / MODEL
@@ -92,11 +94,54 @@ def load_run(run_dir, model=True):
                              f"({', '.join(models)}); give one of those")
         raise UsageError(f"{path} not found: {run_dir} is not a finished train-cnn run folder")
     run.model = load_keras_model(path)
+    check_model_file(run_dir)
+    check_model(run)
+    return run
+
+
+def check_recorded_classes(run):
+    """classes.json must name the classes config.json recorded, in the same order (runs from before the record
+    have none to compare)."""
+    recorded = run.config.get("classes")
+    if recorded is not None and recorded != run.classes:
+        raise UsageError(f"{run.path / CLASSES} names {', '.join(run.classes)} but {CONFIG} recorded "
+                         f"{', '.join(recorded)} (the order of the model's outputs); the file was edited or comes "
+                         f"from another run: restore it")
+
+
+def check_model_file(run_dir):
+    """model.keras must be the file the finished run recorded (its sha256 in finished.json)."""
+    from common.hashing import sha256_file
+
+    marker = Path(run_dir) / FINISHED
+    recorded = read_json(marker).get("model_sha256") if marker.is_file() else None
+    if recorded is not None and sha256_file(Path(run_dir) / MODEL) != recorded:
+        raise UsageError(f"{Path(run_dir) / MODEL} is not the model this run finished with (its sha256 differs "
+                         f"from {FINISHED}'s); restore it, or retrain")
+
+
+def check_model(run):
+    """The loaded model must give one output per class and take the input size config.json recorded."""
     outputs = run.model.outputs[0].shape[-1]
     if outputs != len(run.classes):
-        raise UsageError(f"{run_dir}: {CLASSES} names {len(run.classes)} classes but {MODEL} has {outputs} outputs; "
+        raise UsageError(f"{run.path}: {CLASSES} names {len(run.classes)} classes but {MODEL} has {outputs} outputs; "
                          f"the folder mixes two runs (retrain, or restore the matching {CLASSES})")
-    return run
+    takes = tuple(run.model.inputs[0].shape[1:3])
+    if None not in takes and takes != (run.image_size, run.image_size):
+        raise UsageError(f"{run.path}: {CONFIG} records --image-size {run.image_size} but {MODEL} takes "
+                         f"{takes[0]}x{takes[1]} images; the folder mixes two runs (restore {CONFIG}, or retrain)")
+
+
+def mark_finished(run_dir):
+    """Write the finished marker, last, after every report file: the model's sha256 and the time."""
+    import datetime
+
+    from common.hashing import sha256_file
+
+    model = Path(run_dir) / MODEL
+    write_json(Path(run_dir) / FINISHED, {
+        "model_sha256": sha256_file(model) if model.is_file() else None,
+        "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
 
 
 def model_loads(run_dir):
@@ -116,24 +161,76 @@ def remove_partial_files(run_dir):
 
 
 def finished_epochs(run_dir):
-    """Epochs completed before an interruption (from the backup, or where an unfinished fine-tuning phase
-    began), or None when there is nothing to resume."""
-    metadata = Path(run_dir) / BACKUP / "training_metadata.json"
-    if metadata.is_file():
-        return int(json.loads(metadata.read_text())["epoch"])
-    if second_phase_unfinished(run_dir):
-        return int(read_json(Path(run_dir) / PHASE)["start_epoch"])
+    """Epochs completed before an interruption, or None when there is nothing to resume (no backup/).
+
+    The trainer makes backup/ before the first epoch and removes it only once every phase is fitted, so
+    backup/ means "training not over". Its state is Keras's (BackupAndRestore with .bkp copies): a kill while
+    Keras writes it falls back to the .bkp pair; a kill before the phase's first backup (or a backup left
+    from the phase before, at or below the start of --fine-tune's phase) resumes at the phase's start.
+    """
+    backup = Path(run_dir) / BACKUP
+    if not backup.is_dir():
+        return None
+    start = int(read_json(Path(run_dir) / PHASE)["start_epoch"]) if (Path(run_dir) / PHASE).is_file() else 0
+    epoch = backup_epoch(backup)
+    if epoch is None or epoch <= start:
+        clear_backup(run_dir)
+        return start
+    return epoch
+
+
+def backup_epoch(backup):
+    """The epoch Keras's backup holds: from training_metadata.json, else (a kill broke it) from its .bkp copy,
+    put back in place together with the weights' copy so Keras restores a matching pair; None when neither."""
+    import shutil
+
+    for suffix in ("", ".bkp"):
+        epoch = _metadata_epoch(backup / f"training_metadata.json{suffix}")
+        if epoch is not None:
+            if suffix:
+                for weights in backup.glob("*.weights.h5.bkp"):
+                    shutil.copyfile(weights, weights.with_suffix(""))
+                shutil.copyfile(backup / "training_metadata.json.bkp", backup / "training_metadata.json")
+            return epoch
     return None
 
 
+def _metadata_epoch(path):
+    """`epoch` of a Keras training_metadata.json, or None when it is missing or cut short."""
+    try:
+        return int(json.loads(path.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def clear_backup(run_dir):
+    """Empty backup/ (keeping the folder, which marks training as not over)."""
+    import shutil
+
+    backup = Path(run_dir) / BACKUP
+    backup.mkdir(parents=True, exist_ok=True)
+    for path in backup.iterdir():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def remove_backup(run_dir):
+    """Training is over (every phase fitted): remove backup/, then only the reports remain to write."""
+    import shutil
+
+    shutil.rmtree(Path(run_dir) / BACKUP, ignore_errors=True)
+
+
+def report_pending(run_dir):
+    """True when training is over but the run is not finished: a kill came after the last epoch, before the
+    finished marker, so rerunning the command writes the reports."""
+    run_dir = Path(run_dir)
+    return ((run_dir / CONFIG).is_file() and (run_dir / HISTORY).is_file() and not (run_dir / BACKUP).exists()
+            and not run_finished(run_dir) and model_loads(run_dir))
+
+
 def run_finished(run_dir):
-    """True when the run folder holds a finished run: training wrote its test report (metrics.json) last."""
-    return (Path(run_dir) / METRICS).is_file()
-
-
-def second_phase_unfinished(run_dir):
-    """True when a fine-tuning phase began in the run folder and the run has no report yet."""
-    return (Path(run_dir) / PHASE).is_file() and not run_finished(run_dir)
+    """True when the run folder holds a finished run: its finished marker, written after every report file."""
+    return (Path(run_dir) / FINISHED).is_file()
 
 
 def default_run_dir(arch, runs=RUNS):
@@ -144,11 +241,9 @@ def default_run_dir(arch, runs=RUNS):
 
 def latest_interrupted_run(runs=RUNS):
     """The most recently modified run folder under runs/ that holds a backup/ to resume; a hierarchical run
-    (a folder with its own config.json around sub-model folders) counts when one of its sub-models does, and a
-    --fine-tune run whose second phase began (phase.json) and has no report yet counts too."""
+    (a folder with its own config.json around sub-model folders) counts when one of its sub-models does."""
     backups = [(p.parent, p) for p in runs.glob(f"*/{BACKUP}") if p.is_dir()]
     backups += [(p.parent.parent, p) for p in runs.glob(f"*/*/{BACKUP}") if (p.parent.parent / CONFIG).is_file()]
-    backups += [(p.parent, p) for p in runs.glob(f"*/{PHASE}") if second_phase_unfinished(p.parent)]
     if not backups:
         raise UsageError(f"no interrupted run under {runs}/ (none has a {BACKUP}/ folder); pass --out RUN")
     return max(backups, key=lambda pair: pair[1].stat().st_mtime)[0]
@@ -156,10 +251,12 @@ def latest_interrupted_run(runs=RUNS):
 
 @contextlib.contextmanager
 def locked(run_dir):
-    """Hold the run folder's lock for the block; a second trainer into the same folder is refused at once."""
+    """Hold the run folder's lock for the block; a second trainer into the same folder is refused at once. A folder
+    made here that a refusal (UsageError) leaves holding only the lock is removed."""
     import fcntl
 
     run_dir = Path(run_dir)
+    made = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / LOCK, "a+") as handle:
         _take_lock(handle, run_dir)
@@ -169,6 +266,11 @@ def locked(run_dir):
         handle.flush()
         try:
             yield run_dir
+        except UsageError:  # refused before anything was written: leave no empty folder behind
+            if made and [p.name for p in run_dir.iterdir()] == [LOCK]:
+                (run_dir / LOCK).unlink()
+                run_dir.rmdir()
+            raise
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -1,5 +1,6 @@
 """The one wrapper every command's main() runs its work in: user errors and Ctrl-C become one line."""
 import argparse
+import errno
 import os
 import sys
 
@@ -10,7 +11,8 @@ def run_command(prog, action, interrupted="interrupted"):
     """Run `action()` and return the exit status: its own (or 0), 2 for a UsageError, 130 for Ctrl-C.
 
     A user error prints `PROG: error: MESSAGE` on one line; Ctrl-C prints `PROG: INTERRUPTED`; a closed
-    stdout (`make-labels ROOT | head`) ends quietly. Anything else is a bug and keeps its traceback.
+    stdout (`make-labels ROOT | head`) ends quietly, and a full disk (`> /dev/full`) is one line and exit 2.
+    Anything else is a bug and keeps its traceback.
     """
     try:
         status = action()
@@ -23,6 +25,14 @@ def run_command(prog, action, interrupted="interrupted"):
     except BrokenPipeError:  # the reader left: silence the final flush of stdout too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the final flush would fail again
+        where = f" writing {error.filename}" if error.filename else ""
+        print(f"{prog}: error: {error.strerror}{where}; free some space or write the output elsewhere",
+              file=sys.stderr, flush=True)
+        return 2
     return 0 if status is None else status
 
 

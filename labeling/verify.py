@@ -6,7 +6,7 @@ detected from its content, is not one the trainer's decoder reads (common.schema
 import os
 from multiprocessing.pool import ThreadPool
 
-from common.schema import TRAINABLE_FORMATS
+from common.schema import TRAINABLE_FORMATS, too_large
 
 PROGRESS_EVERY = 10_000  # images between progress reports
 
@@ -15,6 +15,9 @@ def decode_error(path):
     """None when the file decodes whole in a trainable format, else a short reason ('OSError: image file is ...')."""
     from PIL import Image
 
+    large = too_large(path)
+    if large:
+        return f"too large to decode: {large}"
     try:
         with Image.open(path) as image:
             image.load()  # decodes every pixel: open() alone only reads the header

@@ -31,26 +31,50 @@ def clothing_small():
     return CLOTHING_SMALL
 
 
-def labelled_folder(sample_tree, tmp_path_factory, name):
-    """(a new folder holding labels.csv for the sample tree, split by DeepFashion's partition, by product; the
-    labels DataFrame): where a test module's trainings run."""
-    from labeling.labels import make_labels
+# The tiny training that training tests share: 32 px, one epoch, float32 (the same numbers on any CPU). A test
+# needing more says so: dict(TINY, epochs=2), tiny_argv(epochs=2, recipe="card").
+TINY = dict(image_size=32, epochs=1, precision="float32")
 
-    folder = tmp_path_factory.mktemp(name)
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
-    return folder, table
+
+def tiny_argv(**overrides):
+    """TINY, with `overrides`, as train-cnn flags: tiny_argv() is ["--image-size", "32", "--epochs", "1",
+    "--precision", "float32"]; tiny_argv(epochs=2, recipe="card") changes --epochs and adds --recipe card."""
+    argv = []
+    for key, value in {**TINY, **overrides}.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return argv
 
 
 @pytest.fixture(scope="session")
-def small_run(sample_tree, tmp_path_factory):
+def sample_labels(sample_tree):
+    """The sample tree's labels table as make-labels writes it (split by DeepFashion's partition, by product);
+    shared by the session: copy it before changing it."""
+    from labeling.labels import make_labels
+
+    return make_labels(sample_tree)[0]
+
+
+@pytest.fixture(scope="session")
+def labelled_folder(sample_labels, tmp_path_factory):
+    """labelled_folder(name, table=None): a new folder holding labels.csv (the sample's, or `table`), where a test
+    module's trainings run and write runs/; a folder per module keeps the modules independent."""
+
+    def make(name, table=None):
+        folder = tmp_path_factory.mktemp(name)
+        (sample_labels if table is None else table).to_csv(folder / "labels.csv", index=False)
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def small_run(labelled_folder, sample_labels):
     """A quickly trained run on the sample tree (32 px, 2 epochs, float32) and its labels DataFrame."""
     from cnn.training.train import train
 
-    folder, table = labelled_folder(sample_tree, tmp_path_factory, "small_run")
-    run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), image_size=32, epochs=2,
-                   precision="float32")
-    return run, table
+    folder = labelled_folder("small_run")
+    run, _ = train(out=folder / "run", labels=str(folder / "labels.csv"), **dict(TINY, epochs=2))
+    return run, sample_labels
 
 
 def start_cnn(args, cwd, code=None):

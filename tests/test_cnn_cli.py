@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from cnn.cli import evaluate_main, main, predict_main, train_main
+from conftest import tiny_argv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +69,7 @@ def test_missing_image_file(tmp_path, images, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     rows = [(images[0], "x", "train"), (images[1], "y", "train"), ("img/gone.jpg", "x", "train"),
             (images[2], "x", "val")]
-    assert train_main(["--labels", write_csv(tmp_path / "l.csv", rows), "--image-size", "32"]) == 2
+    assert train_main(["--labels", write_csv(tmp_path / "l.csv", rows), *tiny_argv()]) == 2
     message = one_line_error(capsys, "train-cnn")
     assert "1 of 4 image files are missing (img/gone.jpg)" in message and "--skip-missing" in message
     assert not (tmp_path / "runs").exists()

@@ -95,6 +95,7 @@ def test_write_reports_files(tmp_path):
     assert not list(tmp_path.glob(".*")), "no temporary files left behind"
 
 
+@pytest.mark.train
 def test_evaluate_other_split_writes_its_own_folder(small_run, capsys):
     run, table = small_run
     training_report = (run / "metrics.json").read_text()
@@ -107,6 +108,7 @@ def test_evaluate_other_split_writes_its_own_folder(small_run, capsys):
     assert "split: val" in capsys.readouterr().out
 
 
+@pytest.mark.train
 def test_evaluate_another_csv_with_a_subset_of_classes(small_run, tmp_path):
     run, table = small_run
     subset = table[table.label.isin(["Tee", "Dress"])].assign(split="test")
@@ -118,6 +120,7 @@ def test_evaluate_another_csv_with_a_subset_of_classes(small_run, tmp_path):
     assert supports == {c: int((subset.label == c).sum()) for c in supports}
 
 
+@pytest.mark.train
 def test_evaluate_unknown_labels_is_a_user_error(small_run, tmp_path, capsys):
     run, table = small_run
     table.assign(label=table.label.replace({"Tee": "Blouse", "Jeans": "Kimono"})).to_csv(tmp_path / "x.csv")

@@ -12,6 +12,8 @@ from cnn.inference.predictor import load_predictor
 
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "tf2onnx", "onnxruntime"))
 
+pytestmark = pytest.mark.train  # every test exports the session's trained small_run
+
 
 @pytest.fixture(scope="module")
 def test_batch(small_run):

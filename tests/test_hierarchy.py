@@ -9,7 +9,7 @@ from cnn.data.hierarchy import mapping_differences, mapping_record, resolve_mapp
 from cnn.training.options import TrainOptions
 from cnn.runfolder import latest_interrupted_run
 from common.errors import UsageError
-from labeling.labels import make_labels
+from conftest import tiny_argv
 
 # DeepFashion's body type of the sample's six categories (Anno/list_category_cloth.txt: 1 upper, 2 lower, 3 full).
 SAMPLE_TYPES = {"Dress": "full", "Hoodie": "upper", "Jeans": "lower", "Shorts": "lower", "Skirt": "lower",
@@ -17,9 +17,9 @@ SAMPLE_TYPES = {"Dress": "full", "Hoodie": "upper", "Jeans": "lower", "Shorts": 
 
 
 @pytest.fixture(scope="module")
-def table(sample_tree):
+def table(sample_labels):
     """The sample's labels table as make-labels writes it (with its category_type column)."""
-    return make_labels(sample_tree)[0]
+    return sample_labels
 
 
 def write(path, text):
@@ -103,11 +103,11 @@ def test_train_cnn_with_a_bad_mapping_is_one_line_and_writes_nothing(table, tmp_
     monkeypatch.chdir(tmp_path)
     table.to_csv("labels.csv", index=False)
     write(tmp_path / "m.csv", "label;parent\nTee;tops\n")
-    assert train_main(["--hierarchy", "m.csv", "--image-size", "32", "--out", "runs/h"]) == 2
+    assert train_main(["--hierarchy", "m.csv", *tiny_argv(), "--out", "runs/h"]) == 2
     assert capsys.readouterr().err.strip() == ("train-cnn: error: --hierarchy m.csv: the header must be label,parent, "
                                                "not label;parent; one row per label naming its parent")
     pd.DataFrame({"label": ["Tee"], "parent": ["tops"]}).to_csv("m.csv", index=False)
-    assert train_main(["--hierarchy", "m.csv", "--image-size", "32", "--out", "runs/h"]) == 2
+    assert train_main(["--hierarchy", "m.csv", *tiny_argv(), "--out", "runs/h"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("train-cnn: error: --hierarchy m.csv: 5 label(s) of labels.csv have no parent: Dress, "
                           "Hoodie, Jeans, Shorts, Skirt") and "\n" not in err

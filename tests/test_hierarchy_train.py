@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import start_cnn, wait_for
+from conftest import TINY, start_cnn, tiny_argv, wait_for
 from cnn.cli import evaluate_main, predict_main, sweep_main, train_main
 from cnn.data.loader import flow_from_dataframe
 from common.hashing import sha256_file
@@ -19,19 +19,17 @@ from cnn.runfolder import load_run
 from cnn.inference.show_batch import show_batch
 from cnn.training.train import train
 from common.errors import UsageError
-from labeling.labels import make_labels
 from test_hierarchy import SAMPLE_TYPES
 
-SHARED = ["--epochs", "1", "--image-size", "32", "--precision", "float32", "--recipe", "card"]
 LOWER, UPPER = ["Jeans", "Shorts", "Skirt"], ["Hoodie", "Tee"]
+
+pytestmark = pytest.mark.train
 
 
 @pytest.fixture(scope="module")
-def workdir(sample_tree, tmp_path_factory):
+def workdir(labelled_folder):
     """A folder with the sample's labels.csv (with category_type)."""
-    folder = tmp_path_factory.mktemp("hierarchy")
-    make_labels(sample_tree)[0].to_csv(folder / "labels.csv", index=False)
-    return folder
+    return labelled_folder("hierarchy")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +38,7 @@ def killed_sweep(workdir):
     run trains its second sub-model, then run again to the end: (sweep folder, coarse model's mtime when killed).
     Its flat and hierarchical runs are what the other tests read."""
     argv = ["--grid", "hierarchy=none,category_type", "--repeats", "2", "--baseline", "hierarchy=none",
-            "--out", "sweep", "--", *SHARED]
+            "--out", "sweep", "--", *tiny_argv(recipe="card")]
     process = start_cnn(["sweep", *argv], workdir)
     run = workdir / "sweep" / "hierarchy=category_type" / "seed-0"
     assert wait_for((run / "lower" / "config.json").exists, process, seconds=600)
@@ -88,7 +86,7 @@ def test_sweep_gives_the_paired_flat_vs_cascade_difference(sweep):
 def test_run_folder_holds_the_record_and_one_complete_run_per_sub_model(runs, workdir):
     run, _ = runs
     assert {p.name for p in run.iterdir()} == {".lock", "classes.json", "config.json", "confusion.csv",
-                                               "confusion.png", "hierarchy.csv", "metrics.json", "report.txt",
+                                               "confusion.png", "finished.json", "hierarchy.csv", "metrics.json", "report.txt",
                                                "coarse", "lower", "upper"}
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["hierarchy"] == "category_type"
@@ -97,7 +95,7 @@ def test_run_folder_holds_the_record_and_one_complete_run_per_sub_model(runs, wo
     assert pd.read_csv(run / "hierarchy.csv").set_index("label")["parent"].to_dict() == SAMPLE_TYPES
     assert load_run(run, model=False).classes == sorted(SAMPLE_TYPES)
     for sub in ("coarse", "lower", "upper"):
-        assert {"model.keras", "metrics.json", "history.csv", "labels.csv"} <= {p.name for p in (run / sub).iterdir()}
+        assert {"model.keras", "metrics.json", "history.csv", "labels.csv", "finished.json"} <= {p.name for p in (run / sub).iterdir()}
     with pytest.raises(UsageError, match="is a hierarchical run: its models are in its sub-folders"):
         load_run(run)  # export-model, --cam...: one model only
 
@@ -201,9 +199,9 @@ def test_predict_and_show_batch_use_the_cascade(runs, workdir, monkeypatch, tmp_
 def test_training_into_a_finished_hierarchical_run_is_refused(runs, workdir, monkeypatch, capsys):
     run, flat = runs
     monkeypatch.chdir(workdir)
-    assert train_main([*SHARED, "--out", str(run)]) == 2
+    assert train_main([*tiny_argv(recipe="card"), "--out", str(run)]) == 2
     assert capsys.readouterr().err.strip().endswith("already holds a trained hierarchical run; choose another --out")
-    assert train_main([*SHARED, "--hierarchy", "category_type", "--out", str(flat)]) == 2
+    assert train_main([*tiny_argv(recipe="card"), "--hierarchy", "category_type", "--out", str(flat)]) == 2
     assert "holds a flat run; choose another --out for the hierarchical one" in capsys.readouterr().err
 
 
@@ -237,7 +235,7 @@ def test_an_interrupted_run_continues_with_the_sub_model_it_was_training(workdir
     monkeypatch.chdir(workdir)
     pd.DataFrame({"label": list(SAMPLE_TYPES), "parent": ["dresses", "tops", "legs", "legs", "skirts", "tops"]}
                  ).to_csv("mapping.csv", index=False)  # Skirt alone: two modelled parents, legs and tops
-    options = dict(hierarchy="mapping.csv", image_size=32, epochs=2, patience=10, precision="float32")
+    options = dict(TINY, hierarchy="mapping.csv", epochs=2, patience=10)
     with pytest.raises(KeyboardInterrupt):
         train(out="runs/h", callbacks=[StopInFit(fit=1, epoch=0)], **options)  # in legs' first epoch
     run = workdir / "runs" / "h"

@@ -1,24 +1,26 @@
-"""Precision resolution from the real CPU flags, and float32 outputs under a mixed policy."""
+"""Precision resolution by a table of CPU flags and GPUs, and float32 outputs under a mixed policy."""
 import numpy as np
 import pytest
 
 from cnn.models.architectures import build_cnn
+from cnn.training import precision
 from cnn.training.precision import apply_precision, cpu_flags, resolve_precision
 
+AVX512 = {"fpu", "sse2", "avx2", "fma", "avx512f"}
+AMX = {"amx_bf16", "amx_tile", "amx_int8"}
 
-def bf16_hardware():
-    """Independent reading of /proc/cpuinfo (and TF's GPU list) for bfloat16 support."""
-    import tensorflow as tf
-
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        text = ""
-    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split()}
-    cpu = "avx512_bf16" in flags and "amx_bf16" not in flags  # AMX: auto keeps float32 (a collapse was seen)
-    gpu = any(tuple(tf.config.experimental.get_device_details(g).get("compute_capability", (0, 0))) >= (8, 0)
-              for g in tf.config.list_physical_devices("GPU"))
-    return cpu or gpu
+# What --precision auto picks: (the CPU's /proc/cpuinfo flags, a GPU of compute capability 8.0+ visible) -> policy.
+AUTO = [
+    (set(), False, "float32"),  # no /proc/cpuinfo
+    ({"fpu", "sse2", "avx2", "fma"}, False, "float32"),  # AVX2 only
+    (AVX512, False, "float32"),  # AVX-512 without BF16
+    (AVX512 | {"avx512_bf16"}, False, "mixed_bfloat16"),  # Cooper Lake, Zen 4: AVX-512 BF16
+    (AVX512 | {"avx512_bf16"} | AMX, False, "float32"),  # Sapphire Rapids, AMX: the bfloat16 collapse
+    (AVX512 | AMX, False, "float32"),  # AMX flags without AVX-512 BF16
+    (set(), True, "mixed_bfloat16"),  # an Ampere-or-later GPU, whatever the CPU
+    ({"fpu", "sse2", "avx2", "fma"}, True, "mixed_bfloat16"),
+    (AVX512 | {"avx512_bf16"} | AMX, True, "mixed_bfloat16"),  # the GPU trains, not the AMX CPU
+]
 
 
 @pytest.fixture
@@ -30,22 +32,12 @@ def restore_policy():
     keras.mixed_precision.set_global_policy(before)
 
 
-def test_auto_follows_the_hardware():
-    expected = "mixed_bfloat16" if bf16_hardware() else "float32"
-    assert resolve_precision("auto") == resolve_precision() == expected
-
-
-@pytest.mark.parametrize("flags, expected", [
-    ({"avx512f", "avx512_bf16"}, "mixed_bfloat16"),
-    ({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}, "float32"),  # AMX: the bfloat16 collapse
-    ({"avx2", "fma"}, "float32"),
-])
-def test_auto_on_cpus_by_their_flags(flags, expected):
-    from cnn.training.precision import gpu_supports_bfloat16
-
-    if gpu_supports_bfloat16():
-        pytest.skip("a bfloat16 GPU is visible: auto picks it whatever the CPU")
+@pytest.mark.parametrize("flags, gpu, expected", AUTO)
+def test_auto_by_cpu_flags_and_gpu(flags, gpu, expected, monkeypatch):
+    monkeypatch.setattr(precision, "gpu_supports_bfloat16", lambda: gpu)
     assert resolve_precision("auto", flags=flags) == expected
+    monkeypatch.setattr(precision, "cpu_flags", lambda *args: set(flags))  # as read from /proc/cpuinfo
+    assert resolve_precision("auto") == resolve_precision() == expected
 
 
 @pytest.mark.parametrize("choice", ["float32", "mixed_bfloat16", "mixed_float16"])

@@ -36,6 +36,7 @@ def test_find_images_scans_folders_recursively_for_image_suffixes(photo_dir):
     assert found == ["a.jpg", "b.JPG", "broken.jpg", "d.png", "sub/c.jpg"]
 
 
+@pytest.mark.train
 def test_unreadable_image_is_warned_about_and_others_continue(run, photo_dir, capsys):
     assert predict_main([str(run), str(photo_dir), "--format", "json"]) == 0
     captured = capsys.readouterr()
@@ -46,6 +47,7 @@ def test_unreadable_image_is_warned_about_and_others_continue(run, photo_dir, ca
     assert all(len(r["predictions"]) == 3 for r in results)
 
 
+@pytest.mark.train
 def test_probabilities_are_the_models_softmax(run, photo_dir):
     classes = [json.loads((run / "classes.json").read_text())[str(i)] for i in range(6)]
     [(path, preds)] = predict_images(run, [photo_dir / "a.jpg"], top=10)  # top capped at the 6 classes
@@ -56,6 +58,7 @@ def test_probabilities_are_the_models_softmax(run, photo_dir):
     assert sum(p for _, p in preds) == pytest.approx(1, abs=1e-5)
 
 
+@pytest.mark.train
 def test_table_output(run, photo_dir, capsys):
     assert predict_main([str(run), str(photo_dir / "a.jpg"), "--top", "2"]) == 0
     header, rule, row = capsys.readouterr().out.strip().splitlines()
@@ -63,6 +66,7 @@ def test_table_output(run, photo_dir, capsys):
     assert row.startswith(str(photo_dir / "a.jpg"))
 
 
+@pytest.mark.train
 def test_no_readable_image_exits_2(run, photo_dir, capsys):
     assert predict_main([str(run), str(photo_dir / "broken.jpg"), str(photo_dir / "notes.txt"),
                          str(photo_dir / "missing.jpg")]) == 2

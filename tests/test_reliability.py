@@ -15,22 +15,18 @@ from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data.datasets import cache_for
 from cnn.training.train import train
 from labeling.cli import main as make_labels_main
-from labeling.labels import make_labels
-from conftest import start_cnn, wait_for
-from conftest import REPO
+from conftest import REPO, TINY, start_cnn, tiny_argv, wait_for
 from test_train import StopAfterEpoch
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
-SMALL = ["--image-size", "32", "--precision", "float32"]
 
 
 @pytest.fixture(scope="module")
-def workdir(sample_tree, tmp_path_factory):
+def workdir(labelled_folder, sample_labels):
     """A folder with labels.csv for the sample tree and a copy relabelled (two classes merged)."""
-    folder = tmp_path_factory.mktemp("reliability")
-    table, _ = make_labels(sample_tree)
-    table.to_csv(folder / "labels.csv", index=False)
-    table.assign(label=table.label.replace({"Shorts": "Jeans"})).to_csv(folder / "merged.csv", index=False)
+    folder = labelled_folder("reliability")
+    sample_labels.assign(label=sample_labels.label.replace({"Shorts": "Jeans"})).to_csv(folder / "merged.csv",
+                                                                                          index=False)
     return folder
 
 
@@ -51,8 +47,9 @@ zipfile.ZipFile.close = close
 """
 
 
+@pytest.mark.train
 def test_kill_during_model_save_leaves_no_truncated_model_and_rerun_finishes(workdir):
-    argv = ["train", *SMALL, "--epochs", "2", "--out", "runs/killed-save"]
+    argv = ["train", *tiny_argv(epochs=2), "--out", "runs/killed-save"]
     process = start_cnn(argv, workdir, KILL_DURING_FIRST_MODEL_SAVE)
     process.communicate(timeout=300)
     assert process.returncode == -signal.SIGKILL
@@ -77,18 +74,19 @@ def test_cache_key_follows_the_content(workdir):
     assert key != cache_for("c", "train", train_rows.iloc[1:], classes, 32)  # other rows
 
 
+@pytest.mark.train
 def test_file_cache_of_another_csv_is_not_reused_and_a_killed_cache_does_not_block(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     cache = workdir / "cache" / "pixels"
     cache.parent.mkdir()
-    process = start_cnn(["train", *SMALL, "--epochs", "3", "--cache", str(cache), "--out", "runs/cache-a"], workdir)
+    process = start_cnn(["train", *tiny_argv(epochs=3), "--cache", str(cache), "--out", "runs/cache-a"], workdir)
     assert wait_for(lambda: list(cache.parent.glob("*.lockfile")), process)
     process.send_signal(signal.SIGKILL)  # mid first epoch: TensorFlow's lockfile stays behind
     process.wait()
     assert list(cache.parent.glob("*.lockfile"))
-    assert train_main([*SMALL, "--epochs", "1", "--cache", str(cache), "--out", "runs/cache-b"]) == 0
+    assert train_main([*tiny_argv(), "--cache", str(cache), "--out", "runs/cache-b"]) == 0
     first = set(cache.parent.iterdir())
-    assert train_main([*SMALL, "--epochs", "1", "--cache", str(cache), "--labels", "merged.csv",
+    assert train_main([*tiny_argv(), "--cache", str(cache), "--labels", "merged.csv",
                        "--out", "runs/cache-c"]) == 0
     added = set(cache.parent.iterdir()) - first
     assert any(".train-32px-" in p.name for p in added) and any(".val-32px-" in p.name for p in added)
@@ -102,10 +100,11 @@ def interrupted(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     out = f"runs/interrupted-{time.monotonic_ns()}"
     with pytest.raises(KeyboardInterrupt):
-        train(out=out, callbacks=[StopAfterEpoch(0)], image_size=32, epochs=3, precision="float32")
+        train(out=out, callbacks=[StopAfterEpoch(0)], **dict(TINY, epochs=3))
     return out
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("change, message", [
     (["--image-size", "48"], "--image-size 48 (recorded: 32)"),
     (["--lr", "0.01"], "--lr 0.01 (recorded: 0.001)"),
@@ -118,6 +117,7 @@ def test_rerun_of_an_interrupted_run_with_other_options_is_refused(interrupted, 
     assert err.startswith("train-cnn: error: ") and message in err and "\n" not in err
 
 
+@pytest.mark.train
 def test_resume_refuses_a_changed_labels_csv(interrupted, workdir, capsys):
     original = (workdir / "labels.csv").read_bytes()
     try:
@@ -130,12 +130,13 @@ def test_resume_refuses_a_changed_labels_csv(interrupted, workdir, capsys):
     assert train_main(["--resume", "--out", interrupted, "--epochs", "2"]) == 0  # same data: it continues
 
 
+@pytest.mark.train
 def test_a_second_trainer_into_the_same_folder_is_refused(workdir, capsys):
-    first = start_cnn(["train", *SMALL, "--epochs", "200", "--patience", "200", "--out", "runs/locked"], workdir)
+    first = start_cnn(["train", *tiny_argv(epochs=200, patience=200), "--out", "runs/locked"], workdir)
     lock = workdir / "runs" / "locked" / ".lock"
     try:
         assert wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), first)
-        second = start_cnn(["train", *SMALL, "--out", "runs/locked"], workdir)
+        second = start_cnn(["train", *tiny_argv(), "--out", "runs/locked"], workdir)
         _, err = second.communicate(timeout=300)
         assert second.returncode == 2
         assert stderr_lines(err) == [f"train-cnn: error: runs/locked is in use by another train-cnn "
@@ -176,9 +177,11 @@ def rewrite_classes(run, mapping):
     (run / "classes.json").write_text(json.dumps(mapping))
 
 
+@pytest.mark.train
 @pytest.mark.parametrize("damage, message", [
-    (lambda names: {**{str(i): n for i, n in enumerate(names)}, str(len(names)): "Extra"}, "mixes two runs"),
-    (lambda names: {str(i): n for i, n in enumerate(names[:-1])}, "mixes two runs"),
+    (lambda names: {**{str(i): n for i, n in enumerate(names)}, str(len(names)): "Extra"}, "but config.json recorded"),
+    (lambda names: {str(i): n for i, n in enumerate(names[:-1])}, "but config.json recorded"),
+    (lambda names: {str(i): n for i, n in enumerate([names[1], names[0], *names[2:]])}, "but config.json recorded"),
     (lambda names: {"0": names[0], "2": names[1]}, "must map the output indices 0..n-1"),
     (lambda names: {str(i): "" for i in range(len(names))}, "distinct, non-empty class names"),
 ])
@@ -193,6 +196,7 @@ def test_a_run_folder_that_contradicts_itself_is_refused(run_copy, small_run, da
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.train
 def test_truncated_model_is_one_line_even_after_tensorflow_loads(run_copy):
     data = (run_copy / "model.keras").read_bytes()
     (run_copy / "model.keras").write_bytes(data[: len(data) // 2])
@@ -203,14 +207,16 @@ def test_truncated_model_is_one_line_even_after_tensorflow_loads(run_copy):
     assert len(lines) == 1 and "model.keras: not a loadable Keras model" in lines[0], lines
 
 
+@pytest.mark.train
 def test_divergence_is_reported_and_the_folder_can_be_reused(workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
-    assert train_main([*SMALL, "--epochs", "3", "--lr", "1e12", "--out", "runs/diverged"]) == 2
+    assert train_main([*tiny_argv(epochs=3), "--lr", "1e12", "--out", "runs/diverged"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("train-cnn: error: training diverged at epoch 1 (the loss became NaN)")
-    assert train_main([*SMALL, "--epochs", "1", "--out", "runs/diverged"]) == 0  # a sane --lr starts afresh
+    assert train_main([*tiny_argv(), "--out", "runs/diverged"]) == 0  # a sane --lr starts afresh
 
 
+@pytest.mark.train  # found in the first epoch's batches: model.fit has begun
 def test_a_split_of_undecodable_images_is_a_user_error(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     rows = []
@@ -219,7 +225,7 @@ def test_a_split_of_undecodable_images_is_a_user_error(tmp_path, monkeypatch, ca
         Image.new("RGB", (32, 32), (60 * i, 0, 0)).save(good)
         bad.write_bytes(b"not an image at all")
         rows += [(str(bad), "ab"[i % 2], "train"), (str(good), "ab"[i % 2], "val")]
-    assert train_main(["--labels", write_rows(tmp_path / "l.csv", rows), *SMALL, "--epochs", "1"]) == 2
+    assert train_main(["--labels", write_rows(tmp_path / "l.csv", rows), *tiny_argv()]) == 2
     assert "none of the 4 images of the 'train' split could be decoded" in capsys.readouterr().err
 
 
@@ -241,8 +247,9 @@ def test_make_labels_refuses_non_utf8_names_and_outputs_that_would_touch_data(tm
     assert "exists and is not a .csv file" in capsys.readouterr().err and notes.read_text() == "mine"
 
 
+@pytest.mark.train
 def test_ctrl_c_during_training_is_one_line_and_exit_130(workdir):
-    process = start_cnn(["train", *SMALL, "--epochs", "200", "--patience", "200", "--out", "runs/ctrl-c"], workdir)
+    process = start_cnn(["train", *tiny_argv(epochs=200, patience=200), "--out", "runs/ctrl-c"], workdir)
     history = workdir / "runs" / "ctrl-c" / "history.csv"
     assert wait_for(history.exists, process)
     process.send_signal(signal.SIGINT)
@@ -253,7 +260,7 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(workdir):
 
 
 def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):
-    done = subprocess.run([sys.executable, "-m", "cnn", "train", *SMALL, "--out", "runs/noise", "--labels",
+    done = subprocess.run([sys.executable, "-m", "cnn", "train", *tiny_argv(), "--out", "runs/noise", "--labels",
                            "missing.csv"], cwd=workdir, env=ENV, text=True, capture_output=True)
     assert done.returncode == 2 and stderr_lines(done.stderr) == [
         "train-cnn: error: labels CSV missing.csv not found; create it with make-labels or pass --labels"]
@@ -261,7 +268,7 @@ def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):
 
 
 def test_a_run_recorded_by_another_version_is_continued_as_recorded_or_refused():
-    from cnn.training.train import recorded_options
+    from cnn.training.runstate import recorded_options
     from common.errors import UsageError
 
     old = {"options": {"lr": 1e-3, "augment": "none", "out": "runs/old"}}  # before --recipe: the card's recipe

@@ -7,7 +7,7 @@ import pytest
 
 from cnn.cli import train_main
 from cnn.experiments.stats import describe, paired_difference
-from labeling.labels import make_labels
+from conftest import tiny_argv
 
 
 def test_describe_by_hand():
@@ -28,12 +28,11 @@ def test_paired_difference_by_hand():
     assert clear["distinguishable"] and clear["low"] > 0
 
 
-def test_repeats_train_each_seed_and_summarise(sample_tree, tmp_path, monkeypatch, capsys):
-    table, _ = make_labels(sample_tree)
-    table.to_csv(tmp_path / "labels.csv", index=False)
+@pytest.mark.train
+def test_repeats_train_each_seed_and_summarise(sample_labels, tmp_path, monkeypatch, capsys):
+    sample_labels.to_csv(tmp_path / "labels.csv", index=False)
     monkeypatch.chdir(tmp_path)
-    argv = ["--repeats", "2", "--seed", "5", "--epochs", "1", "--image-size", "32", "--precision", "float32",
-            "--out", "rep"]
+    argv = ["--repeats", "2", "--seed", "5", *tiny_argv(), "--out", "rep"]
     assert train_main(argv) == 0
     runs = {s: json.loads((tmp_path / "rep" / f"seed-{s}" / "metrics.json").read_text()) for s in (5, 6)}
     assert [json.loads((tmp_path / "rep" / f"seed-{s}" / "config.json").read_text())["options"]["seed"]
@@ -52,13 +51,13 @@ def test_repeats_train_each_seed_and_summarise(sample_tree, tmp_path, monkeypatc
     assert "already finished, kept" in capsys.readouterr().err
 
 
-def test_runs_of_other_code_are_kept_but_flagged(sample_tree, tmp_path, monkeypatch, capsys):
+@pytest.mark.train
+def test_runs_of_other_code_are_kept_but_flagged(sample_labels, tmp_path, monkeypatch, capsys):
     from cnn.runfolder import code_version
 
-    table, _ = make_labels(sample_tree)
-    table.to_csv(tmp_path / "labels.csv", index=False)
+    sample_labels.to_csv(tmp_path / "labels.csv", index=False)
     monkeypatch.chdir(tmp_path)
-    argv = ["--repeats", "2", "--epochs", "1", "--image-size", "32", "--precision", "float32", "--out", "rep"]
+    argv = ["--repeats", "2", *tiny_argv(), "--out", "rep"]
     assert train_main(argv) == 0
     config = json.loads((tmp_path / "rep" / "seed-0" / "config.json").read_text())
     assert config["code"] == code_version() and config["code"].startswith("clothing-cnn ")

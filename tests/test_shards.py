@@ -8,27 +8,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import start_cnn, wait_for
+from conftest import start_cnn, tiny_argv, wait_for
 from cnn.cli import evaluate_main, pack_shards_main, show_batch_main, train_main
 from cnn.data.loader import decode_and_resize
 from cnn.data.shards import images_at, read_index, read_rows, records
 from common.errors import UsageError
-from labeling.labels import make_labels
 
 SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def workdir(sample_tree, tmp_path_factory):
+def workdir(labelled_folder, sample_labels):
     """A folder with labels.csv for the sample tree plus one undecodable image in the train split."""
-    folder = tmp_path_factory.mktemp("shards")
-    table, _ = make_labels(sample_tree)
+    folder = labelled_folder("shards")
     broken = folder / "bad" / "broken.jpg"
     broken.parent.mkdir()
     broken.write_bytes(b"\xff\xd8\xff not really a JPEG")
-    table = pd.concat([table, pd.DataFrame([{"path": str(broken), "label": "Tee", "group": "broken",
-                                             "split": "train"}])], ignore_index=True)
-    table.to_csv(folder / "labels.csv", index=False)
+    broken_row = {"path": str(broken), "label": "Tee", "group": "broken", "split": "train"}
+    table = pd.concat([sample_labels, pd.DataFrame([broken_row])], ignore_index=True)
+    table.to_csv(folder / "labels.csv", index=False)  # in place of the sample's own
     return folder
 
 
@@ -105,12 +103,12 @@ def train_in(workdir, out, *extra):
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
-        return train_main(["--image-size", str(SIZE), "--epochs", "2", "--precision", "float32", "--seed", "3",
-                           "--out", str(out), *extra])
+        return train_main([*tiny_argv(image_size=SIZE, epochs=2, seed=3), "--out", str(out), *extra])
     finally:
         os.chdir(cwd)
 
 
+@pytest.mark.train
 def test_training_from_raw_shards_repeats_training_from_the_files(raw_shards, workdir):
     # The files loader given the rows in packed order meets the same pixels in the same shuffled order.
     read_rows(raw_shards)[["path", "label", "group", "split"]].to_csv(workdir / "packed-order.csv", index=False)
@@ -125,6 +123,7 @@ def test_training_from_raw_shards_repeats_training_from_the_files(raw_shards, wo
     assert json.loads((shards / "config.json").read_text())["options"]["data"] == "raw"
 
 
+@pytest.mark.train
 def test_evaluate_and_show_batch_read_shards(raw_shards, workdir, monkeypatch, capsys):
     run = workdir / "runs" / "shards"
     if not (run / "metrics.json").is_file():

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from common.errors import UsageError
+from conftest import TINY
 from cnn.inference.show_batch import CELL_INCHES, DPI, TITLE_LINE_INCHES, show_batch
 
 CATEGORIES = ["Dress", "Hoodie", "Jeans", "Shorts", "Skirt", "Tee"]
@@ -173,7 +174,7 @@ def tiny_run(labels, tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(run.parent)
     try:
-        train(out=run, labels=str(csv), epochs=1, image_size=32, batch_size=32, precision="float32")
+        train(out=run, labels=str(csv), batch_size=32, **TINY)
     finally:
         os.chdir(cwd)
     return run
@@ -195,6 +196,7 @@ def true_class_probabilities(run, rows):
     return dict(zip(rows["path"], probs[np.arange(len(rows)), [classes.index(c) for c in rows["label"]]]))
 
 
+@pytest.mark.train
 def test_errors_shows_the_lowest_true_class_probabilities_first(labels, tiny_run, tmp_path):
     _, df = labels
     test_rows = df[df.split == "test"].reset_index(drop=True)

@@ -11,17 +11,16 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, labelled_folder
+from conftest import REPO, TINY, tiny_argv
 from cnn.cli import evaluate_main
 from cnn.training.strategy import cluster_role, free_loopback_ports, resolve_strategy
 from cnn.training.train import train
 from common.errors import UsageError
 
-RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
+RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "finished.json", "history.csv",
              "metrics.json", "model.keras", "report.txt"]
 # The card's recipe learns the 32 px sample within 8 epochs (test top-1 0.70-0.81 over seeds 0-2 on one worker).
-TRAIN = ["--image-size", "32", "--epochs", "8", "--recipe", "card", "--patience", "20", "--precision", "float32",
-         "--batch-size", "32"]
+TRAIN = dict(TINY, epochs=8, recipe="card", patience=20, batch_size=32)
 # Single-worker test top-1 spread over seeds 0-2 here: 0.70-0.81 on 54 test images (one image = 0.019); two
 # workers see other batches (each its own half of the rows), so the same seed is only equal within that noise.
 SEED_NOISE = 0.15
@@ -29,8 +28,8 @@ SECONDS = 300  # per two-worker run, generous for a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
-def workdir(sample_tree, tmp_path_factory):
-    return labelled_folder(sample_tree, tmp_path_factory, "strategy")[0]
+def workdir(labelled_folder):
+    return labelled_folder("strategy")
 
 
 def tf_config(ports, index):
@@ -53,10 +52,10 @@ def test_auto_is_default_without_gpus():
     assert resolve_strategy("auto") == "default"  # the tests never see a GPU
 
 
+@pytest.mark.train
 def test_mirrored_trains_on_one_cpu_device(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
-    run, metrics = train(out="runs/mirrored", labels="labels.csv", image_size=32, epochs=1, precision="float32",
-                         strategy="mirrored")
+    run, metrics = train(out="runs/mirrored", labels="labels.csv", strategy="mirrored", **TINY)
     assert json.loads((run / "config.json").read_text())["options"]["strategy"] == "mirrored"
     assert 0 <= metrics["top1"] <= 1 and (run / "model.keras").is_file()
 
@@ -75,8 +74,8 @@ class Cluster:
         log = open(self.logfile(index, attempt), "w")
         env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CONFIG": tf_config(self.ports, index), "TMPDIR": str(tmp)}
         self.processes[index] = subprocess.Popen(
-            [sys.executable, "-m", "cnn", "train", "--strategy", "multiworker", "--out", out or self.out, *TRAIN,
-             *self.extra],
+            [sys.executable, "-m", "cnn", "train", "--strategy", "multiworker", "--out", out or self.out,
+             *tiny_argv(**TRAIN), *self.extra],
             cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
@@ -118,6 +117,7 @@ def cluster(workdir):
         c.close()
 
 
+@pytest.mark.train
 def test_two_workers_on_loopback_train_like_one(workdir, cluster, monkeypatch):
     two = cluster("runs/two")
     two.start(0)
@@ -135,13 +135,13 @@ def test_two_workers_on_loopback_train_like_one(workdir, cluster, monkeypatch):
     two_metrics = json.loads((run / "metrics.json").read_text())
     assert evaluate_main([str(run)]) == 0
     assert json.loads((run / "metrics.json").read_text())["top1"] == pytest.approx(two_metrics["top1"])
-    _, one_metrics = train(out="runs/one", labels="labels.csv", image_size=32, epochs=8, recipe="card", patience=20,
-                           precision="float32", batch_size=32)  # TRAIN's options, on one worker
+    _, one_metrics = train(out="runs/one", labels="labels.csv", **TRAIN)  # on one worker
     assert two_metrics["top1"] > 0.5  # 6 classes: chance is 0.17
     assert abs(two_metrics["top1"] - one_metrics["top1"]) <= SEED_NOISE, (two_metrics["top1"], one_metrics["top1"])
 
 
 @pytest.mark.slow
+@pytest.mark.train
 def test_a_killed_worker_restarted_continues_the_run(workdir, cluster):
     first = cluster("runs/killed")
     first.start(0)
@@ -186,7 +186,7 @@ def test_multiworker_mistakes_are_one_line_exit_2(workdir, monkeypatch, capsys):
              (["--labels", "labels.csv", "--data", "shards"], "drop --labels")]
     for argv, message in cases:
         try:
-            code = train_main([*argv, "--image-size", "32"])
+            code = train_main([*argv, *tiny_argv()])
         except SystemExit as stop:  # argparse's parser.error
             code = stop.code
         lines = capsys.readouterr().err.strip().splitlines()

@@ -5,13 +5,12 @@ import signal
 import pandas as pd
 import pytest
 
-from conftest import start_cnn, wait_for
+from conftest import start_cnn, tiny_argv, wait_for
 from cnn.cli import sweep_main
 from cnn.experiments.repeats import finished_seeds
 from cnn.experiments import sweep
 from cnn.experiments.sweep import configurations, match_baseline, parse_grid, seconds_left
 from common.errors import UsageError
-from labeling.labels import make_labels
 
 
 
@@ -51,18 +50,18 @@ def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
     assert sweep_main(["--grid", "colour=red", "--out", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sweep-cnn: error: --grid 'colour=red'") and "\n" not in err
-    assert sweep_main(["--grid", "dropout=0,1.5", "--out", str(tmp_path / "s"), "--", "--image-size", "32"]) == 2
+    assert sweep_main(["--grid", "dropout=0,1.5", "--out", str(tmp_path / "s"), "--", *tiny_argv()]) == 2
     assert "--dropout 1.5: must be in [0, 1)" in capsys.readouterr().err  # checked before any training
     assert not (tmp_path / "s").exists()
 
 
-def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, monkeypatch, capsys):
-    table, _ = make_labels(sample_tree)
-    table.to_csv(tmp_path / "labels.csv", index=False)
+@pytest.mark.train
+def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_labels, tmp_path, monkeypatch, capsys):
+    sample_labels.to_csv(tmp_path / "labels.csv", index=False)
     argv = ["--grid", "dropout=0,0.5", "--repeats", "2", "--baseline", "dropout=0", "--out", "sweep", "--",
-            "--epochs", "2", "--image-size", "32", "--precision", "float32", "--recipe", "card"]
+            *tiny_argv(epochs=2, recipe="card")]
     process = start_cnn(["sweep", *argv], tmp_path)
-    first = tmp_path / "sweep" / "dropout=0.0" / "seed-0" / "metrics.json"
+    first = tmp_path / "sweep" / "dropout=0.0" / "seed-0" / "finished.json"  # written last
     assert wait_for(first.exists, process)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -83,8 +82,7 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_tree, tmp_path, m
     assert len(json.loads((tmp_path / "sweep" / "sweep.json").read_text())["code"]) == 1  # one code version
     assert "versions of the code" not in printed.err
     # Another shared option into the same folder would mix results: refused.
-    assert sweep_main([*argv[:argv.index("--") + 1], "--epochs", "3", "--image-size", "32", "--precision", "float32",
-                       "--recipe", "card"]) == 2
+    assert sweep_main([*argv[:argv.index("--") + 1], *tiny_argv(epochs=3, recipe="card")]) == 2
     assert "holds a finished run with other settings: --epochs 3 (recorded: 2)" in capsys.readouterr().err
 
 
@@ -102,7 +100,7 @@ def test_a_resumed_sweep_estimates_from_the_runs_it_trains(tmp_path, monkeypatch
     monkeypatch.setattr(sweep, "write_sweep", lambda out, results, base: results)
     for s in (0, 1):
         (tmp_path / "dropout=0.0" / f"seed-{s}").mkdir(parents=True)
-        (tmp_path / "dropout=0.0" / f"seed-{s}" / "metrics.json").write_text("{}")
+        (tmp_path / "dropout=0.0" / f"seed-{s}" / "finished.json").write_text("{}")
     sweep.run_sweep(tmp_path, parse_grid(["dropout=0,0.25,0.5"]), {"epochs": 1}, repeats=2)
     lines = capsys.readouterr().err.splitlines()
     assert lines == ["sweep-cnn: runs 1.. of 6: dropout=0.0", "sweep-cnn: runs 3.. of 6: dropout=0.25",
@@ -115,9 +113,10 @@ def test_time_left_counts_only_the_runs_trained_in_this_invocation():
     assert seconds_left(elapsed=100, trained=4, to_train=4) == 0
 
 
-def test_finished_seeds_counts_runs_with_metrics(tmp_path):
+def test_finished_seeds_counts_runs_with_the_finished_marker(tmp_path):
     for s in (3, 4):
         (tmp_path / f"seed-{s}").mkdir()
-    (tmp_path / "seed-3" / "metrics.json").write_text("{}")
+    (tmp_path / "seed-3" / "finished.json").write_text("{}")
+    (tmp_path / "seed-4" / "metrics.json").write_text("{}")  # a report without the marker: killed before the end
     assert finished_seeds(tmp_path, repeats=3, seed=3) == 1  # seed 4 interrupted, seed 5 not started
     assert finished_seeds(tmp_path, repeats=2, seed=0) == 0

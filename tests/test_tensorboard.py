@@ -1,9 +1,11 @@
 """train-cnn --tensorboard: event files with per-epoch scalars, the learning rate, the graph and a confusion image."""
 from collections import defaultdict
 
+import pytest
+
 from common.tfenv import quiet_tensorflow
+from conftest import TINY
 from cnn.training.train import train
-from labeling.labels import make_labels
 
 
 def read_events(folder):
@@ -18,11 +20,11 @@ def read_events(folder):
     return tags
 
 
-def test_tensorboard_logs(sample_tree, tmp_path):
-    table, _ = make_labels(sample_tree)
-    table.to_csv(tmp_path / "labels.csv", index=False)
-    run, _ = train(out=tmp_path / "run", labels=str(tmp_path / "labels.csv"), image_size=32, epochs=2,
-                   precision="float32", tensorboard=True)
+@pytest.mark.train
+def test_tensorboard_logs(sample_labels, tmp_path):
+    sample_labels.to_csv(tmp_path / "labels.csv", index=False)
+    run, _ = train(out=tmp_path / "run", labels=str(tmp_path / "labels.csv"), tensorboard=True,
+                   **dict(TINY, epochs=2))
     tags = read_events(run / "tensorboard")
     assert sorted(tags["learning_rate"]) == [0, 1] and sorted(tags["confusion_matrix"]) == [0, 1]
     assert sorted(tags["epoch_loss"]) == [0, 0, 1, 1]  # train and validation writers

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import labelled_folder, start_cnn, wait_for
+from conftest import TINY, start_cnn, tiny_argv, wait_for
 from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data.loader import flow_from_dataframe
 from cnn.training.precision import resolve_precision
@@ -16,14 +16,16 @@ from common.hashing import sha256_file
 from cnn.training.train import train
 from labeling.labels import make_labels
 
-RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "history.csv",
+RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "finished.json", "history.csv",
              "metrics.json", "model.keras", "report.txt"]
+
+pytestmark = pytest.mark.train
 
 
 @pytest.fixture(scope="module")
-def workdir(sample_tree, tmp_path_factory):
+def workdir(labelled_folder):
     """A folder holding labels.csv for the sample tree (split by DeepFashion's partition, by product)."""
-    return labelled_folder(sample_tree, tmp_path_factory, "train")[0]
+    return labelled_folder("train")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +54,7 @@ def test_config_records_options_labels_hash_and_versions(trained, workdir):
     assert config["versions"]["keras"] == keras.__version__
     classes = json.loads((run / "classes.json").read_text())
     assert [classes[str(i)] for i in range(len(classes))] == sorted(set(df.label))
+    assert config["classes"] == sorted(set(df.label))  # the record classes.json is checked against
 
 
 def test_history_has_one_row_per_epoch_and_best_model_is_lowest_val_loss(trained):
@@ -131,7 +134,7 @@ class EpochRecorder(keras.callbacks.Callback):
 
 def test_rerun_after_interruption_continues_from_saved_epoch(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
-    options = dict(image_size=32, epochs=4, patience=10)  # precision: auto
+    options = dict(TINY, epochs=4, patience=10, precision="auto")
     with pytest.raises(KeyboardInterrupt):
         train(out="runs/interrupted", callbacks=[StopAfterEpoch(1)], **options)
     run = workdir / "runs" / "interrupted"
@@ -152,8 +155,7 @@ def test_rerun_after_interruption_continues_from_saved_epoch(workdir, monkeypatc
 def test_resume_flag_continues_newest_interrupted_run_with_its_options(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     with pytest.raises(KeyboardInterrupt):
-        train(out="runs/resume-me", callbacks=[StopAfterEpoch(0)], image_size=32, epochs=2, patience=10,
-              precision="float32")
+        train(out="runs/resume-me", callbacks=[StopAfterEpoch(0)], **dict(TINY, epochs=2, patience=10))
     # Only --resume and a longer --epochs: the image size, patience... come from the run's config.json.
     assert train_main(["--resume", "--epochs", "3"]) == 0
     history = pd.read_csv(workdir / "runs" / "resume-me" / "history.csv")
@@ -165,8 +167,7 @@ def test_resume_with_the_default_epoch_count_is_honoured(workdir, monkeypatch):
     # 20 is also --epochs' default: the old CLI compared with the parser's defaults and dropped it.
     monkeypatch.chdir(workdir)
     with pytest.raises(KeyboardInterrupt):
-        train(out="runs/five", callbacks=[StopAfterEpoch(1)], image_size=32, epochs=5, patience=50,
-              precision="float32")
+        train(out="runs/five", callbacks=[StopAfterEpoch(1)], **dict(TINY, epochs=5, patience=50))
     assert train_main(["--resume", "--out", "runs/five", "--epochs", "20"]) == 0
     history = pd.read_csv(workdir / "runs" / "five" / "history.csv")
     assert history["epoch"].tolist() == list(range(20))
@@ -193,7 +194,7 @@ def test_balanced_class_weights_by_hand():
 
 def test_class_weight_balanced_is_recorded(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
-    run, metrics = train(out="runs/weighted", image_size=32, epochs=1, class_weight="balanced", precision="float32")
+    run, metrics = train(out="runs/weighted", class_weight="balanced", **TINY)
     df = pd.read_csv("labels.csv")
     counts = df[df.split == "train"].label.value_counts()
     recorded = json.loads((run / "config.json").read_text())["class_weight"]
@@ -205,8 +206,8 @@ def test_class_weight_balanced_is_recorded(workdir, monkeypatch):
 def test_rerun_after_sigkill_continues(workdir, monkeypatch):
     """A real kill -9 of a train-cnn process, then the same command again."""
     monkeypatch.chdir(workdir)
-    argv = ["--image-size", "32", "--epochs", "5", "--patience", "10", "--precision", "float32", "--out", "runs/killed"]
-    process = start_cnn(["train", *argv], workdir)
+    options = dict(TINY, epochs=5, patience=10)
+    process = start_cnn(["train", *tiny_argv(**options), "--out", "runs/killed"], workdir)
     metadata = workdir / "runs" / "killed" / "backup" / "training_metadata.json"
     assert wait_for(metadata.exists, process)
     process.send_signal(signal.SIGKILL)
@@ -214,7 +215,7 @@ def test_rerun_after_sigkill_continues(workdir, monkeypatch):
     done = json.loads(metadata.read_text())["epoch"]
     assert 1 <= done < 5
     recorder = EpochRecorder()
-    train(out="runs/killed", callbacks=[recorder], image_size=32, epochs=5, patience=10, precision="float32")
+    train(out="runs/killed", callbacks=[recorder], **options)
     assert recorder.epochs == list(range(done, 5))
     assert pd.read_csv(workdir / "runs" / "killed" / "history.csv")["epoch"].tolist() == [0, 1, 2, 3, 4]
 

@@ -27,23 +27,19 @@ from cnn.runfolder import load_run
 from cnn.training.train import train
 from cnn.models.transfer import backbone_layers, build, unfreeze_top
 from common.errors import UsageError
-from conftest import REPO
-from labeling.labels import make_labels
+from conftest import REPO, TINY
 from test_analysis_profiler import our_profiler_flops, profiler_flops
 from test_train import EpochRecorder, StopAfterEpoch
 
-SMALL = dict(image_size=32, precision="float32", epochs=2)
 MODULES = {"Xception": "xception", "InceptionV3": "inception_v3", "ResNet50": "resnet50", "DenseNet121": "densenet",
            "MobileNetV2": "mobilenet_v2", "MobileNetV3Small": "mobilenet_v3", "EfficientNetB0": "efficientnet"}
 
 
 @pytest.fixture(scope="module")
-def workdir(sample_tree, tmp_path_factory):
+def workdir(labelled_folder, sample_labels):
     """labels.csv: 6 per class and split of the sample; three.csv: 3 of its classes (a smaller catalogue)."""
-    folder = tmp_path_factory.mktemp("transfer")
-    table, _ = make_labels(sample_tree)
-    table = table.groupby(["label", "split"]).head(6).sort_values("path")
-    table.to_csv(folder / "labels.csv", index=False)
+    table = sample_labels.groupby(["label", "split"]).head(6).sort_values("path")
+    folder = labelled_folder("transfer", table)
     three = sorted(table.label.unique())[:3]
     table[table.label.isin(three)].to_csv(folder / "three.csv", index=False)
     return folder
@@ -143,10 +139,11 @@ def source_run(workdir):
     """A card-network run on all six classes: the 'big dataset' model the others start from."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
-        run, _ = train(out="runs/source", epochs=2, image_size=32, precision="float32", recipe="card")
+        run, _ = train(out="runs/source", recipe="card", **dict(TINY, epochs=2))
     return workdir / run
 
 
+@pytest.mark.train
 def test_init_copies_every_weight_and_with_other_classes_only_the_classifier_starts_afresh(workdir, source_run):
     source = load_run(source_run).model
     same = build(TrainOptions(init=str(source_run), image_size=32, recipe="card"), load_run(source_run).classes)
@@ -159,10 +156,11 @@ def test_init_copies_every_weight_and_with_other_classes_only_the_classifier_sta
             assert all(np.array_equal(a, b) for a, b in zip(theirs.get_weights(), ours.get_weights())), ours.name
 
 
+@pytest.mark.train
 def test_init_with_a_frozen_backbone_trains_only_the_head(workdir, source_run, monkeypatch):
     monkeypatch.chdir(workdir)
     run, _ = train(out="runs/shop", labels="three.csv", init=str(source_run), freeze_backbone=True, recipe="card",
-                   image_size=32, epochs=2, precision="float32", feature_cache="off")
+                   feature_cache="off", **dict(TINY, epochs=2))
     source, tuned = load_run(source_run).model, load_run(run).model
     for name in ("conv1", "conv2", "conv3"):  # frozen: exactly the source's weights after two epochs
         assert all(np.array_equal(a, b) for a, b in zip(source.get_layer(name).get_weights(),
@@ -173,12 +171,13 @@ def test_init_with_a_frozen_backbone_trains_only_the_head(workdir, source_run, m
     assert config["starting_weights"]["init"]["model_sha256"] == sha256_file(source_run / "model.keras")
 
 
+@pytest.mark.train
 def test_init_refuses_another_architecture_or_shape(workdir, source_run, monkeypatch):
     monkeypatch.chdir(workdir)
     with pytest.raises(UsageError, match="was trained with --arch cnn; pass --arch cnn"):
         train(out="runs/x", init=str(source_run), arch="cnn-deep", image_size=64, precision="float32")
     with pytest.raises(UsageError, match="layer 'predictions'.*give the --image-size"):
-        train(out="runs/y", init=str(source_run), image_size=40, recipe="card", precision="float32", epochs=1)
+        train(out="runs/y", init=str(source_run), recipe="card", **dict(TINY, image_size=40))
     assert not (workdir / "runs" / "x").exists()
 
 
@@ -208,9 +207,11 @@ def test_fine_tuning_changes_the_unfrozen_layers_only_and_batch_norm_stays_in_in
 
 
 def fine_tune_run(workdir, out, callbacks=()):
-    return train(out=out, arch="cnn", recipe="transfer", fine_tune=2, callbacks=list(callbacks), **SMALL)
+    return train(out=out, arch="cnn", recipe="transfer", fine_tune=2, callbacks=list(callbacks),
+                 **dict(TINY, epochs=2))
 
 
+@pytest.mark.train
 def test_fine_tune_is_a_second_phase_in_the_same_run_and_resumes_across_the_boundary(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     with pytest.raises(KeyboardInterrupt):  # killed at the end of the frozen phase's last epoch
@@ -227,6 +228,7 @@ def test_fine_tune_is_a_second_phase_in_the_same_run_and_resumes_across_the_boun
     assert (run / "metrics.json").is_file() and (run / "curves.png").is_file()
 
 
+@pytest.mark.train
 def test_a_run_killed_in_its_second_phase_resumes_in_it(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     with pytest.raises(KeyboardInterrupt):
@@ -239,11 +241,12 @@ def test_a_run_killed_in_its_second_phase_resumes_in_it(workdir, monkeypatch):
 
 # --- the feature cache ----------------------------------------------------------------------------------------
 
+@pytest.mark.train
 def test_feature_cache_trains_the_same_model_as_the_full_network(workdir, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(workdir)
     # The card's network with a frozen random backbone (random convolutions give varied features; a random
     # MobileNetV2 saturates at this size); the recipe's Dropout(0.5) and two batches an epoch, reshuffled.
-    options = dict(arch="cnn", recipe="transfer", augment="none", seed=3, **SMALL)
+    options = dict(TINY, epochs=2, arch="cnn", recipe="transfer", augment="none", seed=3)
     full, _ = train(out="runs/uncached", feature_cache="off", **options)
     assert "feature cache:" not in capsys.readouterr().err
     cached, _ = train(out="runs/cached", **options)
@@ -265,11 +268,11 @@ def mobilenet_run(workdir):
     """A MobileNetV2 run by the transfer recipe, 32 px, one epoch (no augmentation: the feature cache's speed)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
-        run, _ = train(out="runs/mobilenet", arch="mobilenetv2", weights="none", image_size=32, epochs=1,
-                       augment="none", precision="float32")
+        run, _ = train(out="runs/mobilenet", arch="mobilenetv2", weights="none", augment="none", **TINY)
     return workdir / run
 
 
+@pytest.mark.train
 def test_evaluate_predict_and_analyze_take_a_transfer_run(workdir, mobilenet_run, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     image = pd.read_csv("labels.csv").path.iloc[0]
@@ -282,6 +285,7 @@ def test_evaluate_predict_and_analyze_take_a_transfer_run(workdir, mobilenet_run
 
 
 @pytest.mark.slow
+@pytest.mark.train
 def test_show_batch_and_export_take_a_transfer_run(workdir, mobilenet_run, monkeypatch):
     monkeypatch.chdir(workdir)
     image = pd.read_csv("labels.csv").path.iloc[0]

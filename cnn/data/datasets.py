@@ -46,6 +46,16 @@ def balanced_class_weights(labels, classes):
     return {i: len(labels) / (len(classes) * int(counts[name])) for i, name in enumerate(classes)}
 
 
+def check_worker_share(rows, dist, batch_size):
+    """Every worker trains on whole batches of its share of the train split: a share smaller than one replica's
+    batch would leave it nothing to train on (TensorFlow fails at the first step)."""
+    smallest, per_replica = rows // dist.workers, batch_size // dist.replicas
+    if smallest < per_replica:
+        raise UsageError(f"--strategy multiworker: the train split's {rows} images over {dist.workers} workers give "
+                         f"each {smallest}, fewer than one replica's batch of {per_replica} (--batch-size "
+                         f"{batch_size}); lower --batch-size to at most {smallest * dist.replicas} or use fewer workers")
+
+
 def make_datasets(df, classes, options, dist=None):
     """(train, val) Loaded datasets for TrainOptions: train shuffled and (optionally) augmented, val in order;
     read from the image files, or from the shards of --data.
@@ -58,6 +68,8 @@ def make_datasets(df, classes, options, dist=None):
 
     size = options.image_size
     split_up = dist is not None and dist.name == "multiworker"
+    if split_up:
+        check_worker_share(int((df.split == "train").sum()), dist, options.batch_size)
     loaded = {}
     for split in ("train", "val"):
         rows = df[df.split == split]

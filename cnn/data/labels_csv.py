@@ -1,5 +1,6 @@
 """The labels CSV as the trainer reads it: load and check columns, splits and labels, select a split."""
 import os
+import warnings
 from pathlib import Path
 
 from cnn.runfolder import load_config
@@ -20,27 +21,56 @@ def read_labels(path, base=None):
     if not path.is_file():
         raise UsageError(f"labels CSV {path} not found; create it with make-labels or pass --labels")
     try:
-        df = pd.read_csv(path, dtype={"path": str, "label": str, "split": str}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        with warnings.catch_warnings():  # a row longer than the header: pandas would drop cells or shift columns
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(path, dtype={"path": str, "label": str, "split": str}, keep_default_na=False,
+                             index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise UsageError(f"{path} is not a readable CSV ({str(e).splitlines()[0]})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise UsageError(f"{path} lacks column(s) {', '.join(missing)}; a labels CSV needs "
                          f"{', '.join(REQUIRED_COLUMNS)} (make-labels writes them)")
+    for column in ("label", "split"):  # " Dress " is Dress: padding never makes a class or a split of its own
+        df[column] = df[column].str.strip()
     _check_cells(df, path)
     if base is not None:
         df["path"] = [os.path.join(base, p) for p in df["path"]]
+    _check_unique_images(df, path)
     return df
 
 
+def _check_unique_images(df, source):
+    """Each image once, compared as the file it resolves to: a repeated row would count twice, and one in two
+    splits would be scored on an image the model trained on."""
+    import pandas as pd
+
+    resolved = pd.Series([os.path.realpath(p) for p in df["path"]])
+    repeated = [int(i) for i in resolved.index[resolved.duplicated()]]
+    if not repeated:
+        return
+    first = {path: int(i) for i, path in resolved.drop_duplicates().items()}
+
+    def row(i):
+        return f"{df['split'].iloc[i]}/{df['label'].iloc[i]}"
+
+    shown = "; ".join(f"line {i + 2} repeats line {first[resolved[i]] + 2} ({df['path'].iloc[i]}: "
+                      f"{row(first[resolved[i]])} then {row(i)})" for i in repeated[:SHOW])
+    raise UsageError(f"{source}: {len(repeated)} row(s) name an image already listed ({shown}); each image must "
+                     f"appear once, in one split with one label: drop the extra rows")
+
+
 def _check_cells(df, source):
-    """Every row needs a path and a label: an empty cell would train a class named ''."""
+    """Every row needs a path and a label (an empty cell would train a class named ''), and a path is a file name."""
     for column in ("path", "label"):
         blank = df.index[df[column].str.strip() == ""]
         if len(blank):
             rows = ", ".join(str(i + 2) for i in blank[:SHOW])  # +2: the header is line 1
             raise UsageError(f"{source}: {len(blank)} row(s) have an empty {column} (line(s) {rows}); "
                              f"fill or drop them")
+    bad = df.index[df["path"].str.contains("\x00", regex=False)]
+    if len(bad):
+        raise UsageError(f"{source}: line {bad[0] + 2} has a path with a NUL character; fix or drop it")
 
 
 def check_training_splits(df, source):

@@ -10,7 +10,8 @@ import sys
 from dataclasses import dataclass
 
 from cnn.data.augment import augment_batches, check_augment, parse_augment
-from common.errors import MissingFilesError
+from common.errors import MissingFilesError, UsageError
+from common.schema import MAX_PIXELS, too_large
 
 SHOW_MISSING = 5  # missing paths named in the error message
 FILE_CACHE_SHUFFLE = 2048  # images a file-cached dataset shuffles among (~400 MB at 256x256), not all of them
@@ -30,8 +31,9 @@ class SkipLog:
         """Note one skipped file and warn about it on stderr (once per file, not once per epoch)."""
         if path not in self.paths:
             self.paths.append(path)
-            print(f"warning: skipped undecodable image {path} ({self.count} skipped so far)",
-                  file=sys.stderr, flush=True)
+            large = too_large(path)
+            what = f"image {path} (too large to decode: {large})" if large else f"undecodable image {path}"
+            print(f"warning: skipped {what} ({self.count} skipped so far)", file=sys.stderr, flush=True)
 
     def __repr__(self):
         return f"SkipLog(count={self.count})"
@@ -66,10 +68,42 @@ def _decode_uint8(contents, target_size):
     """Encoded bytes -> uint8 (H, W, 3): any of JPEG/PNG/BMP/GIF (first frame), resized bilinearly."""
     import tensorflow as tf  # traced inside dataset functions, after the callers' quiet import
 
-    image = tf.io.decode_image(contents, channels=3, expand_animations=False)  # gray/RGBA/CMYK -> RGB
+    # Refused before decoding (an error the loader turns into a skipped file): a 20000x20000 PNG would take 1.2 GB.
+    fits = tf.debugging.assert_less_equal(header_pixels(contents), tf.constant(MAX_PIXELS, tf.int64),
+                                          message="image larger than common.schema.MAX_PIXELS")
+    with tf.control_dependencies([fits]):
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)  # gray/RGBA/CMYK -> RGB
     image = tf.image.resize(image, target_size, method="bilinear")
     # Back to uint8: a cached or shuffled image then takes a quarter of float32's memory.
     return tf.cast(tf.round(tf.clip_by_value(image, 0, 255)), tf.uint8)
+
+
+def header_pixels(contents):
+    """Width x height as the encoded image's header declares it (JPEG, PNG, GIF, BMP; 0 for other formats), read
+    without decoding: PNG/GIF/BMP from fixed header bytes, JPEG by TensorFlow's own header parser."""
+    import tensorflow as tf
+
+    head = tf.strings.substr(tf.strings.join([tf.strings.substr(contents, 0, 26), b"\0" * 26]), 0, 26)
+    b = tf.cast(tf.io.decode_raw(head, tf.uint8), tf.int64)
+
+    def big(i, n):  # an unsigned big-endian integer of n bytes at offset i
+        return sum(b[i + k] * 256 ** (n - 1 - k) for k in range(n))
+
+    def little(i, n):
+        return sum(b[i + k] * 256 ** k for k in range(n))
+
+    def signed(value):  # BMP's height is negative for top-down rows
+        return tf.abs(tf.where(value >= 2 ** 31, value - 2 ** 32, value))
+
+    def starts(*magic):
+        return tf.reduce_all(tf.stack([tf.equal(b[i], m) for i, m in enumerate(magic)]))
+
+    return tf.case([(starts(0x89, 0x50, 0x4E, 0x47), lambda: big(16, 4) * big(20, 4)),
+                    (starts(0x47, 0x49, 0x46), lambda: little(6, 2) * little(8, 2)),
+                    (starts(0x42, 0x4D), lambda: signed(little(18, 4)) * signed(little(22, 4))),
+                    (starts(0xFF, 0xD8), lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(contents)[:2],
+                                                                        tf.int64)))],
+                   default=lambda: tf.constant(0, tf.int64))
 
 
 def decode_and_resize(path, target_size=(256, 256)):
@@ -77,7 +111,12 @@ def decode_and_resize(path, target_size=(256, 256)):
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
-    return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
+    try:
+        return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
+    except tf.errors.InvalidArgumentError:
+        large = too_large(path)
+        raise UsageError(f"{path}: " + (f"too large to decode ({large})" if large else "not a decodable image")
+                         + "; check the file") from None
 
 
 def decoded_images(files, target_size, skipped):

@@ -73,11 +73,14 @@ def checked_labels(labels):
 
 
 def check_out(out, df):
-    """Refuse an OUT in, above or inside a folder of the dataset's images (the dataset is only read), a file,
-    or a non-empty folder that is not a pack."""
+    """Refuse an OUT in, above or inside a folder of the dataset's images or inside the tree that holds them all
+    (the dataset is only read), a file, or a non-empty folder that is not a pack."""
     folders = {os.path.dirname(os.path.abspath(p)) for p in df["path"]}
     target = os.path.abspath(out)
     clash = next((f for f in folders if os.path.commonpath([f, target]) in (f, target)), None)
+    tree = os.path.commonpath(list(folders))  # the dataset's tree (img/ of DeepFashion), unless we work inside it
+    if clash is None and os.path.commonpath([tree, os.getcwd()]) != tree and os.path.commonpath([tree, target]) == tree:
+        clash = tree
     if clash is not None:
         raise UsageError(f"{out} is in or above the image folder {clash}, which pack-shards only reads; choose a "
                          f"folder outside the dataset")
@@ -255,6 +258,7 @@ def write_index(out, labels, options, key, plan, packed, skipped, seconds):
              "labels": {"path": str(labels), "resolved": str(Path(labels).resolve()), "sha256": sha256_file(labels)},
              "classes": sorted(set(rows["label"])), "images": {s: int(sum(c.values())) for s, c in counts.items()},
              "counts": counts, "shards": {s: [name for split, name, _ in plan if split == s] for s in SPLITS},
+             "bytes": {name: (out / name).stat().st_size for _, name, _ in plan},  # checked before every read
              "skipped": skipped, "seconds": round(seconds, 1)}
     write_json(out / INDEX, index)
     table = [[s, index["images"][s], len(index["shards"][s]),

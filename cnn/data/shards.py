@@ -100,6 +100,12 @@ def shard_files(data, index, splits):
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise UsageError(f"--data {data}: shard {missing[0]} is missing ({len(missing)} in all); pack it again")
+    sizes = index.get("bytes", {})  # packs from before the record have none to compare
+    changed = [f for f in files if f.name in sizes and f.stat().st_size != sizes[f.name]]
+    if changed:
+        raise UsageError(f"--data {data}: shard {changed[0]} holds {changed[0].stat().st_size:,} bytes but was "
+                         f"packed with {sizes[changed[0].name]:,} (cut short or changed; {len(changed)} in all); "
+                         f"pack it again")
     return [str(f) for f in files]
 
 

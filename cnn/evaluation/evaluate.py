@@ -6,8 +6,12 @@ from cnn.data.labels_csv import check_known_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
 from cnn.evaluation.reports import write_reports
 from cnn.evaluation.runs import open_scorable
-from cnn.runfolder import HISTORY
+from cnn.runfolder import HISTORY, METRICS, read_json
+from common.console import writer
 from common.errors import UsageError
+
+TRAINING_FIGURES = ("train_seconds", "epochs_run", "best_epoch", "sub_models")  # metrics.json keys only training knows
+say = writer("evaluate-cnn")
 
 
 def scoring_rows(run, run_dir, labels, data):
@@ -41,6 +45,16 @@ def report_dir(run_dir, labels, split):
     return run_dir / f"eval-{Path(labels).stem}-{split}"
 
 
+def carry_training_record(out, metrics):
+    """Re-scoring a run's own test split rewrites its metrics.json: keep the figures only training knows (time,
+    epochs, sub-models) in `metrics`, and return the top-1 it replaces (None when there was no report)."""
+    if not (out / METRICS).is_file():
+        return None
+    before = read_json(out / METRICS)
+    metrics.update({k: before[k] for k in TRAINING_FIGURES if k in before})
+    return before.get("top1")
+
+
 def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None):
     """Score a run (flat or hierarchical) on one split of a labels CSV or shards folder; write the reports; return
     (metrics, report folder). With `compare` (another run trained on the same labels CSV), metrics["comparison"]
@@ -60,8 +74,12 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     truth, probs, metrics = mine.score(rows, batch_size, skip_missing, data)
     metrics.update(split=split, labels=source)
     out = report_dir(run_dir, named, split)
-    history = Path(run_dir) / HISTORY if out == Path(run_dir) else None
-    write_reports(out, metrics, run.classes, history)
+    own = out == Path(run_dir)
+    replaced = carry_training_record(out, metrics) if own else None
+    write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
+    if replaced is not None:
+        say(f"replaced {out / METRICS} (test top-1 {replaced:.4f} before, {metrics['top1']:.4f} now; the training "
+             f"figures are kept)")
     if compare is not None:
         metrics["comparison"] = compare_on_rows((run_dir, truth, probs, metrics), (compare, other.score), rows, out,
                                                 batch_size, skip_missing)

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cnn.inference.predictor import METADATA, load_predictor
 from cnn.runfolder import CLASSES, load_run, package_versions, save_classes
 from common.atomic import write_json
 from common.errors import UsageError
@@ -21,7 +22,8 @@ from common.errors import UsageError
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZE = ("none", "float16", "int8")
 MODEL_FILES = {"savedmodel": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
-METADATA = "export.json"
+# How far an export's probabilities may stray from the Keras model's on the same images before it is refused.
+TOLERANCE = {"none": 1e-3, "float16": 2e-2, "int8": 0.25}
 
 
 def default_out(run_dir, fmt, quantize):
@@ -36,16 +38,56 @@ def export_run(run_dir, *, fmt="savedmodel", quantize="none", out=None, calibrat
     if out.exists():
         raise UsageError(f"{out} exists; remove it or choose another -o")
     run = load_run(run_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    staging = staging_folder(out)
     try:
         write_artefact(run, fmt, quantize, calibration, staging)
         save_classes(staging, run.classes)
         write_json(staging / METADATA, metadata(run, fmt, quantize, calibration))
+        prove(staging, run, quantize)
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp's 0700 would hide it from a server's account
         os.rename(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def staging_folder(out):
+    """A new hidden folder beside `out` to build the export in; those a killed export left are removed first."""
+    for stale in out.parent.glob(f".{out.name}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    except OSError as error:
+        raise UsageError(f"cannot write the export in {out.parent} ({error.strerror}); choose another -o") from None
+
+
+def current_umask():
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def prove(folder, run, quantize, images=4):
+    """Load the written export as predict-cnn will and run a seeded batch through it and the Keras model: an
+    export whose input, output or probabilities disagree is refused, not shipped."""
+    import numpy as np
+
+    if quantize == "int8":  # int8 ranges are calibrated on photos: noise would leave them
+        batch = np.concatenate([image for [image] in calibration_images(run, images)()]).astype("float32")
+    else:
+        batch = np.random.default_rng(0).uniform(0, 255, (images, run.image_size, run.image_size, 3)).astype("float32")
+    expected = np.asarray(run.model.predict_on_batch(batch), dtype=np.float64)
+    try:
+        got = np.asarray(load_predictor(folder).predict(batch), dtype=np.float64)
+    except Exception as error:  # noqa: BLE001 - whatever the runtime raises, the export is not usable
+        raise UsageError(f"the written export does not run ({type(error).__name__}: "
+                         f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}); not written")
+    if got.shape != expected.shape or not np.abs(got - expected).max() <= TOLERANCE[quantize]:
+        raise UsageError(f"the written export does not reproduce the model (outputs {got.shape}, largest "
+                         f"difference {np.abs(got - expected).max() if got.shape == expected.shape else 'n/a'}); "
+                         f"not written")
 
 
 def check_request(fmt, quantize, calibration):

@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnn.data.hierarchy import is_hierarchical
-from cnn.inference.export import METADATA
 from cnn.runfolder import load_classes, load_run
 from common.errors import UsageError
+
+METADATA = "export.json"  # an export-model folder's record: format, model file, input (cnn.inference.export)
 
 
 @dataclass

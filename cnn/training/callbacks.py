@@ -97,6 +97,7 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None):
     return [
         HistoryFile(run_dir / HISTORY, history, phase),
         BestModel(run_dir / MODEL, best, saved),
-        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True),
+        # Kept when a phase ends (the trainer removes it once every phase is fitted): backup/ means "not over".
+        keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True, delete_checkpoint=False),
         ResumableEarlyStopping(patience, resumed),
     ]

@@ -32,6 +32,7 @@ def second_phase(context, done, df, classes):
     else:
         start = done = int(pd.read_csv(run_dir / rf.HISTORY)["epoch"].max()) + 1
         write_json(phase_file, {"start_epoch": start, "fine_tune": options.fine_tune, "lr": options.lr * LR_FACTOR})
+        rf.clear_backup(run_dir)  # the first phase's backup: the second starts from model.keras, not from it
     keras.utils.set_random_seed(options.seed + 1)  # the same draws whether or not the first phase ran in this process
     tuned = dataclasses.replace(options, lr=options.lr * LR_FACTOR, warmup_epochs=0)
     with dist.strategy.scope():

@@ -13,12 +13,15 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
     """Train (or continue) the flat run in `run_dir` (None: a new runs/<arch>-<n>); return (run folder,
     metrics), or (run folder, None) on a multiworker worker that is not the chief."""
     done = rf.finished_epochs(run_dir) if run_dir is not None else None
-    if resume and done is None:
+    pending = done is None and run_dir is not None and rf.report_pending(run_dir)
+    if resume and done is None and not pending:
         raise UsageError(f"nothing to resume in {run_dir}: no {rf.BACKUP}/ (the run finished or never started)")
-    options, df = (continued_run(run_dir, typed) if done is not None else fresh_run(typed))
+    options, df = (continued_run(run_dir, typed) if done is not None or pending else fresh_run(typed))
     classes = check_training_splits(df, options.labels)
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
     quiet_tensorflow()
+    if pending:
+        return finish_report(run_dir, df, classes, options)
     from cnn.models.transfer import prepare
     from cnn.training.precision import precision_policy
     from cnn.training.strategy import cluster_role, distribution, workspace
@@ -32,6 +35,18 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
         context = RunContext(run_dir=folder, options=options, class_weight=class_weights(df, classes, options),
                              callbacks=tuple(callbacks), dist=dist, rows=train_rows(df))
         return fit_and_report(context, done, df, classes, policy)
+
+
+def finish_report(run_dir, df, classes, options):
+    """A run whose training is over but whose reports a kill cut short: write them now, then the marker."""
+    from cnn.training.precision import precision_policy
+    from cnn.training.runstate import check_same_classes
+
+    rf.refuse_if_in_use(run_dir)
+    check_same_classes(run_dir, classes)
+    log(f"{run_dir} finished training but not its report (interrupted); writing it now")
+    with rf.locked(run_dir), precision_policy(options.precision):
+        return report(run_dir, df, classes, options, None)
 
 
 def class_weights(df, classes, options):
@@ -57,6 +72,7 @@ def fit_and_report(context, done, df, classes, policy):
     if done is None:
         write_config(run_dir, options, df, classes, policy, context.class_weight)
         rf.save_classes(run_dir, classes)
+        (run_dir / rf.BACKUP).mkdir(exist_ok=True)  # "training not over" until every phase is fitted
         spread = "" if dist.name == "default" else f", strategy {dist.name}, {dist.replicas} replica(s)"
         log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}{spread})")
     else:
@@ -66,6 +82,7 @@ def fit_and_report(context, done, df, classes, policy):
         from cnn.training.finetune import second_phase
 
         seconds += second_phase(context, done, df, classes)
+    rf.remove_backup(run_dir)
     result = report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
     if dist.name == "multiworker":
         from cnn.training.multiworker import finish_together
@@ -120,19 +137,22 @@ def report_rows(df):
 
 
 def report(run_dir, df, classes, options, seconds):
-    """Score the best checkpoint once on the test split, write the reports, log the headline figures."""
+    """Score the best checkpoint once on the test split, write the reports and then the finished marker, log the
+    headline figures (`seconds`: this attempt's training time, None when only the report was left to write)."""
     from cnn.evaluation.reports import summary_lines, write_reports
     from cnn.evaluation.scoring import score_model
 
     history = usable_history(run_dir, options)
     best = history.loc[history["val_loss"].idxmin()]
+    took = "" if seconds is None else f"; this attempt took {seconds:.0f} s"
     log(f"{len(history)} epochs in history.csv; model.keras is epoch {int(best.epoch) + 1} "
-        f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}); this attempt took {seconds:.0f} s")
+        f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}){took}")
     rows, split = report_rows(df)
     _, _, metrics = score_model(rf.load_run(run_dir), rows, options.batch_size, options.skip_missing, options.data)
-    metrics.update(split=split, labels=str(options.labels), train_seconds=round(seconds, 1),
+    metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
+    rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
         log(line)
     log(f"run folder: {run_dir} (report.txt, metrics.json, curves.png, confusion.png)")

@@ -112,16 +112,17 @@ def report_cascade(run_dir, df, classes, options, finished):
 
     rows, split = report_rows(df)
     _, _, metrics = score_cascade(load_cascade(run_dir), rows, options.batch_size, options.skip_missing)
-    # A sub-model whose report evaluate-cnn rewrote has no training figures: it counts as 0 s, 0 epochs.
+    # A sub-model whose report was written after a kill has no training time: it counts as 0 s.
     metrics.update(split=split, labels=str(options.labels),
-                   train_seconds=round(sum(m.get("train_seconds", 0) for m in finished.values()), 1),
+                   train_seconds=round(sum(m.get("train_seconds") or 0 for m in finished.values()), 1),
                    epochs_run=sum(m.get("epochs_run", 0) for m in finished.values()),
                    sub_models={folder: {k: m.get(k) for k in ("top1", "epochs_run", "best_epoch", "train_seconds")}
                                for folder, m in finished.items()})
     write_reports(run_dir, metrics, classes)
+    rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
         log(line)
-    times = ", ".join(f"{folder} {m.get('train_seconds', 0):.0f} s" for folder, m in finished.items())
+    times = ", ".join(f"{folder} {m.get('train_seconds') or 0:.0f} s" for folder, m in finished.items())
     log(f"training took {metrics['train_seconds']:.0f} s over {len(finished)} sub-models ({times})")
     log(f"run folder: {run_dir} (report.txt, metrics.json, confusion.png; sub-models in {', '.join(finished)})")
     return run_dir, metrics

@@ -16,9 +16,16 @@ from common.hashing import sha256_file
 
 
 def fresh_run(typed):
-    """(options, labels DataFrame) of a new run."""
+    """(options, labels DataFrame) of a new run; --init RUN without --arch takes RUN's architecture."""
+    if typed.get("init", "none") != "none" and "arch" not in typed:
+        typed = {**typed, "arch": init_architecture(typed["init"])}
     options = TrainOptions(**typed)
     return options, checked_files(read_labels(options.labels), options)
+
+
+def init_architecture(run_dir):
+    """The --arch the run folder `run_dir` (--init's) was trained with."""
+    return rf.load_config(run_dir)["options"].get("arch", "cnn")
 
 
 def continued_run(run_dir, typed):
@@ -63,15 +70,19 @@ def check_run_dir(run_dir, done, classes):
     classes."""
     rf.refuse_if_in_use(run_dir)
     if done is not None:
-        if rf.load_classes(run_dir) != classes:
-            raise UsageError(f"the labels CSV's classes differ from those {run_dir} was trained on; "
-                             f"resume with the same labels CSV")
+        check_same_classes(run_dir, classes)
         return
-    if (run_dir / rf.MODEL).exists() and rf.model_loads(run_dir):
-        hint = "" if (run_dir / rf.METRICS).exists() else f" (its report is missing: run evaluate-cnn {run_dir})"
-        raise UsageError(f"{run_dir} already holds a trained model{hint}; choose another --out")
+    if rf.run_finished(run_dir) or ((run_dir / rf.MODEL).exists() and rf.model_loads(run_dir)):
+        raise UsageError(f"{run_dir} already holds a trained model; choose another --out")
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--out {run_dir} is a file, not a folder; choose another --out")
+
+
+def check_same_classes(run_dir, classes):
+    """An interrupted run continues only on the classes it was trained on."""
+    if rf.load_classes(run_dir) != classes:
+        raise UsageError(f"the labels CSV's classes differ from those {run_dir} was trained on; "
+                         f"resume with the same labels CSV")
 
 
 def check_same_run(folder, options, allowed=()):
@@ -97,6 +108,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
         "labels": {"path": options.labels, "resolved": str(Path(options.labels).resolve()), "cwd": os.getcwd(),
                    "sha256": sha256_file(options.labels), "rows": df["split"].value_counts().to_dict()},
         "num_classes": len(classes),
+        "classes": list(classes),  # classes.json must agree (cnn.runfolder.check_recorded_classes)
         "precision": policy,
         "class_weight": class_weight,
         "starting_weights": provenance(options),

@@ -48,17 +48,39 @@ def cluster_role(environ=os.environ):
     text = environ.get("TF_CONFIG")
     if not text:
         raise UsageError("--strategy multiworker needs TF_CONFIG (the cluster's workers and this one's task); "
-                         "see README, 'Several machines'")
+                         "see docs/guides/full-size.md")
     try:
         config = json.loads(text)
         cluster, task = config["cluster"], config["task"]
         workers = len(cluster.get("chief", [])) + len(cluster["worker"])
         kind, index = task["type"], int(task["index"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise UsageError(f"TF_CONFIG is not valid JSON with cluster.worker and task.type/index: {text[:120]}") from None
+    check_cluster(cluster, kind, index)
     # The chief is task "chief", or worker 0 of a cluster without one (TensorFlow's convention).
     chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
     return workers, (index + len(cluster.get("chief", [])) if kind == "worker" else 0), chief
+
+
+def check_cluster(cluster, kind, index):
+    """TF_CONFIG must be consistent: this task is one of the cluster's (a known type, an index inside its list),
+    at most one chief, and every address a host:port string; TensorFlow would fail later with a traceback."""
+    tasks = {k: v for k, v in cluster.items() if k in ("chief", "worker")}
+    extra = sorted(set(cluster) - set(tasks))
+    if extra:
+        raise UsageError(f"TF_CONFIG: cluster has {', '.join(extra)} tasks; --strategy multiworker takes 'chief' "
+                         f"and 'worker' only")
+    addresses = [a for v in tasks.values() for a in (v if isinstance(v, list) else [v])]
+    if not all(isinstance(v, list) for v in tasks.values()) or not all(
+            isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses):
+        raise UsageError("TF_CONFIG: cluster.chief and cluster.worker must be lists of 'host:port' addresses")
+    if len(tasks.get("chief", [])) > 1:
+        raise UsageError(f"TF_CONFIG: cluster names {len(tasks['chief'])} chiefs; a cluster has at most one")
+    if kind not in tasks:
+        raise UsageError(f"TF_CONFIG: task.type {kind!r} is not in the cluster ({', '.join(tasks)})")
+    if not 0 <= index < len(tasks[kind]):
+        raise UsageError(f"TF_CONFIG: task index {index} is past the cluster's {len(tasks[kind])} {kind} task(s) "
+                         f"(indices start at 0)")
 
 
 def distribution(choice):

@@ -1,0 +1,135 @@
+"""A run folder in every state a kill can leave: rerunning the same command finishes it, never reports it half done.
+
+The kills are simulated where they fall between two writes (the files a kill there leaves are removed, or Keras's
+backup is cut as a kill while writing it would cut it); tests/test_train.py kills real processes.
+"""
+import json
+import shutil
+
+import keras
+import pandas as pd
+import pytest
+
+from cnn import runfolder as rf
+from cnn.cli import train_main
+from cnn.training.train import train
+from common.hashing import sha256_file
+from conftest import TINY, tiny_argv
+
+pytestmark = pytest.mark.train
+
+# The report's files in the order flat.report writes them; the finished marker comes last.
+REPORT_ORDER = ["metrics.json", "report.txt", "confusion.csv", "confusion.png", "curves.png", "finished.json"]
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    """Interrupt training (like Ctrl-C) at the end of one epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """The epochs a fit actually runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+@pytest.fixture(scope="module")
+def workdir(labelled_folder):
+    return labelled_folder("run_states")
+
+
+@pytest.fixture(scope="module")
+def finished(workdir):
+    """A finished tiny run (2 epochs) and its metrics."""
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(workdir)
+        run, metrics = train(out="runs/finished", **dict(TINY, epochs=2))
+    return workdir / run, metrics
+
+
+def test_the_finished_marker_is_written_last(finished):
+    run, _ = finished
+    times = {name: (run / name).stat().st_mtime_ns for name in REPORT_ORDER}
+    assert max(times, key=times.get) == "finished.json"
+    marker = json.loads((run / "finished.json").read_text())
+    assert marker["model_sha256"] == sha256_file(run / "model.keras")
+    assert rf.run_finished(run) and not (run / "backup").exists()
+
+
+@pytest.mark.parametrize("kept", range(len(REPORT_ORDER)))
+def test_a_kill_between_two_report_writes_is_finished_by_the_same_command(finished, workdir, monkeypatch, kept):
+    run, metrics = finished
+    copy = workdir / "runs" / f"cut-{kept}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run, copy)
+    for name in REPORT_ORDER[kept:]:  # the kill came after the first `kept` report files
+        (copy / name).unlink()
+    assert not rf.run_finished(copy)
+    monkeypatch.chdir(workdir)
+    recorder = EpochRecorder()
+    _, again = train(out=f"runs/cut-{kept}", callbacks=[recorder], **dict(TINY, epochs=2))
+    assert recorder.epochs == []  # nothing trained again: only the report was missing
+    assert all((copy / name).is_file() for name in REPORT_ORDER) and rf.run_finished(copy)
+    assert again["top1"] == pytest.approx(metrics["top1"]) and again["epochs_run"] == 2
+    assert train_main(["--out", f"runs/cut-{kept}", *tiny_argv(epochs=2)]) == 2  # finished now: refused
+
+
+def interrupted(workdir, name, stop_after, epochs=4):
+    """A run interrupted at the end of epoch `stop_after` (0-based): its folder."""
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(workdir)
+        with pytest.raises(KeyboardInterrupt):
+            train(out=f"runs/{name}", callbacks=[StopAfterEpoch(stop_after)], **dict(TINY, epochs=epochs, patience=10))
+    return workdir / "runs" / name
+
+
+def test_a_kill_before_the_first_backup_restarts_the_run_in_its_folder(workdir, monkeypatch):
+    run = interrupted(workdir, "first-epoch", 0)
+    for path in (run / "backup").iterdir():  # Keras had not written its first backup yet
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert rf.finished_epochs(run) == 0
+    monkeypatch.chdir(workdir)
+    recorder = EpochRecorder()
+    _, metrics = train(out="runs/first-epoch", callbacks=[recorder], **dict(TINY, epochs=4, patience=10))
+    assert recorder.epochs == [0, 1, 2, 3]  # from the start, in the same folder
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1, 2, 3]
+    assert metrics["epochs_run"] == 4 and rf.run_finished(run)
+
+
+def test_a_kill_while_keras_writes_its_backup_falls_back_to_the_bkp_copy(workdir, monkeypatch):
+    run = interrupted(workdir, "torn-backup", 2)
+    metadata = run / "backup" / "training_metadata.json"
+    assert json.loads(metadata.read_text())["epoch"] == 3
+    assert json.loads((run / "backup" / "training_metadata.json.bkp").read_text())["epoch"] == 2
+    metadata.write_text('{"epo')  # cut short by the kill
+    assert rf.finished_epochs(run) == 2
+    monkeypatch.chdir(workdir)
+    recorder = EpochRecorder()
+    train(out="runs/torn-backup", callbacks=[recorder], **dict(TINY, epochs=4, patience=10))
+    assert recorder.epochs == [2, 3]  # epoch 3 again (its backup was lost), then the last
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1, 2, 3]
+
+
+def test_resume_after_the_last_epoch_writes_only_the_report(workdir, monkeypatch, capsys):
+    run = interrupted(workdir, "after-fit", 1, epochs=2)  # the last epoch ended, the trainer was stopped there
+    monkeypatch.chdir(workdir)
+    assert train_main(["--resume", "--out", "runs/after-fit"]) == 0
+    assert rf.run_finished(run)
+    shutil.rmtree(run / "backup", ignore_errors=True)
+    (run / "finished.json").unlink()  # killed after training, before the marker
+    assert rf.report_pending(run)
+    capsys.readouterr()
+    assert train_main(["--resume", "--out", "runs/after-fit"]) == 0
+    assert "finished training but not its report" in capsys.readouterr().err and rf.run_finished(run)
