@@ -6,7 +6,6 @@ backup is cut as a kill while writing it would cut it); tests/test_train.py kill
 import json
 import shutil
 
-import keras
 import pandas as pd
 import pytest
 
@@ -15,34 +14,12 @@ from cnn.cli import train_main
 from cnn.training.train import train
 from common.hashing import sha256_file
 from conftest import TINY, tiny_argv
+from test_train import EpochRecorder, StopAfterEpoch
 
 pytestmark = pytest.mark.train
 
 # The report's files in the order flat.report writes them; the finished marker comes last.
 REPORT_ORDER = ["metrics.json", "report.txt", "confusion.csv", "confusion.png", "curves.png", "finished.json"]
-
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    """Interrupt training (like Ctrl-C) at the end of one epoch."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-class EpochRecorder(keras.callbacks.Callback):
-    """The epochs a fit actually runs."""
-
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,12 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, TINY, tiny_argv
+from conftest import REPO, RUN_FILES, TINY, tiny_argv
 from cnn.cli import evaluate_main
 from cnn.training.strategy import cluster_role, free_loopback_ports, resolve_strategy
 from cnn.training.train import train
 from common.errors import UsageError
 
-RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "finished.json", "history.csv",
-             "metrics.json", "model.keras", "report.txt"]
 # The card's recipe learns the 32 px sample within 8 epochs (test top-1 0.70-0.81 over seeds 0-2 on one worker).
 TRAIN = dict(TINY, epochs=8, recipe="card", patience=20, batch_size=32)
 # Single-worker test top-1 spread over seeds 0-2 here: 0.70-0.81 on 54 test images (one image = 0.019); two

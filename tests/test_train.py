@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TINY, start_cnn, tiny_argv, wait_for
+from conftest import RUN_FILES, TINY, start_cnn, tiny_argv, wait_for
 from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data.loader import flow_from_dataframe
 from cnn.training.precision import resolve_precision
@@ -16,8 +16,6 @@ from common.hashing import sha256_file
 from cnn.training.train import train
 from labeling.labels import make_labels
 
-RUN_FILES = [".lock", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png", "finished.json", "history.csv",
-             "metrics.json", "model.keras", "report.txt"]
 
 pytestmark = pytest.mark.train
 
