@@ -8,10 +8,10 @@ from pathlib import Path
 from common.atomic import write_json, write_text
 
 NUMERIC = {"params", "macs", "flops", "activations", "input_fraction", "radius_50", "radius_90", "ratio_50",
-           "ratio_90", "time_ms", "share", "gflops_per_s", "time_fwd_ms"}
+           "ratio_90", "time_ms", "share", "gflops_per_s", "of_peak", "time_fwd_ms"}
 FILE_NAMES = {"flops": "analysis_flops.csv", "receptive_field": "analysis_receptive_field.csv",
               "effective_rf": "analysis_effective_rf.csv", "timing": "analysis_timing.csv"}
-PERCENT = {"input_fraction": "{:.3g}%", "share": "{:.1f}%"}  # shown x100 with these formats
+PERCENT = {"input_fraction": "{:.3g}%", "share": "{:.1f}%", "of_peak": "{:.0f}%"}  # shown x100 with these formats
 JSON_NAME = "analysis.json"
 TEXT_WIDTH = 110  # the plain table format wraps its notes for a terminal; markdown leaves that to the reader
 

@@ -193,9 +193,10 @@ def _erf_summary(rows, inputs):
 
 def timing_table(nodes, costs, timings, options):
     """Per layer: median time per batch, share of the layers' total, FLOPs for the batch (standard convention;
-    x3 for a training step) and the GFLOP/s they imply; totals: the whole model, the ratio, the matmul peak."""
+    x3 for a training step), the GFLOP/s they imply and their share of the matmul peak measured in the same run
+    (in the model's compute precision); totals: the whole model, the ratio, the peak."""
     columns = [("layer", "layer"), ("type", "type"), ("output_shape", "output shape"), ("time_ms", "time ms"),
-               ("share", "share"), ("flops", "FLOPs (batch)"), ("gflops_per_s", "GFLOP/s")]
+               ("share", "share"), ("flops", "FLOPs (batch)"), ("gflops_per_s", "GFLOP/s"), ("of_peak", "of peak")]
     factor = options.batch_size * (3 if options.training_step else 1)
     total = sum(timings.layers.values())
     rows = []
@@ -204,9 +205,10 @@ def timing_table(nodes, costs, timings, options):
             seconds, flops = timings.layers[node.name], cost.flops * factor
             rows.append({"layer": node.name, "type": node.kind, "output_shape": list(node.output_shape),
                          "time_s": seconds, "time_ms": seconds * 1e3, "share": seconds / total, "flops": flops,
-                         "gflops_per_s": flops / seconds / 1e9})
+                         "gflops_per_s": flops / seconds / 1e9, "of_peak": flops / seconds / 1e9 / timings.peak_gflops})
     totals = {"layers_s": total, "whole_model_s": timings.whole, "layers_over_whole": total / timings.whole,
-              "matmul_peak_gflops_per_s": timings.peak_gflops, "batch_size": options.batch_size,
+              "matmul_peak_gflops_per_s": timings.peak_gflops, "matmul_peak_dtype": timings.peak_dtype,
+              "batch_size": options.batch_size,
               "training_step": options.training_step, "repeats": options.repeats, "device": timings.device,
               "method": timings.method}
     what = "forward + backward (training step)" if options.training_step else "inference (forward)"
@@ -220,13 +222,14 @@ def _timing_summary(rows, totals, options):
     slowest = max(rows, key=lambda row: row["time_s"])
     flops_rule = "3 x the forward FLOPs (the estimate rule)" if options.training_step else "forward FLOPs"
     return [f"Method: {totals['method']}. FLOPs: the standard convention's {flops_rule} x {options.batch_size} "
-            "images; GFLOP/s = FLOPs / time.",
+            "images; GFLOP/s = FLOPs / time; of peak = GFLOP/s / the matmul peak below (a layer far under it is held "
+            "back by memory traffic, not arithmetic).",
             f"Sum of layers {totals['layers_s'] * 1e3:.4g} ms, whole model {totals['whole_model_s'] * 1e3:.4g} ms "
             f"per batch: ratio {totals['layers_over_whole']:.2f} (they differ by the overheads of separate calls, the "
             "fusion a whole-model graph allows, and noise from other work on the machine).",
             f"Slowest layer: {slowest['layer']} ({slowest['share']:.1%} of the layers' time, "
-            f"{slowest['gflops_per_s']:.3g} GFLOP/s). Reference: a float32 matmul reaches "
-            f"{totals['matmul_peak_gflops_per_s']:.4g} GFLOP/s here."]
+            f"{slowest['gflops_per_s']:.3g} GFLOP/s). Peak: a {totals['matmul_peak_dtype']} matmul reaches "
+            f"{totals['matmul_peak_gflops_per_s']:.4g} GFLOP/s here, in the same run."]
 
 
 def _dims(values):

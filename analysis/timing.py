@@ -12,7 +12,7 @@ from analysis.keras_internals import call_with
 from common.tfenv import quiet_tensorflow
 
 WARMUP = 2  # untimed calls first: tracing, memory allocation, caches
-PEAK_SIZE = {"CPU": 1024, "GPU": 8192}  # square matmul side: long enough to reach the device's speed
+PEAK_SIZE = {"CPU": 2048, "GPU": 8192}  # square matmul side: long enough to reach the device's speed
 PEAK_REPEATS = 5
 WHOLE = ""  # the whole model's key among the timed steps (no layer has an empty name)
 METHOD = ("each layer called on its real input tensors (from one layer-by-layer pass of the whole model on "
@@ -36,6 +36,7 @@ class Timings:
     layers: dict = field(default_factory=dict)
     whole: float = 0.0
     peak_gflops: float = 0.0
+    peak_dtype: str = "float32"
     device: str = ""
     method: str = ""
 
@@ -56,8 +57,14 @@ def measure_times(model, nodes, options):
         seconds = median_times(tf, steps, options.repeats)
     timings = Timings(whole=seconds.pop(WHOLE), layers=seconds, device=_device(tf),
                       method=METHOD.format(repeats=options.repeats, warmup=WARMUP))
-    timings.peak_gflops = matmul_peak(tf)
+    timings.peak_dtype = compute_dtype(model)
+    timings.peak_gflops = matmul_peak(tf, timings.peak_dtype)
     return timings
+
+
+def compute_dtype(model):
+    """The precision the model computes in (bfloat16 under mixed_bfloat16): the first weighted layer's."""
+    return next((layer.compute_dtype for layer in model.layers if layer.weights), "float32")
 
 
 @contextlib.contextmanager
@@ -108,11 +115,11 @@ def median_times(tf, steps, repeats):
     return {key: statistics.median(values) for key, values in times.items()}
 
 
-def matmul_peak(tf):
-    """GFLOP/s of a square float32 matmul (2*n^3 FLOPs) on the default device: the machine's reference peak."""
+def matmul_peak(tf, dtype="float32"):
+    """GFLOP/s of a square matmul (2*n^3 FLOPs) in `dtype` on the default device: the machine's reference peak."""
     n = PEAK_SIZE["GPU" if tf.config.list_logical_devices("GPU") else "CPU"]
-    a = tf.random.stateless_uniform((n, n), seed=(0, 1))
-    b = tf.random.stateless_uniform((n, n), seed=(0, 2))
+    a = tf.cast(tf.random.stateless_uniform((n, n), seed=(0, 1)), dtype)
+    b = tf.cast(tf.random.stateless_uniform((n, n), seed=(0, 2)), dtype)
     matmul = tf.function(lambda: tf.matmul(a, b))
     return 2 * n ** 3 / median_times(tf, {WHOLE: matmul}, PEAK_REPEATS)[WHOLE] / 1e9
 

@@ -45,7 +45,9 @@ def test_every_layer_is_timed_and_figures_follow_from_the_times(training_step):
     for row, cost in zip(table.rows, costs[1:]):
         assert row["flops"] == cost.flops * factor
         assert row["gflops_per_s"] == row["flops"] / row["time_s"] / 1e9
+        assert row["of_peak"] == pytest.approx(row["gflops_per_s"] / table.totals["matmul_peak_gflops_per_s"])
     totals = table.totals
+    assert totals["matmul_peak_dtype"] == "float32"
     assert totals["layers_s"] == sum(row["time_s"] for row in table.rows)
     assert totals["whole_model_s"] > 0 and totals["layers_over_whole"] == totals["layers_s"] / totals["whole_model_s"]
     assert totals["matmul_peak_gflops_per_s"] > 0
@@ -67,9 +69,19 @@ def test_layers_of_nested_models_are_timed_one_by_one():
     assert all(row["time_s"] > 0 for row in table.rows)
 
 
-def test_matmul_peak_is_a_rate():
+def test_matmul_peak_is_a_rate_in_the_precision_asked():
     tf = quiet_tensorflow()
-    assert matmul_peak(tf) > 0
+    assert matmul_peak(tf) > 0 and matmul_peak(tf, "bfloat16") > 0
+
+
+def test_the_peak_is_in_the_models_compute_precision():
+    from analysis.timing import compute_dtype
+    from cnn.models.architectures import build_cnn
+    from cnn.training.precision import precision_policy
+
+    with precision_policy("mixed_bfloat16"):
+        mixed = build_cnn(5, (48, 48, 3))
+    assert compute_dtype(mixed) == "bfloat16" and compute_dtype(build_cnn(5, (48, 48, 3))) == "float32"
 
 
 def test_command_writes_the_timing_table(capsys, tmp_path):
