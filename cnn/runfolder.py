@@ -22,6 +22,9 @@ CONFUSION_PNG = "confusion.png"
 CONFUSION_CSV = "confusion.csv"
 BACKUP = "backup"  # Keras's BackupAndRestore state while a run is unfinished
 PHASE = "phase.json"  # --fine-tune runs: where the second phase began (written when it begins)
+CALIBRATION = "calibration.json"  # the temperature fitted on the val split (--calibrate temperature)
+RELIABILITY = "reliability.png"  # the reliability diagram of the report's split
+REPORT_HTML = "report.html"  # the run on one self-contained page (cnn.evaluation.html_report)
 FINISHED = "finished.json"  # written last, after every report file: the run is finished (model.keras's sha256)
 LOCK = ".lock"  # held by the one process training into the folder
 HIERARCHY = "hierarchy.csv"  # a hierarchical run's mapping as resolved (label,parent), usable as --hierarchy
@@ -75,6 +78,12 @@ class Run:
     @property
     def image_size(self):
         return int(self.config["options"]["image_size"])
+
+    @property
+    def temperature(self):
+        """The temperature its probabilities are served at: calibration.json's, or 1 (raw softmax)."""
+        path = self.path / CALIBRATION
+        return float(read_json(path)["temperature"]) if path.is_file() else 1.0
 
 
 def load_run(run_dir, model=True):

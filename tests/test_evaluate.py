@@ -89,8 +89,10 @@ def test_write_reports_files(tmp_path):
     report = (tmp_path / "report.txt").read_text()
     assert "macro F1:          0.2917" in report
     rows = {line.split()[0]: line.split()[1:] for line in report.splitlines()[-4:]}
-    assert rows["B"] == ["0.500", "0.500", "0.500", "2"] and rows["D"] == ["0.000", "0.000", "0.000", "0"]
-    for png in ("confusion.png", "curves.png"):
+    assert rows["B"][:3] + rows["B"][4:] == ["0.500", "0.500", "0.500", "2"]
+    assert rows["D"] == ["0.000", "0.000", "0.000", "-", "0"]  # no image of D: no ROC AUC
+    assert float(rows["B"][3]) == pytest.approx(m["per_class"][1]["roc_auc"], abs=5e-4)
+    for png in ("confusion.png", "curves.png", "reliability.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*")), "no temporary files left behind"
 
@@ -104,7 +106,7 @@ def test_evaluate_other_split_writes_its_own_folder(small_run, capsys):
     metrics = json.loads((run / "eval-val" / "metrics.json").read_text())
     assert metrics["split"] == "val" and metrics["images"] == (table.split == "val").sum()
     assert sorted(p.name for p in (run / "eval-val").iterdir()) == ["confusion.csv", "confusion.png",
-                                                                    "metrics.json", "report.txt"]
+                                                                    "metrics.json", "reliability.png", "report.txt"]
     assert "split: val" in capsys.readouterr().out
 
 

@@ -86,8 +86,9 @@ def test_sweep_gives_the_paired_flat_vs_cascade_difference(sweep):
 def test_run_folder_holds_the_record_and_one_complete_run_per_sub_model(runs, workdir):
     run, _ = runs
     assert {p.name for p in run.iterdir()} == {".lock", "classes.json", "config.json", "confusion.csv",
-                                               "confusion.png", "finished.json", "hierarchy.csv", "metrics.json", "report.txt",
-                                               "coarse", "lower", "upper"}
+                                               "confusion.png", "finished.json", "hierarchy.csv", "metrics.json",
+                                               "reliability.png", "report.html", "report.txt", "coarse", "lower",
+                                               "upper"}
     config = json.loads((run / "config.json").read_text())
     assert config["options"]["hierarchy"] == "category_type"
     assert config["labels"]["sha256"] == sha256_file(workdir / "labels.csv")

@@ -8,6 +8,7 @@ import pytest
 
 from cnn.cli import predict_main
 from cnn.data.loader import decode_and_resize
+from cnn.evaluation.calibration import scaled
 from cnn.inference.predict import find_images, predict_images
 
 
@@ -48,11 +49,13 @@ def test_unreadable_image_is_warned_about_and_others_continue(run, photo_dir, ca
 
 
 @pytest.mark.train
-def test_probabilities_are_the_models_softmax(run, photo_dir):
+def test_probabilities_are_the_models_softmax_at_its_temperature(run, photo_dir):
     classes = [json.loads((run / "classes.json").read_text())[str(i)] for i in range(6)]
     [(path, preds)] = predict_images(run, [photo_dir / "a.jpg"], top=10)  # top capped at the 6 classes
     model = keras.saving.load_model(run / "model.keras")
-    expected = model.predict(decode_and_resize(photo_dir / "a.jpg", (32, 32))[None], verbose=0)[0]
+    raw = model.predict(decode_and_resize(photo_dir / "a.jpg", (32, 32))[None], verbose=0)
+    temperature = json.loads((run / "calibration.json").read_text())["temperature"]
+    expected = scaled(raw, temperature)[0]  # served at the run's calibrated temperature
     assert [name for name, _ in preds] == [classes[i] for i in np.argsort(-expected)]
     assert [p for _, p in preds] == pytest.approx(sorted(expected, reverse=True), abs=1e-6)
     assert sum(p for _, p in preds) == pytest.approx(1, abs=1e-5)

@@ -19,7 +19,8 @@ from test_train import EpochRecorder, StopAfterEpoch
 pytestmark = pytest.mark.train
 
 # The report's files in the order flat.report writes them; the finished marker comes last.
-REPORT_ORDER = ["metrics.json", "report.txt", "confusion.csv", "confusion.png", "curves.png", "finished.json"]
+REPORT_ORDER = ["calibration.json", "metrics.json", "report.txt", "confusion.csv", "confusion.png", "reliability.png",
+                "curves.png", "report.html", "finished.json"]
 
 
 @pytest.fixture(scope="module")

@@ -185,7 +185,8 @@ def true_class_probabilities(run, rows):
     import keras
 
     from cnn.data.loader import flow_from_dataframe
-    from cnn.runfolder import load_classes, load_config
+    from cnn.evaluation.calibration import scaled
+    from cnn.runfolder import load_classes, load_config, load_run
 
     classes = load_classes(run)
     size = load_config(run)["options"]["image_size"]
@@ -193,6 +194,7 @@ def true_class_probabilities(run, rows):
     dataset = flow_from_dataframe(rows, classes=classes, target_size=(size, size), batch_size=16,
                                   shuffle=False).dataset
     probs = np.concatenate([np.asarray(model.predict_on_batch(x)) for x, _ in dataset])
+    probs = scaled(probs, load_run(run, model=False).temperature)  # served at the run's calibrated temperature
     return dict(zip(rows["path"], probs[np.arange(len(rows)), [classes.index(c) for c in rows["label"]]]))
 
 

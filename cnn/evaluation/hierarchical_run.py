@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnn.data.hierarchy import COARSE, read_mapping
 from cnn.evaluation.cascade import Tree, cascade_metrics, soft_probabilities
-from cnn.evaluation.scoring import predict_rows
+from cnn.evaluation.scoring import predict_rows, worst_errors
 from cnn.runfolder import CLASSES, HIERARCHY, load_run
 from common.errors import UsageError
 
@@ -88,4 +88,7 @@ def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none")
                                            batch_size, skip_missing, data)
     coarse, fine = cascade.split(outputs)
     metrics = cascade_metrics(cascade.tree, truth, coarse, fine)
-    return truth, soft_probabilities(cascade.tree, coarse, fine), {**metrics, "skipped_images": skipped}
+    probs = soft_probabilities(cascade.tree, coarse, fine)
+    classes = list(cascade.tree.classes)
+    return truth, probs, {**metrics, "skipped_images": len(skipped),
+                          "worst_errors": worst_errors(rows, truth, probs, classes, skipped, data)}

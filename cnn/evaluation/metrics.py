@@ -1,5 +1,8 @@
-"""Classification metrics in plain numpy: top-k, confusion matrix, per-class precision/recall/F1."""
+"""Classification metrics in plain numpy: top-k, confusion matrix, per-class precision/recall/F1/ROC AUC,
+calibration."""
 import numpy as np
+
+from cnn.evaluation.calibration import expected_calibration_error, per_class_auc, reliability
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
@@ -51,6 +54,7 @@ def classification_metrics(y_true, probs, class_names):
     precision, recall, f1, support = per_class(counts)
     present = support > 0
     seen = present | (counts.sum(axis=0) > 0)
+    auc = per_class_auc(y_true, probs)
     return {
         "images": int(len(y_true)),
         "top1": float(np.mean(y_pred == y_true)),
@@ -58,9 +62,11 @@ def classification_metrics(y_true, probs, class_names):
         "top5": top_k_accuracy(y_true, probs, 5),
         "balanced_accuracy": float(recall[present].mean()),
         "macro_f1": float(f1[seen].mean()),
+        "ece": expected_calibration_error(y_true, probs),
         "per_class": [
-            {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
+            {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s),
+             "roc_auc": a} for name, p, r, f, s, a in zip(class_names, precision, recall, f1, support, auc)
         ],
         "confusion": counts.tolist(),
+        "reliability": reliability(y_true, probs),
     }

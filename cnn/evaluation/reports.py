@@ -3,7 +3,7 @@ from pathlib import Path
 
 from cnn.evaluation.cascade import cascade_lines
 from cnn.evaluation.metrics import normalize_rows
-from cnn.runfolder import CONFUSION_CSV, CONFUSION_PNG, CURVES, METRICS, REPORT
+from cnn.runfolder import CONFUSION_CSV, CONFUSION_PNG, CURVES, METRICS, RELIABILITY, REPORT
 from common.atomic import atomic_path, write_csv, write_json, write_text
 
 ANNOTATE_UP_TO = 15  # write each cell's value in confusion.png when there are at most this many classes
@@ -13,8 +13,10 @@ def per_class_table(metrics):
     """The precision/recall/F1/support table, one row per class plus the macro average."""
     from tabulate import tabulate
 
-    rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in metrics["per_class"]]
-    return tabulate(rows, headers=["class", "precision", "recall", "f1", "support"], floatfmt=".3f")
+    rows = [[c["class"], c["precision"], c["recall"], c["f1"], c.get("roc_auc"), c["support"]]
+            for c in metrics["per_class"]]
+    return tabulate(rows, headers=["class", "precision", "recall", "f1", "ROC AUC", "support"], floatfmt=".3f",
+                    missingval="-")
 
 
 def summary_lines(metrics):
@@ -26,7 +28,16 @@ def summary_lines(metrics):
         f"top-5 accuracy:    {metrics['top5']:.4f}",
         f"balanced accuracy: {metrics['balanced_accuracy']:.4f}",
         f"macro F1:          {metrics['macro_f1']:.4f}",
-    ] + cascade_lines(metrics)
+    ] + calibration_lines(metrics) + cascade_lines(metrics)
+
+
+def calibration_lines(metrics):
+    """The calibration figure (ECE) and the temperature the probabilities were taken at, when known."""
+    if "ece" not in metrics:
+        return []
+    at = metrics.get("temperature", 1.0)
+    how = f"temperature {at:.3f} from calibration.json" if at != 1.0 else "raw softmax"
+    return [f"calibration (ECE): {metrics['ece']:.4f}   ({how}; 0 = a predicted p is right p of the time)"]
 
 
 def format_report(metrics):
@@ -45,6 +56,26 @@ def _figure(figsize):
     from matplotlib.figure import Figure
 
     return Figure(figsize=figsize)
+
+
+def plot_reliability(metrics, path):
+    """reliability.png: accuracy against confidence per bin (the diagonal is perfect calibration), with counts."""
+    rows = [row for row in metrics["reliability"] if row["count"]]
+    fig = _figure((5.5, 4.5))
+    ax = fig.subplots()
+    width = rows[0]["high"] - rows[0]["low"] if rows else 1 / 15
+    ax.bar([row["low"] for row in rows], [row["accuracy"] for row in rows], width=width, align="edge",
+           edgecolor="black", color="#6a9fd4", label="accuracy in the bin")
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    for row in rows:
+        ax.annotate(str(row["count"]), (row["low"] + width / 2, row["accuracy"]), ha="center", va="bottom", fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("confidence (top-1 probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"Reliability: ECE {metrics['ece']:.3f} over {metrics['images']} images")
+    ax.legend(loc="upper left", fontsize=8)
+    _save_figure(fig, path)
 
 
 def plot_confusion(normalized, class_names, path):
@@ -110,5 +141,7 @@ def write_reports(out_dir, metrics, class_names, history_csv=None):
     table = pd.DataFrame(normalized, index=pd.Index(class_names, name="true\\predicted"), columns=class_names)
     write_csv(out_dir / CONFUSION_CSV, table, float_format="%.4f")
     plot_confusion(normalized, class_names, out_dir / CONFUSION_PNG)
+    if "reliability" in metrics:
+        plot_reliability(metrics, out_dir / RELIABILITY)
     if history_csv is not None and Path(history_csv).is_file():
         plot_curves(history_csv, out_dir / CURVES)

@@ -1,6 +1,11 @@
 """Scoring primitives: a model's probabilities on labelled rows (from image files or shards) and their metrics."""
+from cnn.evaluation.calibration import expected_calibration_error, fit_temperature, nll, scaled
 from cnn.evaluation.metrics import classification_metrics
+from cnn.runfolder import CALIBRATION
+from common.atomic import write_json
 from common.errors import UsageError
+
+WORST = 12  # the most confident mistakes a report lists (and report.html shows)
 
 
 def predict_dataset(model, dataset):
@@ -17,8 +22,8 @@ def predict_dataset(model, dataset):
 
 
 def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=False, data="none"):
-    """(true class indices, `model`'s outputs, images skipped) on the labelled `rows`, read by the loader from the
-    image files, or from the shards of those rows' splits in the `data` folder."""
+    """(true class indices, `model`'s outputs, paths of the images skipped) on the labelled `rows`, read by the
+    loader from the image files, or from the shards of those rows' splits in the `data` folder."""
     from cnn.data.loader import flow_from_dataframe
     from cnn.data.shards import flow_from_shards
 
@@ -26,11 +31,46 @@ def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=F
               flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
                                   batch_size=batch_size, shuffle=False, skip_missing=skip_missing))
     truth, probs = predict_dataset(model, loaded.dataset)
-    return truth, probs, loaded.skipped.count
+    return truth, probs, list(loaded.skipped.paths)
 
 
 def score_model(run, rows, batch_size=32, skip_missing=False, data="none"):
-    """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows."""
+    """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows, at the run's
+    calibrated temperature (calibration.json; 1 without it)."""
     truth, probs, skipped = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing,
                                          data)
-    return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": skipped}
+    probs = scaled(probs, run.temperature) if run.temperature != 1.0 else probs
+    return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": len(skipped),
+                          "temperature": run.temperature,
+                          "worst_errors": worst_errors(rows, truth, probs, run.classes, skipped, data)}
+
+
+def worst_errors(rows, truth, probs, classes, skipped, data="none", count=WORST):
+    """The `count` most confident mistakes: [{path, label, predicted, confidence, p_true}], worst first (none
+    when the images came from shards, whose order is not the rows')."""
+    import numpy as np
+
+    if data != "none":
+        return []
+    dropped = set(skipped)
+    paths = [p for p in rows["path"] if p not in dropped]
+    predicted, confidence = probs.argmax(axis=1), probs.max(axis=1)
+    wrong = np.flatnonzero(predicted != truth)
+    order = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    return [{"path": str(paths[i]), "label": classes[truth[i]], "predicted": classes[predicted[i]],
+             "confidence": float(confidence[i]), "p_true": float(probs[i, truth[i]])} for i in order]
+
+
+def fit_run_temperature(run, rows, batch_size=32, skip_missing=False, data="none"):
+    """Fit the run's temperature on labelled `rows` (the val split) and write calibration.json: the temperature
+    and the NLL and ECE it changed, before and after."""
+    truth, probs, _ = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing, data)
+    temperature = fit_temperature(truth, probs)
+    calibrated = scaled(probs, temperature)
+    write_json(run.path / CALIBRATION, {
+        "method": "temperature scaling (softmax(log p / T)), fitted by NLL on the val split",
+        "temperature": temperature, "split": "val", "images": int(len(truth)),
+        "nll_before": nll(truth, probs), "nll_after": nll(truth, calibrated),
+        "ece_before": expected_calibration_error(truth, probs),
+        "ece_after": expected_calibration_error(truth, calibrated)})
+    return temperature

@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+from cnn.evaluation.html_report import write_html_report
 from cnn.experiments.stats import describe
 from cnn.runfolder import METRICS, load_config, read_json, run_finished, run_identity
 from cnn.training import log
@@ -83,6 +84,7 @@ def write_summary(out, runs):
     summary = summarise(runs)
     write_json(Path(out) / f"{SUMMARY}.json", summary)
     write_csv(Path(out) / f"{SUMMARY}.csv", pd.DataFrame(summary["runs"]), index=False)
+    write_html_report(out)
     print(format_summary(summary), file=sys.stderr)
     warning = mixed_code_warning(summary["runs"], "train-cnn")
     if warning:

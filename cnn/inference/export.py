@@ -74,11 +74,13 @@ def prove(folder, run, quantize, images=4):
     export whose input, output or probabilities disagree is refused, not shipped."""
     import numpy as np
 
+    from cnn.evaluation.calibration import scaled
+
     if quantize == "int8":  # int8 ranges are calibrated on photos: noise would leave them
         batch = np.concatenate([image for [image] in calibration_images(run, images)()]).astype("float32")
     else:
         batch = np.random.default_rng(0).uniform(0, 255, (images, run.image_size, run.image_size, 3)).astype("float32")
-    expected = np.asarray(run.model.predict_on_batch(batch), dtype=np.float64)
+    expected = scaled(np.asarray(run.model.predict_on_batch(batch), dtype=np.float64), run.temperature)
     try:
         got = np.asarray(load_predictor(folder).predict(batch), dtype=np.float64)
     except Exception as error:  # noqa: BLE001 - whatever the runtime raises, the export is not usable
@@ -173,6 +175,7 @@ def metadata(run, fmt, quantize, calibration):
             "input": {"shape": [None, run.image_size, run.image_size, 3], "dtype": "float32",
                       "pixels": "RGB 0-255 (the model rescales inside)"},
             "output": "class probabilities, in the order of classes.json", "classes": run.classes,
+            "temperature": run.temperature,  # predict-cnn takes the outputs to it: softmax(log p / T)
             "calibration_images": calibration if quantize == "int8" else None,
             "source_run": str(Path(run.path).resolve()), "classes_file": CLASSES,
             "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

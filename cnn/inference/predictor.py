@@ -21,6 +21,7 @@ class Predictor:
     predict: object  # float32 [B, S, S, 3] numpy batch of 0-255 pixels -> [B, classes] probabilities
     source: str  # "keras", "cascade" (a hierarchical run), or the export's format
     run: object = None  # the run folder's Run (with its Keras model) when `source` is "keras"
+    temperature: float = 1.0  # the calibrated temperature `predict`'s probabilities are at (1: raw softmax)
 
 
 def load_predictor(path):
@@ -34,13 +35,27 @@ def load_predictor(path):
         return Predictor(list(cascade.tree.classes), cascade.image_size, cascade.probabilities, "cascade")
     if not (path / METADATA).is_file():
         run = load_run(path)
-        return Predictor(run.classes, run.image_size, run.model.predict_on_batch, "keras", run)
+        return Predictor(run.classes, run.image_size, at_temperature(run.model.predict_on_batch, run.temperature),
+                         "keras", run, run.temperature)
     meta = json.loads((path / METADATA).read_text(encoding="utf-8"))
     classes, size = load_classes(path), int(meta["input"]["shape"][1])
     loader = {"savedmodel": savedmodel_fn, "tflite": tflite_fn, "onnx": onnx_fn}.get(meta.get("format"))
     if loader is None:
         raise UsageError(f"{path / METADATA}: unknown format {meta.get('format')!r}; re-export the run")
-    return Predictor(classes, size, loader(path / meta["model_file"]), meta["format"])
+    temperature = float(meta.get("temperature", 1.0))
+    return Predictor(classes, size, at_temperature(loader(path / meta["model_file"]), temperature), meta["format"],
+                     temperature=temperature)
+
+
+def at_temperature(predict, temperature):
+    """`predict` with its probabilities taken to the run's calibrated temperature (itself at T = 1)."""
+    if temperature == 1.0:
+        return predict
+    import numpy as np
+
+    from cnn.evaluation.calibration import scaled
+
+    return lambda batch: scaled(np.asarray(predict(batch), dtype=np.float64), temperature)
 
 
 def savedmodel_fn(path):

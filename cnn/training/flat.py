@@ -139,8 +139,9 @@ def report_rows(df):
 def report(run_dir, df, classes, options, seconds):
     """Score the best checkpoint once on the test split, write the reports and then the finished marker, log the
     headline figures (`seconds`: this attempt's training time, None when only the report was left to write)."""
+    from cnn.evaluation.html_report import write_html_report
     from cnn.evaluation.reports import summary_lines, write_reports
-    from cnn.evaluation.scoring import score_model
+    from cnn.evaluation.scoring import fit_run_temperature, score_model
 
     history = usable_history(run_dir, options)
     best = history.loc[history["val_loss"].idxmin()]
@@ -148,12 +149,19 @@ def report(run_dir, df, classes, options, seconds):
     log(f"{len(history)} epochs in history.csv; model.keras is epoch {int(best.epoch) + 1} "
         f"(val_loss {best.val_loss:.4f}, val_accuracy {best.val_accuracy:.4f}){took}")
     rows, split = report_rows(df)
-    _, _, metrics = score_model(rf.load_run(run_dir), rows, options.batch_size, options.skip_missing, options.data)
+    run = rf.load_run(run_dir)
+    if options.calibrate == "temperature":
+        temperature = fit_run_temperature(run, df[df.split == "val"], options.batch_size, options.skip_missing,
+                                          options.data)
+        log(f"temperature scaling on the val split: T = {temperature:.3f} (calibration.json); the report's "
+            f"probabilities are calibrated")
+    _, _, metrics = score_model(run, rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
+    write_html_report(run_dir)
     rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
         log(line)
-    log(f"run folder: {run_dir} (report.txt, metrics.json, curves.png, confusion.png)")
+    log(f"run folder: {run_dir} (report.html, report.txt, metrics.json, curves.png, confusion.png, reliability.png)")
     return run_dir, metrics

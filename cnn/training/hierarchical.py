@@ -108,6 +108,7 @@ def train_sub_models(run_dir, options, folders, callbacks):
 def report_cascade(run_dir, df, classes, options, finished):
     """Score the cascade once on the test split, write the top-level reports, log the headline figures."""
     from cnn.evaluation.hierarchical_run import load_cascade, score_cascade
+    from cnn.evaluation.html_report import write_html_report
     from cnn.evaluation.reports import summary_lines, write_reports
 
     rows, split = report_rows(df)
@@ -119,6 +120,7 @@ def report_cascade(run_dir, df, classes, options, finished):
                    sub_models={folder: {k: m.get(k) for k in ("top1", "epochs_run", "best_epoch", "train_seconds")}
                                for folder, m in finished.items()})
     write_reports(run_dir, metrics, classes)
+    write_html_report(run_dir)
     rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
         log(line)

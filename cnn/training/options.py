@@ -70,6 +70,9 @@ class TrainOptions:
                           "flip,rotation=R,zoom=Z,shear=S,shift=T,crop=C,colour=J,erase=P, e.g. flip,crop=0.2")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
+    calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
+                            "(calibration.json) so the reported and served probabilities are calibrated; none: raw "
+                            "softmax", choices=("temperature", "none"))
     precision: str = option("auto", "auto picks mixed_bfloat16 where the CPU/GPU supports it, float32 otherwise",
                             choices=PRECISIONS)
     dropout: float = option(FROM_RECIPE, "dropout rate before the classifier, in [0, 1) (0 = none)")

@@ -1,0 +1,90 @@
+"""Are the probabilities honest? Expected calibration error, the reliability table, one-vs-rest ROC AUC, and
+temperature scaling (Guo et al. 2017) fitted on the validation split, in plain numpy.
+
+Temperature scaling divides the logits by one number T before the softmax. A model's outputs here are
+softmax probabilities, whose logarithms are the logits up to a per-image constant that the softmax cancels,
+so p_T = softmax(log p / T). T > 1 softens an over-confident model; the arg-max, so top-1, never changes.
+"""
+import numpy as np
+
+BINS = 15  # the usual ECE binning: 15 equal-width confidence bins
+EPS = 1e-12  # probabilities are clipped here before the log
+
+
+def reliability(truth, probs, bins=BINS):
+    """Per equal-width bin of top-1 confidence: [{low, high, count, confidence, accuracy}] (empty bins kept)."""
+    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == np.asarray(truth)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = which == b
+        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(inside.sum()),
+                     "confidence": float(confidence[inside].mean()) if inside.any() else None,
+                     "accuracy": float(correct[inside].mean()) if inside.any() else None})
+    return rows
+
+
+def expected_calibration_error(truth, probs, bins=BINS):
+    """ECE: the count-weighted mean gap |accuracy - confidence| over the confidence bins (0 = calibrated)."""
+    rows = reliability(truth, probs, bins)
+    n = sum(row["count"] for row in rows)
+    return float(sum(row["count"] * abs(row["accuracy"] - row["confidence"]) for row in rows if row["count"]) / n)
+
+
+def roc_auc(scores, positive):
+    """Area under the ROC curve of `scores` for the boolean `positive`, by the rank-sum (Mann-Whitney U) formula
+    with ties given their mean rank; None when one of the two groups is empty."""
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return None
+    order = np.argsort(scores, kind="stable")
+    ranks = np.empty(len(scores))
+    ranks[order] = np.arange(1, len(scores) + 1)
+    sorted_scores = np.asarray(scores)[order]
+    for value in np.unique(sorted_scores):  # ties share their mean rank
+        tied = np.asarray(scores) == value
+        ranks[tied] = ranks[tied].mean()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def per_class_auc(truth, probs):
+    """One-vs-rest ROC AUC of each class's probability column (None for a class absent from `truth`)."""
+    truth = np.asarray(truth)
+    return [roc_auc(probs[:, c], truth == c) for c in range(probs.shape[1])]
+
+
+def scaled(probs, temperature):
+    """softmax(log p / T): the probabilities at temperature T."""
+    logits = np.log(np.clip(probs, EPS, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def nll(truth, probs):
+    """Mean negative log-likelihood of the true classes."""
+    return float(-np.mean(np.log(np.clip(probs[np.arange(len(truth)), np.asarray(truth)], EPS, 1.0))))
+
+
+def fit_temperature(truth, probs, low=0.05, high=20.0, steps=60):
+    """The T minimising the validation NLL of softmax(log p / T): a golden-section search over log T, which
+    suits NLL's single minimum in T."""
+    ratio = (np.sqrt(5) - 1) / 2
+    a, b = np.log(low), np.log(high)
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    for _ in range(steps):
+        if nll(truth, scaled(probs, np.exp(c))) < nll(truth, scaled(probs, np.exp(d))):
+            b, d = d, c
+            c = b - ratio * (b - a)
+        else:
+            a, c = c, d
+            d = a + ratio * (b - a)
+    return float(np.exp((a + b) / 2))
+
+
+def calibration_metrics(truth, probs):
+    """metrics.json's calibration figures: ECE (15 bins), the reliability table, per-class ROC AUC."""
+    return {"ece": expected_calibration_error(truth, probs), "reliability": reliability(truth, probs),
+            "roc_auc": per_class_auc(truth, probs)}

@@ -1,0 +1,145 @@
+"""report.html: a run folder on one self-contained page (every picture embedded, nothing loaded from the network).
+
+It is built from the run folder's own files (config.json, metrics.json, calibration.json, the PNGs, a repeats
+parent's summary.json), so it can be regenerated at any time (evaluate-cnn does), and it is written atomically.
+"""
+import base64
+import html
+import io
+from pathlib import Path
+
+from cnn.runfolder import (CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, FINISHED, METRICS, RELIABILITY, REPORT_HTML,
+                           read_json)
+from common.atomic import write_text
+
+THUMB = 112  # pixels: the worst errors' thumbnails
+MEANINGS = {
+    "top1": "share of images whose most probable class is the true one",
+    "top3": "share whose true class is among the 3 most probable",
+    "top5": "share whose true class is among the 5 most probable",
+    "balanced_accuracy": "mean of the per-class recalls: a model that favours the big classes cannot inflate it",
+    "macro_f1": "unweighted mean of the per-class F1 scores",
+    "ece": "expected calibration error (15 bins): how far the confidence is from the accuracy, 0 = calibrated",
+    "temperature": "the temperature the probabilities are taken at (calibration.json; 1 = raw softmax)",
+    "hard_top1": "a hierarchical run's hard cascade: the parent's arg-max, then its child's",
+    "coarse_top1": "a hierarchical run's parent-level accuracy",
+}
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f0f0f0}img{max-width:100%}.thumbs{display:flex;flex-wrap:wrap;gap:10px}
+.thumbs figure{margin:0;width:130px;font-size:11px}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}"""
+
+
+def embedded_png(path):
+    """An <img> holding the PNG file inline (data: URI), or '' when the file is absent."""
+    path = Path(path)
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(path.name)}" src="data:image/png;base64,{data}">'
+
+
+def thumbnail(path):
+    """A small inline JPEG of an image file (Pillow), or a note when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((THUMB, THUMB))
+            buffer = io.BytesIO()
+            image.save(buffer, "JPEG", quality=80)
+    except OSError:
+        return "<em>(image not readable)</em>"
+    return f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
+
+
+def table(headers, rows):
+    """An HTML table with escaped cells (floats to 4 digits, None as '-')."""
+    def cell(value):
+        text = "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+        return f"<td>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def metrics_section(metrics):
+    """The headline figures with what each means, the per-class table and the confusion matrix."""
+    headline = [(key, metrics[key], meaning) for key, meaning in MEANINGS.items() if metrics.get(key) is not None]
+    per_class = [(c["class"], c["precision"], c["recall"], c["f1"], c.get("roc_auc"), c["support"])
+                 for c in metrics.get("per_class", [])]
+    return (f"<h2>Test metrics</h2><p>split <b>{html.escape(str(metrics.get('split')))}</b> of "
+            f"{html.escape(str(metrics.get('labels')))}, {metrics.get('images')} images</p>"
+            + table(["metric", "value", "what it means"], headline)
+            + "<h2>Per class</h2>" + table(["class", "precision", "recall", "F1", "ROC AUC", "support"], per_class))
+
+
+def calibration_section(run_dir, metrics):
+    """The reliability diagram and calibration.json's before/after figures."""
+    record = read_json(Path(run_dir) / CALIBRATION) if (Path(run_dir) / CALIBRATION).is_file() else None
+    fitted = "" if record is None else table(
+        ["fitted on", "temperature", "NLL before", "NLL after", "ECE before", "ECE after"],
+        [(f"{record['split']} ({record['images']} images)", record["temperature"], record["nll_before"],
+          record["nll_after"], record["ece_before"], record["ece_after"])])
+    return ("<h2>Calibration</h2><p>Does a predicted 0.9 come true nine times in ten? Each bar is the accuracy "
+            "of the images whose top-1 confidence falls in its bin; the dashed diagonal is perfect calibration.</p>"
+            + fitted + embedded_png(Path(run_dir) / RELIABILITY))
+
+
+def errors_section(metrics):
+    """The most confident mistakes, as thumbnails with their true and predicted class."""
+    errors = metrics.get("worst_errors") or []
+    if not errors:
+        return ""
+    figures = "".join(
+        f"<figure>{thumbnail(e['path'])}<figcaption>true <b>{html.escape(e['label'])}</b>, predicted "
+        f"<b>{html.escape(e['predicted'])}</b> at {e['confidence']:.2f} (p(true) {e['p_true']:.2f})<br>"
+        f"{html.escape(Path(e['path']).name)}</figcaption></figure>" for e in errors)
+    return ("<h2>The most confident mistakes</h2><p>Heatmaps of where the model looked: "
+            "<code>show-batch --errors RUN --cam</code>.</p>" f'<div class="thumbs">{figures}</div>')
+
+
+def config_section(config):
+    """Every resolved option, the labels CSV and its hash, versions."""
+    options = sorted((config.get("options") or {}).items())
+    labels = config.get("labels") or {}
+    return ("<h2>Configuration</h2>" + table(["option", "value"], options)
+            + table(["labels CSV", "sha256", "rows"], [(labels.get("path"), labels.get("sha256"), labels.get("rows"))])
+            + table(["precision", "code", "versions"], [(config.get("precision"), config.get("code"),
+                                                         config.get("versions"))]))
+
+
+def summary_section(run_dir):
+    """A repeats parent's or a sweep's table over seeds, with each run's own page linked."""
+    summary = read_json(Path(run_dir) / "summary.json")
+    rows = [(key, d["mean"], d["sd"], d["min"], d["max"], d["n"]) for key, d in summary["metrics"].items()]
+    runs = "".join(f'<li><a href="seed-{r["seed"]}/{REPORT_HTML}">seed {r["seed"]}</a>: top-1 {r["top1"]:.4f}</li>'
+                   for r in summary["runs"])
+    return ("<h2>Over seeds</h2>" + table(["test metric", "mean", "sd", "min", "max", "n"], rows)
+            + f"<ul>{runs}</ul>")
+
+
+def write_html_report(run_dir):
+    """Write RUN/report.html from the folder's files; returns its path."""
+    run_dir = Path(run_dir)
+    title = f"Run {run_dir.name}"
+    parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(str(run_dir.resolve()))}</p>"]
+    if (run_dir / "summary.json").is_file():
+        parts.append(summary_section(run_dir))
+    if (run_dir / METRICS).is_file():
+        metrics = read_json(run_dir / METRICS)
+        state = "finished" if (run_dir / FINISHED).is_file() else "not finished"
+        parts += [f"<p>state: <b>{state}</b>; trained {metrics.get('epochs_run', '-')} epochs (best "
+                  f"{metrics.get('best_epoch', '-')}) in {metrics.get('train_seconds') or '-'} s</p>",
+                  metrics_section(metrics), "<h2>Learning curves</h2>" + embedded_png(run_dir / CURVES),
+                  "<h2>Confusion matrix</h2><p>rows: true class; columns: predicted; each row sums to 1.</p>"
+                  + embedded_png(run_dir / CONFUSION_PNG), calibration_section(run_dir, metrics),
+                  errors_section(metrics)]
+    if (run_dir / CONFIG).is_file():
+        parts.append(config_section(read_json(run_dir / CONFIG)))
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    write_text(run_dir / REPORT_HTML, page)
+    return run_dir / REPORT_HTML
