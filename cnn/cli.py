@@ -268,9 +268,31 @@ def pack_shards_main(argv=None):
                                               "and pack the rest")
 
 
+def audit_data_main(argv=None):
+    """audit-data: duplicates and leaks across splits, shared product groups and odd images of a labels CSV."""
+    p = _parser("audit-data", "Find exact duplicates (same decoded pixels) and near-duplicates (re-encoded, resized, "
+                              "slightly cropped copies) within and across splits, product groups sharing images, "
+                              "and odd images (tiny, extreme aspect, near-blank, grayscale, unreadable). Writes "
+                              "OUT/duplicates.csv, odd_images.csv, audit.json and duplicates.png; the dataset and "
+                              "the labels CSV are never changed.")
+    p.add_argument("labels", metavar="LABELS.csv", help="labels CSV (path,label,split[,group]) whose images to audit")
+    p.add_argument("-o", "--out", default="audit", metavar="DIR", help="folder for the audit's files")
+    p.add_argument("--write-clean", metavar="CLEAN.csv", help="also write a labels CSV with one image of each "
+                   "duplicate set kept (its train member when it has one) and the other copies dropped")
+    p.add_argument("--workers", type=_positive(int), default=None, metavar="N", help="decoding threads; None: one per core")
+    args = p.parse_args(argv)
+
+    def action():
+        from cnn.audit.audit_data import audit_data
+
+        audit_data(args.labels, out=args.out, write_clean=args.write_clean, workers=args.workers)
+
+    return run_command("audit-data", action)
+
+
 COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,
             "show-batch": show_batch_main, "export": export_main,
-            "pack-shards": pack_shards_main}
+            "pack-shards": pack_shards_main, "audit-data": audit_data_main}
 
 
 def main(argv=None):

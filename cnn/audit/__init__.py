@@ -1,0 +1,1 @@
+"""cnn.audit: duplicates and leaks across splits, odd images, likely label errors; see docs/audit.md."""

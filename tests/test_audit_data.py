@@ -1,0 +1,100 @@
+"""audit-data on the generated sample with planted copies (exact, re-encoded, resized, 5% crop): recall of the
+copies, no false pairs among the distinct images, the clean CSV, the files, the CLI's errors."""
+import json
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from cnn.audit.audit_data import audit_data
+from cnn.cli import audit_data_main
+
+KINDS = ("exact", "reencode", "resize", "crop")
+PLANTED = 10  # originals copied per kind
+
+
+def plant(source, target, kind):
+    """Write a copy of `source` at `target` as `kind` makes it."""
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+    if kind == "exact":
+        image.save(target.with_suffix(".png"))  # other bytes, the same pixels
+        return target.with_suffix(".png")
+    if kind == "resize":
+        image = image.resize((image.width * 3 // 4, image.height * 3 // 4))
+    if kind == "crop":
+        dx, dy = image.width // 20, image.height // 20
+        image = image.crop((dx, dy, image.width - dx, image.height - dy))
+    image.save(target, quality=60 if kind == "reencode" else 90)
+    return target
+
+
+@pytest.fixture(scope="module")
+def planted(sample_labels, tmp_path_factory):
+    """The sample's labels CSV plus 40 planted copies, each in the test split under a group of its own."""
+    folder = tmp_path_factory.mktemp("audit")
+    (folder / "copies").mkdir()
+    originals = sample_labels[sample_labels.split == "train"].iloc[::7].head(PLANTED * len(KINDS))
+    rows, truth = [], {}
+    for n, (kind, (_, row)) in enumerate(zip([k for k in KINDS for _ in range(PLANTED)], originals.iterrows())):
+        copy = plant(row.path, folder / "copies" / f"{n}.jpg", kind)
+        rows.append({**row.to_dict(), "path": str(copy), "split": "test", "group": f"copies/{n}"})
+        truth[str(copy)] = row.path
+    table = pd.concat([sample_labels, pd.DataFrame(rows)], ignore_index=True)
+    table.to_csv(folder / "labels.csv", index=False)
+    return folder, table, truth
+
+
+@pytest.fixture(scope="module")
+def audited(planted):
+    folder, table, truth = planted
+    figures = audit_data(folder / "labels.csv", out=folder / "audit", write_clean=folder / "clean.csv")
+    return folder, table, truth, figures, pd.read_csv(folder / "audit" / "duplicates.csv")
+
+
+def test_planted_copies_are_found_and_no_distinct_images_are_paired(audited):
+    _, table, truth, figures, sets = audited
+    set_of = dict(zip(sets.path, sets.set))
+    found = [copy for copy, original in truth.items() if copy in set_of and set_of[copy] == set_of.get(original)]
+    assert len(found) / len(truth) >= 0.95, sorted(set(truth) - set(found))
+    originals = set(table.path) - set(truth)  # the sample's own images are all distinct
+    for _, members in sets.groupby("set"):
+        assert len(set(members.path) & originals) <= 1, members.path.tolist()
+    assert figures["sets_across_splits"] >= 0.95 * len(truth) and figures["exact_sets"] >= PLANTED
+
+
+def test_the_clean_csv_keeps_one_image_of_each_set_and_the_dataset_is_untouched(audited):
+    folder, table, truth, figures, sets = audited
+    clean = pd.read_csv(folder / "clean.csv")
+    assert len(clean) == len(table) - figures["copies_to_drop_for_clean"]
+    for _, members in sets.groupby("set"):
+        assert len(set(members.path) & set(clean.path)) == 1
+    assert not set(clean.path) & {c for c in truth if c in set(sets.path)}  # the test-split copies left
+    assert len(pd.read_csv(folder / "labels.csv")) == len(table)
+
+
+def test_the_audit_writes_its_files(audited):
+    folder, _, _, figures, _ = audited
+    assert json.loads((folder / "audit" / "audit.json").read_text())["images"] == figures["images"]
+    assert Image.open(folder / "audit" / "duplicates.png").size[0] > 100
+    assert (folder / "audit" / "odd_images.csv").is_file()
+
+
+def test_odd_images_are_counted(tmp_path, sample_labels):
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "tiny.png")
+    Image.new("RGB", (400, 100), (10, 10, 10)).save(tmp_path / "wide.png")
+    Image.new("L", (120, 120), 128).save(tmp_path / "gray.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    rows = [{"path": str(tmp_path / n), "label": "Tee", "split": "train", "group": n}
+            for n in ("tiny.png", "wide.png", "gray.png", "broken.jpg")]
+    pd.DataFrame(rows).to_csv(tmp_path / "odd.csv", index=False)
+    figures = audit_data(tmp_path / "odd.csv", out=tmp_path / "out")
+    # the gray PNG and the wide (10, 10, 10) RGB image hold grayscale pixels; all three plain ones are near-blank
+    assert figures["odd_images"] == {"tiny": 1, "extreme_aspect": 1, "near_blank": 3, "grayscale": 2, "unreadable": 1}
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert audit_data_main([str(tmp_path / "none.csv")]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "l.csv").write_text("path,label,split\n")
+    assert audit_data_main([str(tmp_path / "l.csv"), "--write-clean", str(tmp_path / "l.csv")]) == 2
