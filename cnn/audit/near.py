@@ -23,6 +23,7 @@ RGB_LIMIT = 0.18  # the aligned 99th-percentile channel difference (0-1 pixels) 
 GRAY_LIMIT = 0.6  # ... and of the standardised grayscale difference (standard deviations)
 SCALES = (1.0, 0.95, 0.9, 0.85)  # centre crops tried to line a cropped copy up with its original
 SIDE = 64  # the confirming view's side
+CACHED_VIEWS = 20_000  # images whose views are kept in memory (49 KB each as uint8: about 1 GB at most)
 
 
 def low_frequencies(thumb):
@@ -33,7 +34,7 @@ def low_frequencies(thumb):
 
 
 def views(path):
-    """The image at SIDE x SIDE RGB in 0-1, for each centre crop of SCALES: (len(SCALES), SIDE, SIDE, 3)."""
+    """The image at SIDE x SIDE RGB (uint8), for each centre crop of SCALES: (len(SCALES), SIDE, SIDE, 3)."""
     from PIL import Image
 
     with Image.open(path) as image:
@@ -42,7 +43,7 @@ def views(path):
     for s in SCALES:
         w, h = rgb.width * s, rgb.height * s
         box = ((rgb.width - w) / 2, (rgb.height - h) / 2, (rgb.width + w) / 2, (rgb.height + h) / 2)
-        out.append(np.asarray(rgb.crop(box).resize((SIDE, SIDE), Image.BILINEAR), np.float32) / 255)
+        out.append(np.asarray(rgb.crop(box).resize((SIDE, SIDE), Image.BILINEAR)))
     return np.stack(out)
 
 
@@ -63,8 +64,8 @@ def aligned_differences(a, others):
     """For one image's views `a` and the views of each of `others`: the distance at the best alignment (either
     image cropped to line up with the other), max(RGB q99 / RGB_LIMIT, gray q99 / GRAY_LIMIT); 0 for the same
     pixels, <= 1 for a copy. One numpy pass over all of them."""
-    a = np.asarray(a).reshape(1, len(SCALES), SIDE * SIDE, 3)
-    b = np.asarray(others).reshape(len(others), len(SCALES), SIDE * SIDE, 3)
+    a = np.asarray(a, np.float32).reshape(1, len(SCALES), SIDE * SIDE, 3) / 255
+    b = np.asarray(others, np.float32).reshape(len(others), len(SCALES), SIDE * SIDE, 3) / 255
     rgb = q99(np.concatenate([np.abs(a - b[:, :1]), np.abs(a[:, :1] - b)], axis=1).max(axis=-1))
     ga, gb = standardised_gray(a), standardised_gray(b)
     gray = q99(np.concatenate([np.abs(ga - gb[:, :1]), np.abs(ga[:, :1] - gb)], axis=1))
@@ -102,13 +103,11 @@ def candidates(fingerprints):
 def near_pairs(fingerprints, paths, progress=None):
     """[(i, j, difference), ...]: confirmed near copies among images whose pixels differ; progress(done, total)
     after each image's candidates."""
-    found = candidates(fingerprints)
-    cache, confirmed = {}, []
+    from functools import lru_cache
 
-    def view(k):
-        if k not in cache:
-            cache[k] = views(paths[k])
-        return cache[k]
+    found = candidates(fingerprints)
+    confirmed = []
+    view = lru_cache(maxsize=CACHED_VIEWS)(lambda k: views(paths[k]))
 
     for done, (i, others) in enumerate(sorted(found.items()), start=1):
         differences = aligned_differences(view(i), [view(j) for j in others])
