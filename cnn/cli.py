@@ -3,6 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cnn.evaluation.tta import TTA
 from cnn.inference.gradcam import DEFAULT_METHOD, METHODS
 from cnn.training.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command
@@ -143,6 +144,8 @@ def evaluate_main(argv=None):
     p.add_argument("--labels", default=None, help="labels CSV to score, its labels among the run's classes; None: the "
                    "one the run trained on, its image paths resolved from where it trained")
     p.add_argument("--split", choices=("test", "val", "train", "all"), default="test", help="rows to score")
+    p.add_argument("--tta", choices=TTA, default="none", help="test-time augmentation: flip averages each image's "
+                   "probabilities with its mirror's (the report goes to RUN/eval-<split>-tta-flip/)")
     p.add_argument("--batch-size", type=_positive(int), default=32, help="images per batch")
     p.add_argument("--skip-missing", action="store_true", help="skip rows whose image file is missing")
     p.add_argument("--compare", metavar="OTHER_RUN", default=None, help="also score OTHER_RUN (e.g. a flat run "
@@ -160,6 +163,7 @@ def evaluate_main(argv=None):
         from cnn.evaluation.reports import format_report
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
+                                    tta=args.tta,
                                     skip_missing=args.skip_missing, compare=args.compare, data=args.data)
         print(format_report(metrics), end="")
         if args.compare:
@@ -178,6 +182,8 @@ def predict_main(argv=None):
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR", help="image files, or folders scanned "
                    "recursively for image files")
     p.add_argument("--top", type=_positive(int), default=3, help="classes shown per image")
+    p.add_argument("--tta", choices=TTA, default="none", help="test-time augmentation: flip averages each image's "
+                   "probabilities with its mirror's")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     p.add_argument("--cam", metavar="OUTDIR", default=None, help="also write OUTDIR/<image stem>-cam.png per "
                    "image (the heatmap of its top class over it; beside it the true class's when --labels knows "
@@ -190,8 +196,8 @@ def predict_main(argv=None):
     def action():
         from cnn.inference.predict import FORMATS, predict_images
 
-        results = predict_images(args.run, args.images, top=args.top, cam_dir=args.cam, cam_layer=args.cam_layer,
-                                 cam_method=args.cam_method, labels_csv=args.labels)
+        results = predict_images(args.run, args.images, top=args.top, tta=args.tta, cam_dir=args.cam,
+                                 cam_layer=args.cam_layer, cam_method=args.cam_method, labels_csv=args.labels)
         print(FORMATS[args.format](results))
 
     return run_command("predict-cnn", action)

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from cnn.data.labels_csv import check_known_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
+from cnn.evaluation.ensemble import is_ensemble
 from cnn.evaluation.html_report import write_html_report
 from cnn.evaluation.reports import write_reports
 from cnn.evaluation.runs import open_scorable
@@ -13,6 +14,7 @@ from common.errors import UsageError
 
 TRAINING_FIGURES = ("train_seconds", "epochs_run", "best_epoch", "sub_models")  # metrics.json keys only training knows
 say = writer("evaluate-cnn")
+ENSEMBLE = "ensemble"  # a --repeats parent's ensemble report: PARENT/ensemble/ (and ensemble/eval-.../)
 
 
 def scoring_rows(run, run_dir, labels, data):
@@ -24,7 +26,7 @@ def scoring_rows(run, run_dir, labels, data):
     if data is None:  # what the run trained from, or the CSV given
         data = run.config["options"].get("data", "none") if labels is None else "none"
         data = data if data == "none" else os.path.join(run.config["labels"]["cwd"], data)  # from where it trained
-        (df, source), named = run_labels(run_dir, labels), labels
+        (df, source), named = run_labels(run.path, labels), labels
     else:
         df, source, named = read_rows(data), str(rows_csv(data)), data
     if data != "none" and packed_size(data) != run.image_size:
@@ -33,17 +35,17 @@ def scoring_rows(run, run_dir, labels, data):
     return df, source, named, data
 
 
-def report_dir(run_dir, labels, split):
+def report_dir(run_dir, labels, split, tta="none"):
     """Where a report goes: the run folder itself for its own test split, else a sub-folder.
 
     RUN/eval-<split>/ for another split of the run's CSV, RUN/eval-<csv or shards folder name>-<split>/ for another
-    CSV or a --data folder,
-    so the training report is never overwritten by a different evaluation.
+    CSV or a --data folder, with -tta-<name> after it under test-time augmentation, so the training report is
+    never overwritten by a different evaluation.
     """
-    run_dir = Path(run_dir)
+    run_dir, suffix = Path(run_dir), "" if tta == "none" else f"-tta-{tta}"
     if labels is None:
-        return run_dir if split == "test" else run_dir / f"eval-{split}"
-    return run_dir / f"eval-{Path(labels).stem}-{split}"
+        return run_dir if split == "test" and not suffix else run_dir / f"eval-{split}{suffix}"
+    return run_dir / f"eval-{Path(labels).stem}-{split}{suffix}"
 
 
 def carry_training_record(out, metrics):
@@ -56,15 +58,16 @@ def carry_training_record(out, metrics):
     return before.get("top1")
 
 
-def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None):
+def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None,
+                 tta="none"):
     """Score a run (flat or hierarchical) on one split of a labels CSV or shards folder; write the reports; return
     (metrics, report folder). With `compare` (another run trained on the same labels CSV), metrics["comparison"]
     holds both runs side by side on the same rows (also written as compare.txt and compare.json)."""
     from cnn.evaluation.compare import check_comparable, compare_on_rows
 
-    mine = open_scorable(run_dir)
+    mine = open_scorable(run_dir, tta)
     run = mine.run
-    other = open_scorable(compare) if compare is not None else None
+    other = open_scorable(compare, tta) if compare is not None else None
     if other is not None:
         check_comparable(run, other.run)
     df, source, named, data = scoring_rows(run, run_dir, labels, data)
@@ -74,7 +77,7 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     check_known_labels(rows, run.classes, source)
     truth, probs, metrics = mine.score(rows, batch_size, skip_missing, data)
     metrics.update(split=split, labels=source)
-    out = report_dir(run_dir, named, split)
+    out = report_dir(Path(run_dir) / ENSEMBLE if is_ensemble(run_dir) else run_dir, named, split, tta)
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)

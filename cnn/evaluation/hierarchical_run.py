@@ -8,6 +8,7 @@ from pathlib import Path
 from cnn.data.hierarchy import COARSE, read_mapping
 from cnn.evaluation.cascade import Tree, cascade_metrics, soft_probabilities
 from cnn.evaluation.scoring import predict_rows, worst_errors
+from cnn.evaluation.tta import with_tta
 from cnn.runfolder import CLASSES, HIERARCHY, load_run
 from common.errors import UsageError
 
@@ -81,14 +82,14 @@ def load_cascade(run_dir):
     return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine, run)
 
 
-def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none"):
+def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none", tta="none"):
     """(true class indices, soft cascade probabilities, metrics) of a loaded Cascade on labelled rows (read from
-    their files, or from the `data` shards folder)."""
-    truth, outputs, skipped = predict_rows(cascade, rows, list(cascade.tree.classes), cascade.image_size,
+    their files, or from the `data` shards folder); every sub-model averaged over flips with tta "flip"."""
+    truth, outputs, skipped = predict_rows(with_tta(cascade, tta), rows, list(cascade.tree.classes), cascade.image_size,
                                            batch_size, skip_missing, data)
     coarse, fine = cascade.split(outputs)
     metrics = cascade_metrics(cascade.tree, truth, coarse, fine)
     probs = soft_probabilities(cascade.tree, coarse, fine)
     classes = list(cascade.tree.classes)
-    return truth, probs, {**metrics, "skipped_images": len(skipped),
+    return truth, probs, {**metrics, "skipped_images": len(skipped), "tta": tta,
                           "worst_errors": worst_errors(rows, truth, probs, classes, skipped, data)}

@@ -28,7 +28,11 @@ def summary_lines(metrics):
         f"top-5 accuracy:    {metrics['top5']:.4f}",
         f"balanced accuracy: {metrics['balanced_accuracy']:.4f}",
         f"macro F1:          {metrics['macro_f1']:.4f}",
-    ] + calibration_lines(metrics) + cascade_lines(metrics)
+    ] + calibration_lines(metrics) + cascade_lines(metrics) + (
+        ["test-time augmentation: flip (each image's probabilities averaged with its mirror's)"]
+        if metrics.get("tta") == "flip" else []) + (
+        [f"ensemble of {metrics['ensemble']['n']} runs (their calibrated probabilities averaged)"]
+        if metrics.get("ensemble") else [])
 
 
 def calibration_lines(metrics):

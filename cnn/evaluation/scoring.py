@@ -1,6 +1,7 @@
 """Scoring primitives: a model's probabilities on labelled rows (from image files or shards) and their metrics."""
 from cnn.evaluation.calibration import expected_calibration_error, fit_temperature, nll, scaled
 from cnn.evaluation.metrics import classification_metrics
+from cnn.evaluation.tta import with_tta
 from cnn.runfolder import CALIBRATION
 from common.atomic import write_json
 from common.errors import UsageError
@@ -34,14 +35,14 @@ def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=F
     return truth, probs, list(loaded.skipped.paths)
 
 
-def score_model(run, rows, batch_size=32, skip_missing=False, data="none"):
+def score_model(run, rows, batch_size=32, skip_missing=False, data="none", tta="none"):
     """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows, at the run's
-    calibrated temperature (calibration.json; 1 without it)."""
-    truth, probs, skipped = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing,
-                                         data)
+    calibrated temperature (calibration.json; 1 without it), averaged over flips with tta "flip"."""
+    truth, probs, skipped = predict_rows(with_tta(run.model, tta), rows, run.classes, run.image_size, batch_size,
+                                         skip_missing, data)
     probs = scaled(probs, run.temperature) if run.temperature != 1.0 else probs
     return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": len(skipped),
-                          "temperature": run.temperature,
+                          "temperature": run.temperature, "tta": tta,
                           "worst_errors": worst_errors(rows, truth, probs, run.classes, skipped, data)}
 
 

@@ -53,9 +53,9 @@ def predict_files(predictor, paths, batch_size=32, keep_images=False):
 
 
 def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=None, cam_method=DEFAULT_METHOD,
-                   labels_csv=None):
+                   labels_csv=None, tta="none"):
     """[(path, [(class, probability), ...top]), ...] for every readable image under `paths`, by a run folder or
-    an export-model folder (`source`).
+    an export-model folder (`source`); with tta "flip", each image's probabilities averaged with its mirror's.
 
     With `cam_dir`, also draws each image's heatmaps there (cnn.inference.cams: by `cam_method` on `cam_layer`, of
     the top class and of the true class where `labels_csv` lists the image); the options are checked
@@ -65,7 +65,7 @@ def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=
 
     if cam_dir is None and (cam_layer is not None or labels_csv is not None):
         raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
-    predictor = load_predictor(source)
+    predictor = load_predictor(source, tta=tta)
     draw_cams = None if cam_dir is None else cam_writer(predictor, source, cam_dir, layer=cam_layer,
                                                         method=cam_method, labels_csv=labels_csv)
     readable, probs, images = predict_files(predictor, paths, batch_size, keep_images=draw_cams is not None)

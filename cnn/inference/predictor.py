@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnn.data.hierarchy import is_hierarchical
+from cnn.evaluation.ensemble import is_ensemble, load_ensemble
 from cnn.runfolder import load_classes, load_run
 from common.errors import UsageError
 
@@ -24,27 +25,43 @@ class Predictor:
     temperature: float = 1.0  # the calibrated temperature `predict`'s probabilities are at (1: raw softmax)
 
 
-def load_predictor(path):
+def load_predictor(path, tta="none"):
     """A Predictor for a train-cnn run folder (a hierarchical one predicts by the soft cascade) or an
-    export-model folder (SavedModel, TFLite or ONNX)."""
+    export-model folder (SavedModel, TFLite or ONNX); with tta "flip" the model's outputs are averaged with the
+    mirrored image's (then taken to the calibrated temperature, as evaluate-cnn --tta flip does)."""
     path = Path(path)
+    views = flip_averaged if tta == "flip" else (lambda predict: predict)
+    if is_ensemble(path):  # a --repeats parent: its members' calibrated probabilities, averaged
+        ensemble = load_ensemble(path)
+        return Predictor(ensemble.classes, ensemble.image_size, views(ensemble.predict_on_batch), "ensemble")
     if is_hierarchical(path):
         from cnn.evaluation.hierarchical_run import load_cascade
 
         cascade = load_cascade(path)
-        return Predictor(list(cascade.tree.classes), cascade.image_size, cascade.probabilities, "cascade")
+        return Predictor(list(cascade.tree.classes), cascade.image_size, views(cascade.probabilities), "cascade")
     if not (path / METADATA).is_file():
         run = load_run(path)
-        return Predictor(run.classes, run.image_size, at_temperature(run.model.predict_on_batch, run.temperature),
-                         "keras", run, run.temperature)
+        return Predictor(run.classes, run.image_size,
+                         at_temperature(views(run.model.predict_on_batch), run.temperature), "keras", run,
+                         run.temperature)
     meta = json.loads((path / METADATA).read_text(encoding="utf-8"))
     classes, size = load_classes(path), int(meta["input"]["shape"][1])
     loader = {"savedmodel": savedmodel_fn, "tflite": tflite_fn, "onnx": onnx_fn}.get(meta.get("format"))
     if loader is None:
         raise UsageError(f"{path / METADATA}: unknown format {meta.get('format')!r}; re-export the run")
     temperature = float(meta.get("temperature", 1.0))
-    return Predictor(classes, size, at_temperature(loader(path / meta["model_file"]), temperature), meta["format"],
-                     temperature=temperature)
+    return Predictor(classes, size, at_temperature(views(loader(path / meta["model_file"])), temperature),
+                     meta["format"], temperature=temperature)
+
+
+def flip_averaged(predict):
+    """`predict` (a batch -> outputs function) averaged over each batch and its left-right mirror."""
+    from cnn.evaluation.tta import FlipAverage
+
+    class Function:  # FlipAverage wraps anything with predict_on_batch
+        predict_on_batch = staticmethod(predict)
+
+    return FlipAverage(Function()).predict_on_batch
 
 
 def at_temperature(predict, temperature):
