@@ -80,7 +80,8 @@ def make_datasets(df, classes, options, dist=None):
             remove_stale_lockfiles(cache)
         shared = dict(batch_size=options.batch_size // dist.replicas if shard else options.batch_size,
                       shuffle=training, seed=options.seed if training else None, drop_remainder=shard is not None,
-                      augment=parse_augmentation(options.augment) if training else None, cache=cache)
+                      augment=parse_augmentation(options.augment) if training else None, cache=cache,
+                      mix=options.mix if training and options.mix != "none" else None)
         loaded[split] = (flow_from_shards(options.data, [split], classes, shard=shard, **shared)
                          if options.data != "none" else
                          flow_from_dataframe(rows if shard is None else rows.iloc[shard[0]::shard[1]], classes=classes,

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from cnn.data.augment import augment_batches, check_augment, parse_augment
+from cnn.data.mix import mix_batches
 from common.errors import MissingFilesError, UsageError
 from common.schema import MAX_PIXELS, too_large
 
@@ -158,13 +159,14 @@ def _label_indices(df, y_col, classes):
 
 def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_size=(256, 256), batch_size=32,
                         shuffle=False, seed=None, augment=None, cache=None, skip_missing=False,
-                        drop_remainder=False):
+                        drop_remainder=False, mix=None):
     """A Loaded whose dataset yields (float32 [B, H, W, 3] pixels in 0..255, float32 one-hot [B, classes]).
 
     `classes` fixes the label order (default: sorted unique labels); `y_col=None` yields images only.
     `cache` is None, "memory" or a file path prefix (decoded, resized images are kept after the first
     epoch). `augment` (a dict or parse_augment text) applies random flips/rotation/zoom/shear/shifts to
-    batches; give it for the training split only. Undecodable images are skipped, not fatal, and
+    batches; give it (and `mix`, cnn.data.mix's mixup or CutMix) for the training split only. Undecodable
+    images are skipped, not fatal, and
     recorded in the result's `skipped` log as iteration meets them.
     """
     from common.tfenv import quiet_tensorflow
@@ -184,12 +186,12 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
     ds = decoded_images(files, target_size, skipped)
     buffer = (len(paths) if cache == "memory" else min(len(paths), FILE_CACHE_SHUFFLE)) if shuffle and cache else 0
     ds = batched(ds, len(class_names) if class_names is not None else 1, batch_size, cache=cache, shuffle_buffer=buffer,
-                 seed=seed, augment=augment, drop_remainder=drop_remainder, labelled=y_col is not None)
+                 seed=seed, augment=augment, drop_remainder=drop_remainder, labelled=y_col is not None, mix=mix)
     return Loaded(ds, class_names, paths, skipped)
 
 
 def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augment=None, drop_remainder=False,
-            labelled=True):
+            labelled=True, mix=None):
     """(uint8 image, class index) elements -> prefetched batches of (float32 pixels, one-hot), as every loader yields.
 
     The files loader and the shards reader (cnn.data.shards) share this tail, so caching, shuffling, batching
@@ -208,6 +210,8 @@ def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augm
                 num_parallel_calls=tf.data.AUTOTUNE)
     if augment:
         ds = augment_batches(ds, parse_augment(augment) if isinstance(augment, str) else check_augment(augment), seed)
+    if mix:  # after the augmentation: the partners are augmented views too
+        ds = mix_batches(ds, mix, seed)
     if not labelled:
         ds = ds.map(lambda images, y: images)
     return prefetched(ds)

@@ -138,7 +138,7 @@ def worker_share(files, rows, shard):
 
 
 def flow_from_shards(data, splits, classes, batch_size=32, shuffle=False, seed=None, augment=None, cache=None,
-                     drop_remainder=False, shard=None):
+                     drop_remainder=False, shard=None, mix=None):
     """A cnn.data.loader.Loaded reading the `splits` of a shards folder through the files loader's own batching tail.
 
     Labels outside `classes` are a UsageError. With everything in one shard per split and `shuffle`, the
@@ -162,7 +162,7 @@ def flow_from_shards(data, splits, classes, batch_size=32, shuffle=False, seed=N
     ds = records(files, shuffle, seed, part).map(lambda record: parse(record)[:2], num_parallel_calls=tf.data.AUTOTUNE)
     buffer = (len(paths) if cache == "memory" else min(len(paths), SHUFFLE_RECORDS)) if shuffle else 0
     ds = batched(ds, len(classes), batch_size, cache=cache, shuffle_buffer=buffer, seed=seed, augment=augment,
-                 drop_remainder=drop_remainder)
+                 drop_remainder=drop_remainder, mix=mix)
     return Loaded(ds, list(classes), paths, SkipLog())
 
 

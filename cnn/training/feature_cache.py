@@ -16,8 +16,10 @@ from cnn.training import log
 
 
 def applies(model, options):
-    """True when the head can train on cached features: frozen backbone, no augmentation, nothing random in it."""
-    if options.feature_cache != "on" or not options.freeze_backbone or options.augment != "none":
+    """True when the head can train on cached features: frozen backbone, no augmentation or mixing, nothing random
+    in it."""
+    if (options.feature_cache != "on" or not options.freeze_backbone or options.augment != "none"
+            or options.mix != "none"):
         return False
     random = random_layers(model)
     if random:

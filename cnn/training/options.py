@@ -10,6 +10,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 
 from cnn.data.hierarchy import FLAT, option_problem
+from cnn.data.mix import parse_mix
 from cnn.data.shards import packed_size, rows_csv
 from cnn.models.architectures import ARCHITECTURES, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
 from cnn.training.precision import PRECISIONS
@@ -68,6 +69,9 @@ class TrainOptions:
     arch: str = option("cnn", "model architecture", choices=tuple(ARCHITECTURES))
     augment: str = option(FROM_RECIPE, "training-only augmentation: none, default, or a spec from "
                           "flip,rotation=R,zoom=Z,shear=S,shift=T,crop=C,colour=J,erase=P, e.g. flip,crop=0.2")
+    mix: str = option("none", "mix training batches: mixup=ALPHA (blend image pairs and their labels) or "
+                      "cutmix=ALPHA (paste a box of another image), mixing weight ~ Beta(ALPHA, ALPHA); add ,p=P to mix "
+                      "a batch with probability P; none: no mixing")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
@@ -156,6 +160,10 @@ class TrainOptions:
         _require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
                  f"folder {folder} does not exist; create it or use --cache memory")
         self.check_transfer()
+        try:
+            parse_mix(self.mix)
+        except ValueError as error:
+            _require(False, "mix", self.mix, str(error))
         problem = option_problem(self.hierarchy)
         _require(problem is None, "hierarchy", self.hierarchy, problem)
         if self.data != "none" and packed_size(self.data) != self.image_size:
