@@ -296,9 +296,38 @@ def audit_data_main(argv=None):
     return run_command("audit-data", action)
 
 
+def audit_labels_main(argv=None):
+    """audit-labels: likely label errors by confident learning on K-fold out-of-fold probabilities."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    own, shared = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    p = _parser("audit-labels", "Train K runs by group-aware cross-validation over the train split (OUT/fold-<k>/; a "
+                                "rerun keeps finished folds), collect each image's out-of-fold probabilities and "
+                                "rank likely label errors with cleanlab's confident learning: OUT/label_issues.csv, "
+                                "audit_labels.json, suspects.png. Options after -- go to every fold's train-cnn.")
+    p.add_argument("labels", metavar="LABELS.csv", help="labels CSV whose train split is audited")
+    p.add_argument("--folds", type=_positive(int), default=5, metavar="K", help="cross-validation folds")
+    p.add_argument("--out", required=True, help="the audit's folder")
+    p.add_argument("--write-clean", metavar="CLEAN.csv", help="also write the labels CSV without the flagged images")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
+    args = p.parse_args(own)
+    train_args = train_parser().parse_args(shared)
+    typed = typed_options(train_args)
+    if train_args.out or train_args.resume or train_args.repeats != 1 or "labels" in typed:
+        p.error("after --, give only training options: --labels, --out, --resume and --repeats are the audit's own")
+
+    def action():
+        from cnn.audit.label_issues import audit_labels
+
+        audit_labels(args.labels, out=args.out, folds=args.folds, write_clean=args.write_clean, options=typed,
+                     seed=args.seed)
+
+    return run_command("audit-labels", action, "interrupted; run the same command again to keep the finished folds")
+
+
 COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,
             "show-batch": show_batch_main, "export": export_main,
-            "pack-shards": pack_shards_main, "audit-data": audit_data_main}
+            "pack-shards": pack_shards_main, "audit-data": audit_data_main,
+            "audit-labels": audit_labels_main}
 
 
 def main(argv=None):

@@ -1,0 +1,139 @@
+"""audit-labels: likely label errors by confident learning (Northcutt et al. 2021) on out-of-fold probabilities.
+
+The train split is cut into K folds by product group (each label's groups dealt round the folds, so every
+fold's training part holds every class and no product straddles a fold). Fold k trains a run on the other
+folds with the train-cnn options given (OUT/fold-<k>/: resumable and kept when finished, like a sweep's runs)
+and scores its held-out images; cleanlab's `find_label_issues` then ranks the images whose given label their
+out-of-fold probabilities doubt most. cleanlab is the library chosen: it is confident learning's reference
+implementation, and writing it again would be neither shorter nor better tested.
+"""
+import random
+from pathlib import Path
+
+from cnn import runfolder as rf
+from cnn.data.labels_csv import check_training_splits, read_labels
+from cnn.training.options import TrainOptions
+from cnn.training.runstate import check_same_run
+from common.atomic import write_csv, write_json
+from common.console import writer
+from common.errors import UsageError
+
+log = writer("audit-labels")
+SUSPECTS_DRAWN = 24  # the picture grid's images: the most likely errors
+
+
+def fold_of_rows(train, folds, seed=0):
+    """A fold number per train row: each label's product groups shuffled (by `seed`) and dealt round the folds."""
+    groups = train["group"] if "group" in train else train["path"]
+    fold_of_group = {}
+    for label in sorted(set(train["label"])):
+        names = sorted(set(groups[train["label"] == label]))
+        if len(names) < 2:
+            raise UsageError(f"label {label} has {len(names)} product group in the train split; each label needs "
+                             f"at least 2 so every fold can train on it")
+        random.Random(f"{seed}-{label}").shuffle(names)
+        fold_of_group.update({name: i % folds for i, name in enumerate(names)})
+    return [fold_of_group[g] for g in groups]
+
+
+def fold_table(df, train, fold, k):
+    """Fold k's labels CSV: the other folds' train rows as train, the val split as val, fold k's rows as test."""
+    import pandas as pd
+
+    held = train[[f == k for f in fold]]
+    kept = train[[f != k for f in fold]]
+    return pd.concat([kept.assign(split="train"), df[df.split == "val"], held.assign(split="test")],
+                     ignore_index=True)
+
+
+def out_of_fold(df, out, folds, options, seed=0):
+    """(train rows, their out-of-fold probabilities at each fold's calibrated temperature, class names)."""
+    import numpy as np
+
+    from cnn.evaluation.calibration import scaled
+    from cnn.evaluation.scoring import predict_rows
+    from cnn.training.train import train as train_run
+
+    classes = check_training_splits(df, "the labels CSV")
+    train = df[df.split == "train"].reset_index(drop=True)
+    fold = fold_of_rows(train, folds, seed)
+    probs = np.full((len(train), len(classes)), np.nan)
+    for k in range(folds):
+        csv, folder = Path(out) / f"fold-{k}.csv", Path(out) / f"fold-{k}"
+        write_csv(csv, fold_table(df, train, fold, k), index=False)
+        typed = {**options, "labels": str(csv.resolve())}
+        if rf.run_finished(folder):
+            check_same_run(folder, TrainOptions(**typed))
+            log(f"fold {k + 1} of {folds} already trained, kept")
+        else:
+            log(f"fold {k + 1} of {folds}: training on the other folds into {folder}")
+            train_run(out=folder, **typed)
+        run = rf.load_run(folder)
+        held = [i for i, f in enumerate(fold) if f == k]
+        _, outputs, skipped = predict_rows(run.model, train.iloc[held], run.classes, run.image_size)
+        dropped = set(skipped)
+        kept = [i for i in held if train.path.iloc[i] not in dropped]
+        probs[kept] = scaled(outputs, run.temperature)
+    readable = ~np.isnan(probs).any(axis=1)
+    return train[readable].reset_index(drop=True), probs[readable], classes
+
+
+def rank_issues(train, probs, classes):
+    """label_issues.csv's table: the images cleanlab flags, most likely error first, with the label their
+    probabilities suggest and cleanlab's label-quality score (low = likely wrong)."""
+    import numpy as np
+    import pandas as pd
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    given = np.array([classes.index(label) for label in train["label"]])
+    ranked = find_label_issues(labels=given, pred_probs=probs, return_indices_ranked_by="self_confidence")
+    scores = get_label_quality_scores(given, probs)
+    return pd.DataFrame({"rank": range(1, len(ranked) + 1), "path": train["path"].iloc[ranked].to_numpy(),
+                         "given_label": [classes[given[i]] for i in ranked],
+                         "suggested_label": [classes[int(probs[i].argmax())] for i in ranked],
+                         "score": [round(float(scores[i]), 4) for i in ranked],
+                         "p_given": [round(float(probs[i, given[i]]), 4) for i in ranked]})
+
+
+def summarise_issues(train, issues):
+    """audit_labels.json's figures: counts per class and the confusable pairs (given -> suggested)."""
+    pairs = issues.groupby(["given_label", "suggested_label"]).size().sort_values(ascending=False)
+    return {"images": int(len(train)), "flagged": int(len(issues)),
+            "flagged_per_class": issues["given_label"].value_counts().to_dict(),
+            "images_per_class": train["label"].value_counts().to_dict(),
+            "confusable_pairs": [{"given": g, "suggested": s, "images": int(n)} for (g, s), n in pairs.items()]}
+
+
+def draw_suspects(issues, path):
+    """A picture grid of the most likely errors, each titled with its given and suggested label."""
+    from cnn.inference.show_batch import draw_grid, open_image
+
+    top = issues.head(SUSPECTS_DRAWN)
+    images = [open_image(p) for p in top["path"]]
+    shown = [(image, f"#{r} given {g}\nsuggested {s}") for image, r, g, s in
+             zip(images, top["rank"], top["given_label"], top["suggested_label"]) if image is not None]
+    if shown:
+        draw_grid([i for i, _ in shown], [n for _, n in shown], ["black"] * len(shown), list(range(len(shown))), 6,
+                  path)
+
+
+def audit_labels(labels, *, out, folds=5, write_clean=None, options=None, seed=0):
+    """Train `folds` fold runs (options: train-cnn keywords), rank likely label errors, write OUT/label_issues.csv,
+    audit_labels.json, suspects.png (and the cleaned CSV); return the figures."""
+    if folds < 2:
+        raise UsageError(f"--folds {folds}: cross-validation needs at least 2 folds")
+    df = read_labels(labels)
+    df = df if "group" in df else df.assign(group=df["path"])
+    train, probs, classes = out_of_fold(df, out, folds, {**(options or {})}, seed)
+    issues = rank_issues(train, probs, classes)
+    figures = {**summarise_issues(train, issues), "folds": folds, "labels": str(labels),
+               "method": "cleanlab.filter.find_label_issues on out-of-fold probabilities (self_confidence ranking)"}
+    write_csv(Path(out) / "label_issues.csv", issues, index=False)
+    write_json(Path(out) / "audit_labels.json", figures)
+    draw_suspects(issues, Path(out) / "suspects.png")
+    if write_clean is not None:
+        write_csv(write_clean, df[~df["path"].isin(set(issues["path"]))], index=False)
+    log(f"{figures['flagged']} of {figures['images']} train images flagged as likely label errors; "
+        f"written to {out}/ (label_issues.csv, audit_labels.json, suspects.png)")
+    return figures
