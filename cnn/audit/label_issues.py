@@ -23,14 +23,23 @@ SUSPECTS_DRAWN = 24  # the picture grid's images: the most likely errors
 
 
 def fold_of_rows(train, folds, seed=0):
-    """A fold number per train row: each label's product groups shuffled (by `seed`) and dealt round the folds."""
-    groups = train["group"] if "group" in train else train["path"]
+    """A fold number per train row: each label's product groups shuffled (by `seed`) and dealt round the folds.
+    A label whose images form fewer groups than folds (a folder per class, as in clothing-dataset-small, where the
+    group is no product) has its images dealt one by one instead, said on stderr."""
+    groups = (train["group"] if "group" in train else train["path"]).copy()
+    for label in sorted(set(train["label"])):
+        mine = train["label"] == label
+        if groups[mine].nunique() < folds:
+            if groups[mine].nunique() > 1 or mine.sum() > 1:
+                log(f"label {label}: {groups[mine].nunique()} group(s) for {folds} folds; its images are dealt to "
+                    f"the folds one by one")
+            groups[mine] = train["path"][mine]
     fold_of_group = {}
     for label in sorted(set(train["label"])):
         names = sorted(set(groups[train["label"] == label]))
         if len(names) < 2:
-            raise UsageError(f"label {label} has {len(names)} product group in the train split; each label needs "
-                             f"at least 2 so every fold can train on it")
+            raise UsageError(f"label {label} has {len(names)} image in the train split; each label needs at least "
+                             f"2 so every fold can train on it")
         random.Random(f"{seed}-{label}").shuffle(names)
         fold_of_group.update({name: i % folds for i, name in enumerate(names)})
     return [fold_of_group[g] for g in groups]
