@@ -77,10 +77,26 @@ def train_main(argv=None):
                                             "to continue from the last finished epoch")
 
 
+def _split_at_separator(argv):
+    """(the command's own arguments, the train-cnn options after `--`) of a command that trains several runs."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+
+
+def _training_after_separator(p, shared, own_options):
+    """The train-cnn options after `--`, parsed; --out, --resume, --repeats and `own_options` (the command's own)
+    are refused there with p.error."""
+    train_args = train_parser().parse_args(shared)
+    typed = typed_options(train_args)
+    if train_args.out or train_args.resume or train_args.repeats != 1 or any(o in typed for o in own_options):
+        flags = ", ".join(["--out", "--resume", "--repeats", *(f"--{o}" for o in own_options)])
+        p.error(f"after --, give only training options: {flags} are the {p.prog} command's own")
+    return train_args
+
+
 def sweep_main(argv=None):
     """sweep-cnn: every configuration of a grid of train-cnn options over the same seeds, compared."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    own, shared = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    own, shared = _split_at_separator(argv)
     p = _parser("sweep-cnn", "Train every combination of --grid values with --repeats seeds each (one train-cnn "
                              "--repeats folder per configuration under --out), then print and write (sweep.csv, "
                              "sweep.json, sweep.png) each configuration's test metrics as mean +- sd; options "
@@ -94,9 +110,7 @@ def sweep_main(argv=None):
                    "compared with (paired difference over the same seeds, 95%% interval); None: no comparison")
     p.add_argument("--out", required=True, help="the sweep's folder")
     args = p.parse_args(own)
-    train_args = train_parser().parse_args(shared)
-    if train_args.out or train_args.resume or train_args.repeats != 1 or "seed" in typed_options(train_args):
-        p.error("after --, give only training options: --out, --resume, --repeats and --seed are the sweep's own")
+    train_args = _training_after_separator(p, shared, ("seed",))
     if getattr(train_args, "strategy", None) == "multiworker" or any(g.startswith("strategy=") for g in args.grid):
         p.error("--strategy multiworker trains one run per process: run train-cnn on every worker for each configuration")
 
@@ -298,8 +312,7 @@ def audit_data_main(argv=None):
 
 def audit_labels_main(argv=None):
     """audit-labels: likely label errors by confident learning on K-fold out-of-fold probabilities."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    own, shared = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    own, shared = _split_at_separator(argv)
     p = _parser("audit-labels", "Train K runs by group-aware cross-validation over the train split (OUT/fold-<k>/; a "
                                 "rerun keeps finished folds), collect each image's out-of-fold probabilities and "
                                 "rank likely label errors with cleanlab's confident learning: OUT/label_issues.csv, "
@@ -310,10 +323,7 @@ def audit_labels_main(argv=None):
     p.add_argument("--write-clean", metavar="CLEAN.csv", help="also write the labels CSV without the flagged images")
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
     args = p.parse_args(own)
-    train_args = train_parser().parse_args(shared)
-    typed = typed_options(train_args)
-    if train_args.out or train_args.resume or train_args.repeats != 1 or "labels" in typed:
-        p.error("after --, give only training options: --labels, --out, --resume and --repeats are the audit's own")
+    typed = typed_options(_training_after_separator(p, shared, ("labels",)))
 
     def action():
         from cnn.audit.label_issues import audit_labels

@@ -69,4 +69,4 @@ def test_folds_keep_products_whole_and_every_class_in_training(sample_labels):
 def test_options_after_the_separator_are_the_folds_own(capsys):
     with pytest.raises(SystemExit):
         audit_labels_main(["labels.csv", "--out", "a", "--", "--out", "b"])
-    assert "--labels, --out, --resume and --repeats are the audit's own" in capsys.readouterr().err
+    assert "--out, --resume, --repeats, --labels are the audit-labels command's own" in capsys.readouterr().err

@@ -120,3 +120,9 @@ def test_finished_seeds_counts_runs_with_the_finished_marker(tmp_path):
     (tmp_path / "seed-4" / "metrics.json").write_text("{}")  # a report without the marker: killed before the end
     assert finished_seeds(tmp_path, repeats=3, seed=3) == 1  # seed 4 interrupted, seed 5 not started
     assert finished_seeds(tmp_path, repeats=2, seed=0) == 0
+
+
+def test_the_sweeps_own_options_are_refused_after_the_separator(capsys):
+    with pytest.raises(SystemExit):
+        sweep_main(["--grid", "dropout=0,0.5", "--out", "s", "--", "--seed", "3"])
+    assert "--out, --resume, --repeats, --seed are the sweep-cnn command's own" in capsys.readouterr().err
