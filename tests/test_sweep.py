@@ -79,6 +79,8 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_labels, tmp_path,
     assert rows.loc[1, "verdict"] in ("distinguishable", "not distinguishable from seed noise")
     printed = capsys.readouterr()
     assert "dropout=0.5" in printed.out and (tmp_path / "sweep" / "sweep.png").stat().st_size > 0
+    page = (tmp_path / "sweep" / "report.html").read_text()
+    assert 'href="dropout=0.5/report.html"' in page and (tmp_path / "sweep" / "dropout=0.5" / "report.html").is_file()
     assert len(json.loads((tmp_path / "sweep" / "sweep.json").read_text())["code"]) == 1  # one code version
     assert "versions of the code" not in printed.err
     # Another shared option into the same folder would mix results: refused.

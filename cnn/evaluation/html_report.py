@@ -57,8 +57,7 @@ def thumbnail(path):
 def table(headers, rows):
     """An HTML table with escaped cells (floats to 4 digits, None as '-')."""
     def cell(value):
-        text = "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
-        return f"<td>{html.escape(text)}</td>"
+        return f"<td>{html.escape(_text(value))}</td>"
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
@@ -121,11 +120,32 @@ def summary_section(run_dir):
             + f"<ul>{runs}</ul>")
 
 
+def sweep_section(run_dir):
+    """A sweep's comparison table, its plot, and each configuration's own page linked."""
+    sweep = read_json(Path(run_dir) / "sweep.json")
+    rows = [(f'<a href="{html.escape(r["configuration"])}/{REPORT_HTML}">{html.escape(r["configuration"])}</a>',
+             r["top1_mean"], r["top1_sd"], r["balanced_accuracy_mean"], r["macro_f1_mean"], r["n"],
+             r.get("top1_diff"), r.get("verdict")) for r in sweep["configurations"]]
+    head = "".join(f"<th>{h}</th>" for h in ["configuration", "top-1 mean", "sd", "balanced acc.", "macro F1", "n",
+                                             "top-1 vs baseline", "verdict"])
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" if i == 0 else f"<td>{html.escape(_text(c))}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return (f"<h2>Sweep (baseline: {html.escape(str(sweep.get('baseline')))})</h2><table><tr>{head}</tr>{body}</table>"
+            + embedded_png(Path(run_dir) / "sweep.png"))
+
+
+def _text(value):
+    """A table cell's text: floats to 4 digits, None as '-'."""
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
 def write_html_report(run_dir):
     """Write RUN/report.html from the folder's files; returns its path."""
     run_dir = Path(run_dir)
     title = f"Run {run_dir.name}"
     parts = [f"<h1>{html.escape(title)}</h1><p>{html.escape(str(run_dir.resolve()))}</p>"]
+    if (run_dir / "sweep.json").is_file():
+        parts.append(sweep_section(run_dir))
     if (run_dir / "summary.json").is_file():
         parts.append(summary_section(run_dir))
     if (run_dir / METRICS).is_file():

@@ -10,6 +10,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+from cnn.evaluation.html_report import write_html_report
 from cnn.experiments.repeats import code_versions, finished_seeds, mixed_code_warning, train_repeats
 from cnn.experiments.stats import describe, paired_difference
 from cnn.training.options import TrainOptions
@@ -168,6 +169,7 @@ def write_sweep(out, results, base):
                                     "configurations": rows, "runs": {folder_name(c): s["runs"] for c, s in results},
                                     "code": code_versions(every_run)})
     plot_sweep(results, out / "sweep.png")
+    write_html_report(out)
     print(format_sweep(rows))
     warning = mixed_code_warning(every_run, "sweep-cnn")
     if warning:
