@@ -1,5 +1,6 @@
 """The training run folder: its file names, reading its parts (checked against each other), naming and locking."""
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -79,7 +80,7 @@ class Run:
     def image_size(self):
         return int(self.config["options"]["image_size"])
 
-    @property
+    @functools.cached_property
     def temperature(self):
         """The temperature its probabilities are served at: calibration.json's, or 1 (raw softmax)."""
         path = self.path / CALIBRATION

@@ -9,7 +9,7 @@ from pathlib import Path
 from cnn.audit.fingerprints import fingerprint, oddities
 from cnn.audit.near import exact_sets, merge, near_pairs
 from cnn.data.labels_csv import read_labels
-from common.atomic import atomic_path, write_csv, write_json
+from common.atomic import write_csv, write_json
 from common.console import writer
 from common.errors import UsageError
 
@@ -46,7 +46,7 @@ def fingerprints_of(paths, workers=None):
 
 def describe_sets(df, sets, fingerprints, distances):
     """One row per member of each set: set id, kind, path, split, label, group, and its distance to the nearest
-    other member (0: the same pixels; near copies: cnn.audit.near.aligned_difference)."""
+    other member (0: the same pixels; near copies: cnn.audit.near.aligned_differences, <= 1)."""
     import pandas as pd
 
     rows = []
@@ -59,14 +59,10 @@ def describe_sets(df, sets, fingerprints, distances):
     return pd.DataFrame(rows, columns=["set", "kind", "path", "split", "label", "group", "distance"])
 
 
-def summarise(df, table, fingerprints, seconds):
+def summarise(df, table, odd, seconds):
     """audit.json's figures: counts of sets, of leaks across splits, of label conflicts, of shared groups, odd
-    images by kind."""
+    images by kind (from odd_images.csv's table)."""
     by_set = table.groupby("set")
-    odd = {}
-    for fp in fingerprints:
-        for kind in oddities(fp):
-            odd[kind] = odd.get(kind, 0) + 1
     return {
         "images": int(len(df)), "seconds": round(seconds, 1),
         "exact_sets": int((by_set["kind"].first() == "exact").sum()) if len(table) else 0,
@@ -76,7 +72,7 @@ def summarise(df, table, fingerprints, seconds):
         "sets_with_two_labels": int((by_set["label"].nunique() > 1).sum()) if len(table) else 0,
         "sets_across_groups": int((by_set["group"].nunique() > 1).sum()) if len(table) else 0,
         "copies_to_drop_for_clean": int(len(table) - table["set"].nunique()) if len(table) else 0,
-        "odd_images": odd,
+        "odd_images": {kind: int(n) for kind, n in odd["kinds"].str.split().explode().value_counts().items()},
     }
 
 
@@ -87,8 +83,7 @@ def clean_rows(df, table):
         return df
     order = {"train": 0, "val": 1, "test": 2}
     ranked = table.assign(rank=table["split"].map(order).fillna(3)).sort_values(["set", "rank", "path"])
-    drop = set(ranked.groupby("set").tail(-1)["path"]) if len(ranked) else set()
-    return df[~df["path"].isin(drop)]
+    return df[~df["path"].isin(set(ranked.groupby("set").tail(-1)["path"]))]
 
 
 def worst_sets(table):
@@ -101,27 +96,19 @@ def worst_sets(table):
 
 
 def contact_sheet(table, path):
-    """duplicates.png: one row per worst set, each member titled with its split and label."""
-    from matplotlib.figure import Figure
-    from PIL import Image
+    """duplicates.png: one row per worst set (show-batch's grid), each member titled with its split and label."""
+    from cnn.inference.show_batch import draw_grid, open_image
 
-    sets = worst_sets(table)
-    if not sets:
-        return None
-    fig = Figure(figsize=(1.8 * SHEET_MEMBERS, 2.0 * len(sets)))
-    axes = fig.subplots(len(sets), SHEET_MEMBERS, squeeze=False)
-    for row, number in zip(axes, sets):
-        members = table[table["set"] == number].head(SHEET_MEMBERS)
-        for ax, (_, member) in zip(row, list(members.iterrows()) + [(None, None)] * SHEET_MEMBERS):
-            ax.axis("off")
-            if member is None:
-                continue
-            with Image.open(member["path"]) as image:
-                ax.imshow(image.convert("RGB"))
-            ax.set_title(f"set {number} ({member['kind']})\n{member['split']}/{member['label']}", fontsize=7)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80, bbox_inches="tight")
-    return path
+    cells, images, names = [], [], []
+    for row, number in enumerate(worst_sets(table)):
+        for column, (_, member) in enumerate(table[table["set"] == number].head(SHEET_MEMBERS).iterrows()):
+            cells.append(row * SHEET_MEMBERS + column)
+            images.append(open_image(member["path"]))
+            names.append(f"set {number} ({member['kind']})\n{member['split']}/{member['label']}")
+    shown = [(c, i, n) for c, i, n in zip(cells, images, names) if i is not None]
+    if shown:
+        draw_grid([i for _, i, _ in shown], [n for _, _, n in shown], ["black"] * len(shown),
+                  [c for c, _, _ in shown], SHEET_MEMBERS, path)
 
 
 def audit_data(labels, *, out="audit", write_clean=None, workers=None):
@@ -147,9 +134,10 @@ def audit_data(labels, *, out="audit", write_clean=None, workers=None):
         distances[j] = min(distances.get(j, d), d)
     pairs = [(m[0], k) for m in exact for k in m[1:]] + [(i, j) for i, j, _ in near]
     table = describe_sets(df, merge(len(df), pairs), fingerprints, distances)
-    figures = summarise(df, table, fingerprints, time.monotonic() - started)
-    odd = pd.DataFrame([{"path": p, "kinds": " ".join(oddities(fp)), "error": fp.error}
-                        for p, fp in zip(df["path"], fingerprints) if oddities(fp)], columns=["path", "kinds", "error"])
+    odd = pd.DataFrame([{"path": p, "kinds": " ".join(kinds), "error": fp.error}
+                        for p, fp in zip(df["path"], fingerprints) if (kinds := oddities(fp))],
+                       columns=["path", "kinds", "error"])
+    figures = summarise(df, table, odd, time.monotonic() - started)
     write_csv(out / "duplicates.csv", table, index=False)
     write_csv(out / "odd_images.csv", odd, index=False)
     contact_sheet(table, out / "duplicates.png")

@@ -6,6 +6,10 @@ probabilities are a mean of calibrated ones. Members must share classes (in orde
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnn.evaluation.calibration import scaled
+from cnn.evaluation.metrics import classification_metrics
+from cnn.evaluation.scoring import predict_rows, scoring_record
+from cnn.evaluation.tta import with_tta
 from cnn.runfolder import CONFIG, load_run, run_finished
 from common.errors import UsageError
 
@@ -46,8 +50,6 @@ class Ensemble:
         """The mean over the members of their probabilities, each at its calibrated temperature."""
         import numpy as np
 
-        from cnn.evaluation.calibration import scaled
-
         return np.mean([scaled(np.asarray(r.model.predict_on_batch(images), np.float64), r.temperature)
                         for r in self.runs], axis=0)
 
@@ -67,13 +69,8 @@ def load_ensemble(path):
 
 def score_ensemble(ensemble, rows, batch_size=32, skip_missing=False, data="none", tta="none"):
     """(true class indices, the ensemble's probabilities, metrics, noting the members) on labelled rows."""
-    from cnn.evaluation.metrics import classification_metrics
-    from cnn.evaluation.scoring import predict_rows, worst_errors
-    from cnn.evaluation.tta import with_tta
-
     truth, probs, skipped = predict_rows(with_tta(ensemble, tta), rows, ensemble.classes, ensemble.image_size,
                                          batch_size, skip_missing, data)
-    return truth, probs, {**classification_metrics(truth, probs, ensemble.classes), "skipped_images": len(skipped),
-                          "tta": tta, "ensemble": {"members": [str(r.path) for r in ensemble.runs],
-                                                   "n": len(ensemble.runs)},
-                          "worst_errors": worst_errors(rows, truth, probs, ensemble.classes, skipped, data)}
+    return truth, probs, {**classification_metrics(truth, probs, ensemble.classes),
+                          "ensemble": {"members": [str(r.path) for r in ensemble.runs], "n": len(ensemble.runs)},
+                          **scoring_record(rows, truth, probs, ensemble.classes, skipped, data, tta)}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cnn.data.hierarchy import COARSE, read_mapping
 from cnn.evaluation.cascade import Tree, cascade_metrics, soft_probabilities
-from cnn.evaluation.scoring import predict_rows, worst_errors
+from cnn.evaluation.scoring import predict_rows, scoring_record
 from cnn.evaluation.tta import with_tta
 from cnn.runfolder import CLASSES, HIERARCHY, load_run
 from common.errors import UsageError
@@ -91,5 +91,4 @@ def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none",
     metrics = cascade_metrics(cascade.tree, truth, coarse, fine)
     probs = soft_probabilities(cascade.tree, coarse, fine)
     classes = list(cascade.tree.classes)
-    return truth, probs, {**metrics, "skipped_images": len(skipped), "tta": tta,
-                          "worst_errors": worst_errors(rows, truth, probs, classes, skipped, data)}
+    return truth, probs, {**metrics, **scoring_record(rows, truth, probs, classes, skipped, data, tta)}

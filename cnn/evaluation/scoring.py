@@ -41,9 +41,15 @@ def score_model(run, rows, batch_size=32, skip_missing=False, data="none", tta="
     truth, probs, skipped = predict_rows(with_tta(run.model, tta), rows, run.classes, run.image_size, batch_size,
                                          skip_missing, data)
     probs = scaled(probs, run.temperature) if run.temperature != 1.0 else probs
-    return truth, probs, {**classification_metrics(truth, probs, run.classes), "skipped_images": len(skipped),
-                          "temperature": run.temperature, "tta": tta,
-                          "worst_errors": worst_errors(rows, truth, probs, run.classes, skipped, data)}
+    return truth, probs, {**classification_metrics(truth, probs, run.classes), "temperature": run.temperature,
+                          **scoring_record(rows, truth, probs, run.classes, skipped, data, tta)}
+
+
+def scoring_record(rows, truth, probs, classes, skipped, data, tta):
+    """What every scorer (flat, cascade, ensemble) adds to its metrics: the images skipped, the test-time
+    augmentation, the most confident mistakes."""
+    return {"skipped_images": len(skipped), "tta": tta,
+            "worst_errors": worst_errors(rows, truth, probs, classes, skipped, data)}
 
 
 def worst_errors(rows, truth, probs, classes, skipped, data="none", count=WORST):

@@ -8,18 +8,24 @@ def mirrored(images):
     return images[:, :, ::-1, :]
 
 
+def flip_mean(predict):
+    """`predict` (a batch -> outputs function) averaged over each batch and its mirror, as fastai's and timm's
+    flip TTA do."""
+    def averaged(images):
+        import numpy as np
+
+        return (np.asarray(predict(images), np.float64) + np.asarray(predict(mirrored(images)), np.float64)) / 2
+
+    return averaged
+
+
 class FlipAverage:
-    """Wraps anything with predict_on_batch (a Keras model, a hierarchical Cascade): the mean of its outputs on
-    the images and on their mirror, as fastai's and timm's flip TTA do."""
+    """Wraps anything with predict_on_batch (a Keras model, a hierarchical Cascade, an ensemble) so that it
+    predicts by flip_mean."""
 
     def __init__(self, model):
         self.model = model
-
-    def predict_on_batch(self, images):
-        import numpy as np
-
-        return (np.asarray(self.model.predict_on_batch(images), np.float64)
-                + np.asarray(self.model.predict_on_batch(mirrored(images)), np.float64)) / 2
+        self.predict_on_batch = flip_mean(model.predict_on_batch)
 
     def __getattr__(self, name):  # everything else (split, tree, image_size ...) is the wrapped model's
         return getattr(self.model, name)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cnn.data.hierarchy import is_hierarchical
 from cnn.evaluation.ensemble import is_ensemble, load_ensemble
+from cnn.evaluation.tta import flip_mean
 from cnn.runfolder import load_classes, load_run
 from common.errors import UsageError
 
@@ -30,7 +31,7 @@ def load_predictor(path, tta="none"):
     export-model folder (SavedModel, TFLite or ONNX); with tta "flip" the model's outputs are averaged with the
     mirrored image's (then taken to the calibrated temperature, as evaluate-cnn --tta flip does)."""
     path = Path(path)
-    views = flip_averaged if tta == "flip" else (lambda predict: predict)
+    views = flip_mean if tta == "flip" else (lambda predict: predict)
     if is_ensemble(path):  # a --repeats parent: its members' calibrated probabilities, averaged
         ensemble = load_ensemble(path)
         return Predictor(ensemble.classes, ensemble.image_size, views(ensemble.predict_on_batch), "ensemble")
@@ -52,16 +53,6 @@ def load_predictor(path, tta="none"):
     temperature = float(meta.get("temperature", 1.0))
     return Predictor(classes, size, at_temperature(views(loader(path / meta["model_file"])), temperature),
                      meta["format"], temperature=temperature)
-
-
-def flip_averaged(predict):
-    """`predict` (a batch -> outputs function) averaged over each batch and its left-right mirror."""
-    from cnn.evaluation.tta import FlipAverage
-
-    class Function:  # FlipAverage wraps anything with predict_on_batch
-        predict_on_batch = staticmethod(predict)
-
-    return FlipAverage(Function()).predict_on_batch
 
 
 def at_temperature(predict, temperature):
