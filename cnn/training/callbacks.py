@@ -2,7 +2,7 @@
 import math
 from pathlib import Path
 
-from cnn.runfolder import BACKUP, HISTORY, MODEL
+from cnn.runfolder import BACKUP, HISTORY, MODEL, backup_epoch
 from common.atomic import atomic_path, write_csv
 
 
@@ -73,28 +73,46 @@ def make_callbacks_classes():
             if self.resumed is not None:
                 self.best, self.best_epoch, self.wait = self.resumed
 
-    return HistoryFile, BestModel, ResumableEarlyStopping
+    class AveragedWeights(keras.callbacks.SwapEMAWeights):
+        """--ema: the optimizer's moving average is in the model for validation and from each epoch's end to the
+        next epoch's start, so the best model, the early-stopping snapshot and the backup all hold the average.
+
+        A backup therefore holds the average in the model and the raw weights in the optimizer's slots; a run
+        resumed from one (`resumed`) starts in that swapped state, and the next epoch's start swaps them back.
+        """
+
+        def __init__(self, resumed):
+            super().__init__(swap_on_epoch=True)
+            self.resumed = resumed
+
+        def on_train_begin(self, logs=None):
+            self._ema_weights_in_model = self.resumed
+
+    return HistoryFile, BestModel, ResumableEarlyStopping, AveragedWeights
 
 
-def training_callbacks(run_dir, patience, done=None, phase=None, saved=None):
-    """History, best model, then the backup, then early stopping (so a stopped epoch is still saved).
+def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema=False):
+    """The moving average's swap (--ema), history, best model, then the backup, then early stopping (so a
+    stopped epoch is still saved).
 
     History is written before the backup: a kill between the two leaves an extra history row, which a
     resumed run drops, rather than a missing one. `done` is the number of epochs an interrupted attempt
     (or a finished first phase) completed (None for a fresh run). With `phase` (1 or 2, fine-tuning runs)
     history.csv gets a phase column and early stopping looks at this phase's epochs only, while model.keras
     stays the best of all. `saved` is the model to checkpoint when it is not the one being fit (the feature
-    cache fits the head alone).
+    cache fits the head alone). `ema`: the optimizer keeps a moving average of the weights (Keras's use_ema), and
+    it, not the raw weights, is validated, checkpointed and backed up.
     """
     import keras
 
-    HistoryFile, BestModel, ResumableEarlyStopping = make_callbacks_classes()
+    HistoryFile, BestModel, ResumableEarlyStopping, AveragedWeights = make_callbacks_classes()
     run_dir = Path(run_dir)
     history = resumed_history(run_dir, done)
     this_phase = history[history["phase"] == phase] if phase and "phase" in history else history
     resumed = stopping_state(this_phase, done) if done is not None else None
     best = float(history["val_loss"].min()) if "val_loss" in history and history["val_loss"].notna().any() else math.inf
-    return [
+    restored = backup_epoch(run_dir / BACKUP) is not None  # what Keras's BackupAndRestore will load
+    return [AveragedWeights(resumed=restored)] * bool(ema) + [
         HistoryFile(run_dir / HISTORY, history, phase),
         BestModel(run_dir / MODEL, best, saved),
         # Kept when a phase ends (the trainer removes it once every phase is fitted): backup/ means "not over".

@@ -72,7 +72,8 @@ def plan_callbacks(context, plan, steps):
 
         extra += tensorboard_callbacks(context.run_dir, plan.val_data, plan.train_data.class_names)
     return ([keras.callbacks.TerminateOnNaN(), schedule_callback(plan.options, steps, plan.first_epoch)]
-            + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved) + extra)
+            + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved,
+                                 ema=bool(plan.options.ema)) + extra)
 
 
 def fit(context, plan):

@@ -72,6 +72,8 @@ class TrainOptions:
     mix: str = option("none", "mix training batches: mixup=ALPHA (blend image pairs and their labels) or "
                       "cutmix=ALPHA (paste a box of another image), mixing weight ~ Beta(ALPHA, ALPHA); add ,p=P to mix "
                       "a batch with probability P; none: no mixing")
+    ema: float = option(0.0, "keep an exponential moving average of the weights (this decay per step, e.g. 0.999) "
+                        "and validate, checkpoint and save the average as model.keras; 0: off")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
@@ -152,6 +154,9 @@ class TrainOptions:
         _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a finite number > 0")
         _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be in 0..{MAX_SEED}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
+        _require(0 <= self.ema < 1, "ema", self.ema, "must be in [0, 1) (0 = off; 0.99-0.9999 are usual)")
+        _require(self.ema == 0 or self.strategy != "multiworker", "ema", self.ema,
+                 "is not supported with --strategy multiworker (its training loop is TensorFlow's own)")
         _require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
         _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
         _require(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,

@@ -19,13 +19,15 @@ def rate_at(options, progress):
 
 
 def make_optimizer(options):
-    """Adam, or AdamW with decoupled weight decay, starting at the schedule's first rate."""
+    """Adam, or AdamW with decoupled weight decay, starting at the schedule's first rate; with --ema, Keras's own
+    moving average of the weights (`use_ema`), which BackupAndRestore saves with the optimizer's other state."""
     import keras
 
+    average = dict(use_ema=True, ema_momentum=options.ema) if options.ema else {}
     rate = rate_at(options, 0.0)
     if options.optimizer == "adamw":
-        return keras.optimizers.AdamW(rate, weight_decay=options.weight_decay)
-    return keras.optimizers.Adam(rate)
+        return keras.optimizers.AdamW(rate, weight_decay=options.weight_decay, **average)
+    return keras.optimizers.Adam(rate, **average)
 
 
 def schedule_callback(options, steps_per_epoch, first_epoch=0):
