@@ -9,6 +9,7 @@ import pytest
 
 from cnn.training.options import TrainOptions
 from conftest import TINY
+from interrupt import StopAfterEpoch
 
 DECAY = 0.8
 STEPS = 4  # batches per epoch
@@ -36,14 +37,9 @@ def tiny_fit(run_dir, epochs, done=None, record=None, kill_after=None):
         def on_train_batch_end(self, batch, logs=None):
             record.append([w.copy() for w in self.model.get_weights()])
 
-    class Kill(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == kill_after:
-                raise KeyboardInterrupt
-
     try:
         model.fit(x, y, batch_size=8, epochs=epochs, initial_epoch=done or 0, validation_data=(x, y), shuffle=False,
-                  verbose=0, callbacks=callbacks + [Kill()] + ([Record()] if record is not None else []))
+                  verbose=0, callbacks=callbacks + [StopAfterEpoch(kill_after)] + ([Record()] if record is not None else []))
     except KeyboardInterrupt:
         pass
     return model

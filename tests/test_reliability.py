@@ -16,7 +16,7 @@ from cnn.data.datasets import cache_for
 from cnn.training.train import train
 from labeling.cli import main as make_labels_main
 from conftest import REPO, TINY, start_cnn, tiny_argv, wait_for
-from test_train import StopAfterEpoch
+from interrupt import StopAfterEpoch
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 

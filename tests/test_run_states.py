@@ -14,7 +14,7 @@ from cnn.cli import train_main
 from cnn.training.train import train
 from common.hashing import sha256_file
 from conftest import TINY, tiny_argv
-from test_train import EpochRecorder, StopAfterEpoch
+from interrupt import EpochRecorder, StopAfterEpoch
 
 pytestmark = pytest.mark.train
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import RUN_FILES, TINY, start_cnn, tiny_argv, wait_for
+from interrupt import EpochRecorder, StopAfterEpoch
 from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data.loader import flow_from_dataframe
 from cnn.training.precision import resolve_precision
@@ -105,29 +106,6 @@ def test_predict_cnn_csv_output(trained, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "path,rank,class,probability"
     assert [line.split(",")[:2] for line in lines[1:]] == [[image, "1"], [image, "2"]]
-
-
-class StopAfterEpoch(keras.callbacks.Callback):
-    """Interrupt training (like Ctrl-C) at the end of one epoch."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-class EpochRecorder(keras.callbacks.Callback):
-    """The epoch indices that training actually ran."""
-
-    def __init__(self):
-        super().__init__()
-        self.epochs = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epochs.append(epoch)
 
 
 def test_rerun_after_interruption_continues_from_saved_epoch(workdir, monkeypatch):

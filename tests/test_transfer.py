@@ -29,7 +29,7 @@ from cnn.models.transfer import backbone_layers, build, unfreeze_top
 from common.errors import UsageError
 from conftest import REPO, TINY
 from test_analysis_profiler import our_profiler_flops, profiler_flops
-from test_train import EpochRecorder, StopAfterEpoch
+from interrupt import EpochRecorder, StopAfterEpoch
 
 MODULES = {"Xception": "xception", "InceptionV3": "inception_v3", "ResNet50": "resnet50", "DenseNet121": "densenet",
            "MobileNetV2": "mobilenet_v2", "MobileNetV3Small": "mobilenet_v3", "EfficientNetB0": "efficientnet"}

@@ -123,6 +123,7 @@ def plot_curves(history_csv, path):
         if "phase" in history and (history["phase"] == 2).any():
             ax.axvline(epochs[history["phase"].eq(2).idxmax()] - 0.5, color="tab:red", linestyle=":",
                        label="fine-tuning begins")
+        mark_sizes(ax, history, epochs)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if name == "learning_rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
@@ -132,6 +133,17 @@ def plot_curves(history_csv, path):
         ax.legend()
     fig.suptitle("Learning curves")
     _save_figure(fig, path)
+
+
+def mark_sizes(ax, history, epochs):
+    """--progressive runs: a line where each training image size begins, labelled with the size."""
+    if "image_size" not in history:
+        return
+    sizes = history["image_size"]
+    for i in sizes.index[sizes.ne(sizes.shift())]:
+        ax.axvline(epochs[i] - 0.5, color="tab:green", linestyle=":", alpha=0.7)
+        ax.annotate(f"{int(sizes[i])} px", (epochs[i] - 0.5, 1), xycoords=("data", "axes fraction"),
+                    textcoords="offset points", xytext=(2, -10), fontsize=7, color="tab:green")
 
 
 def write_reports(out_dir, metrics, class_names, history_csv=None):

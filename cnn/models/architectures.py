@@ -13,14 +13,15 @@ KERNEL = 3
 
 
 def build_cnn(num_classes, input_shape=(256, 256, 3), filters=CARD_FILTERS, kernel_size=KERNEL,
-              dropout=0.0, batch_norm=False, head="flatten", hidden=0, name="clothing_cnn"):
+              dropout=0.0, batch_norm=False, head="flatten", hidden=0, grid=False, name="clothing_cnn"):
     """The card's network: [conv(k, 'valid') -> ReLU -> maxpool(2)] per filter count -> head -> softmax.
 
     Defaults give conv3x3(32)-pool-conv3x3(64)-pool-conv3x3(128)-pool-Flatten-Dense: 5,392,494
     parameters for 46 classes at 256x256. Pixels are rescaled to [0, 1] inside the model, so it
     takes raw 0-255 images. `head="global"` swaps Flatten for global average pooling (far fewer
     parameters); `batch_norm` adds BatchNormalization after each convolution; `dropout` is applied
-    before the classifier. The softmax output is float32 even under a mixed-precision policy.
+    before the classifier; `grid` resizes the last feature map to its full-size grid before Flatten (no
+    parameters; --progressive). The softmax output is float32 even under a mixed-precision policy.
     """
     import keras
     from keras import layers
@@ -34,7 +35,7 @@ def build_cnn(num_classes, input_shape=(256, 256, 3), filters=CARD_FILTERS, kern
             x = layers.BatchNormalization(name=f"bn{i}")(x)
             x = layers.Activation("relu", name=f"relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-    outputs = add_head(x, num_classes, head, hidden, dropout)
+    outputs = add_head(x, num_classes, head, hidden, dropout, grid=grid)
     return keras.Model(inputs, outputs, name=name)
 
 

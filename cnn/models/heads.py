@@ -9,11 +9,14 @@ FLATTEN = "flatten"
 GLOBAL_POOL = "global_pool"
 FEATURES = (FLATTEN, GLOBAL_POOL)  # the features layer is one of these
 CLASSIFIER = "predictions"  # the softmax Dense layer: replaced when a run starts from one with other classes
+GRID = "grid"  # --progressive's resize of the last feature map to the full-size grid, before Flatten
 
 
-def add_head(x, num_classes, pooling="flatten", hidden=0, dropout=0.0, feature_dropout=True):
+def add_head(x, num_classes, pooling="flatten", hidden=0, dropout=0.0, feature_dropout=True, grid=False):
     """Pool `x` (flatten or global average), then [Dropout] -> Dense(hidden, relu) -> Dropout -> softmax.
 
+    `grid` puts a parameter-free bilinear resize of the feature map to its own (full-size) shape before Flatten:
+    the identity at the built input size, and what lets the same weights train on smaller images (--progressive).
     `feature_dropout` puts a Dropout before the hidden layer too (the from-scratch models' head); the
     keras.applications head (GlobalAveragePooling, Dense(100), Dropout(0.5), softmax) has none there.
     The softmax output is float32 even under a mixed-precision policy.
@@ -21,6 +24,8 @@ def add_head(x, num_classes, pooling="flatten", hidden=0, dropout=0.0, feature_d
     from keras import layers
 
     if pooling == "flatten":
+        if grid:
+            x = layers.Resizing(x.shape[1], x.shape[2], interpolation="bilinear", name=GRID)(x)
         x = layers.Flatten(name=FLATTEN)(x)
     elif pooling == "global":
         x = layers.GlobalAveragePooling2D(name=GLOBAL_POOL)(x)

@@ -38,7 +38,7 @@ def build(options, classes):
     if options.arch in PRETRAINED:
         extra["weights"] = None if options.weights == "none" else options.weights
     else:
-        extra["batch_norm"] = options.batch_norm
+        extra.update(batch_norm=options.batch_norm, grid=options.progressive != "none")
     model = build_model(options.arch, len(classes), (size, size, 3), dropout=options.dropout, **extra)
     if options.init != "none":
         start_from(model, options.init, classes)

@@ -33,10 +33,10 @@ def make_callbacks_classes():
     class HistoryFile(keras.callbacks.Callback):
         """history.csv rewritten whole, atomically, after every epoch: never a half-written row."""
 
-        def __init__(self, path, previous, phase=None):
+        def __init__(self, path, previous, columns):
             super().__init__()
             self.path, self.rows = Path(path), previous.to_dict("records")
-            self.extra = {} if phase is None else {"phase": phase}  # fine-tuning runs: which phase an epoch is in
+            self.extra = columns  # e.g. fine-tuning's phase, --progressive's image size
 
         def on_epoch_end(self, epoch, logs=None):
             import pandas as pd
@@ -88,10 +88,17 @@ def make_callbacks_classes():
         def on_train_begin(self, logs=None):
             self._ema_weights_in_model = self.resumed
 
+        def on_epoch_end(self, epoch, logs=None):
+            # Keras's own also copies the average over the raw weights at the fit's last epoch; that would lose
+            # the raw weights a later fit of the same run (a --progressive stage, --resume) continues from.
+            if not self._ema_weights_in_model:
+                self._swap_variables()
+                self._ema_weights_in_model = True
+
     return HistoryFile, BestModel, ResumableEarlyStopping, AveragedWeights
 
 
-def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema=False):
+def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema=False, image_size=None):
     """The moving average's swap (--ema), history, best model, then the backup, then early stopping (so a
     stopped epoch is still saved).
 
@@ -101,7 +108,8 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema
     history.csv gets a phase column and early stopping looks at this phase's epochs only, while model.keras
     stays the best of all. `saved` is the model to checkpoint when it is not the one being fit (the feature
     cache fits the head alone). `ema`: the optimizer keeps a moving average of the weights (Keras's use_ema), and
-    it, not the raw weights, is validated, checkpointed and backed up.
+    it, not the raw weights, is validated, checkpointed and backed up. `image_size` (--progressive) is the size this
+    fit trains at, recorded in history.csv.
     """
     import keras
 
@@ -113,7 +121,8 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema
     best = float(history["val_loss"].min()) if "val_loss" in history and history["val_loss"].notna().any() else math.inf
     restored = backup_epoch(run_dir / BACKUP) is not None  # what Keras's BackupAndRestore will load
     return [AveragedWeights(resumed=restored)] * bool(ema) + [
-        HistoryFile(run_dir / HISTORY, history, phase),
+        HistoryFile(run_dir / HISTORY, history, {k: v for k, v in (("phase", phase), ("image_size", image_size))
+                                                 if v is not None}),
         BestModel(run_dir / MODEL, best, saved),
         # Kept when a phase ends (the trainer removes it once every phase is fitted): backup/ means "not over".
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True, delete_checkpoint=False),

@@ -39,6 +39,15 @@ class FitPlan:
     saved: object = None  # the model model.keras holds when it is not `model` (the feature cache fits the head)
     phase: int = None  # history.csv's phase column (--fine-tune), or None
     first_epoch: int = 0  # the phase's first epoch in history.csv
+    start: int = None  # this fit's epochs, start (inclusive) to stop: the phase's, unless --progressive splits it
+    stop: int = None
+    image_size: int = None  # --progressive: the stage's training image size (history.csv's image_size column)
+
+    @property
+    def epoch_range(self):
+        """(initial_epoch, epochs) for Keras's fit: this fit's epochs, by default the whole phase."""
+        start = self.first_epoch if self.start is None else self.start
+        return start, self.first_epoch + self.options.epochs if self.stop is None else self.stop
 
 
 def compile_model(model, options):
@@ -73,7 +82,7 @@ def plan_callbacks(context, plan, steps):
         extra += tensorboard_callbacks(context.run_dir, plan.val_data, plan.train_data.class_names)
     return ([keras.callbacks.TerminateOnNaN(), schedule_callback(plan.options, steps, plan.first_epoch)]
             + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved,
-                                 ema=bool(plan.options.ema)) + extra)
+                                 ema=bool(plan.options.ema), image_size=plan.image_size) + extra)
 
 
 def fit(context, plan):
@@ -95,8 +104,9 @@ def fit(context, plan):
             if context.dist.name == "multiworker":
                 fit_multiworker(context, plan, callbacks, steps)
             else:
+                start, stop = plan.epoch_range
                 plan.model.fit(plan.train_data.dataset, validation_data=plan.val_data.dataset,
-                               initial_epoch=plan.first_epoch, epochs=plan.first_epoch + plan.options.epochs,
+                               initial_epoch=start, epochs=stop,
                                class_weight=context.class_weight, shuffle=False,
                                verbose=1 if sys.stderr.isatty() else 2, callbacks=callbacks)
         finally:

@@ -16,10 +16,10 @@ from cnn.training import log
 
 
 def applies(model, options):
-    """True when the head can train on cached features: frozen backbone, no augmentation or mixing, nothing random
-    in it."""
+    """True when the head can train on cached features: frozen backbone, no augmentation or mixing, no teacher
+    (it needs the images), nothing random in it."""
     if (options.feature_cache != "on" or not options.freeze_backbone or options.augment != "none"
-            or options.mix != "none"):
+            or options.mix != "none" or options.teacher != "none"):
         return False
     random = random_layers(model)
     if random:

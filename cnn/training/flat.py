@@ -3,7 +3,8 @@ once on the test split and write the run folder's reports."""
 from cnn import runfolder as rf
 from cnn.data.labels_csv import check_training_splits
 from cnn.training import log
-from cnn.training.engine import FitPlan, RunContext, compile_model, fit, train_rows
+from cnn.training.engine import FitPlan, RunContext, compile_model, train_rows
+from cnn.training.resolution import fit_stages, flexible_twin
 from cnn.training.runstate import check_run_dir, continued_run, fresh_run, write_config
 from common.errors import UsageError
 from common.tfenv import quiet_tensorflow
@@ -77,7 +78,7 @@ def fit_and_report(context, done, df, classes, policy):
         log(f"training {options.arch} on {len(classes)} classes into {run_dir} (precision {policy}{spread})")
     else:
         log(f"resuming {run_dir} after epoch {done}")
-    seconds = fit(context, first) if first else 0.0
+    seconds = fit_stages(context, first, df, classes) if first else 0.0
     if options.fine_tune:
         from cnn.training.finetune import second_phase
 
@@ -106,7 +107,14 @@ def first_phase(df, classes, options, dist, done):
             head, train_data, val_data = feature_cache.cached_datasets(model, df, classes, options)
             return FitPlan(compile_model(head, options), train_data, val_data, options, done=done, saved=model,
                            phase=phase)
-        return FitPlan(compile_model(model, options), train_data, val_data, options, done=done, phase=phase)
+        # --progressive fits a twin that takes any size, --teacher wraps it; model.keras keeps the model itself.
+        fitted = flexible_twin(model) if options.progressive != "none" else model
+        if options.teacher != "none":
+            from cnn.training.distill import distiller
+
+            fitted = distiller(fitted, options, classes)
+        return FitPlan(compile_model(fitted, options), train_data, val_data, options, done=done,
+                       saved=None if fitted is model else model, phase=phase)
 
 
 def usable_history(run_dir, options):

@@ -14,6 +14,7 @@ from cnn.data.mix import parse_mix
 from cnn.data.shards import packed_size, rows_csv
 from cnn.models.architectures import ARCHITECTURES, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
 from cnn.training.precision import PRECISIONS
+from cnn.training.resolution import check as resolution_problem
 from cnn.training.strategy import STRATEGIES
 from common.errors import UsageError
 from common.keras_model import RUN_MODEL_FILE
@@ -58,6 +59,9 @@ class TrainOptions:
     batch_size: int = option(32, "images per batch")
     image_size: int = option(None, "images are resized to SIZE x SIZE pixels", default_text="256; 299 for xception "
                              "and inceptionv3, 224 for the other keras.applications architectures")
+    progressive: str = option("none", "progressive resizing: SIZE[,SIZE...]:FRACTION trains the first FRACTION of "
+                              "--epochs at the smaller SIZEs (in equal parts) and the rest at --image-size, e.g. "
+                              "128:0.5; validation is always at --image-size; none: every epoch at --image-size")
     recipe: str = option(None, "default: augmentation, dropout, AdamW, label smoothing, warm-up + cosine; "
                          "card: the write-up's Adam 1e-3 with nothing else; transfer: the tutorials' frozen "
                          "pretrained backbone, Adam 5e-4, shear/zoom/flip; options below override it",
@@ -74,6 +78,12 @@ class TrainOptions:
                       "a batch with probability P; none: no mixing")
     ema: float = option(0.0, "keep an exponential moving average of the weights (this decay per step, e.g. 0.999) "
                         "and validate, checkpoint and save the average as model.keras; 0: off")
+    teacher: str = option("none", "distil from this finished run folder or --repeats folder (an ensemble): the loss "
+                          "blends the labels' cross-entropy with the teacher's softened probabilities on the same "
+                          "augmented batches; none: no teacher")
+    distill_weight: float = option(0.5, "with --teacher: the teacher term's share A of the loss, in (0, 1]")
+    distill_temperature: float = option(2.0, "with --teacher: the softening temperature T of both models' "
+                                        "probabilities (> 0; the term is scaled by T^2)")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
@@ -169,6 +179,8 @@ class TrainOptions:
             parse_mix(self.mix)
         except ValueError as error:
             _require(False, "mix", self.mix, str(error))
+        self.check_progressive()
+        self.check_teacher()
         problem = option_problem(self.hierarchy)
         _require(problem is None, "hierarchy", self.hierarchy, problem)
         if self.data != "none" and packed_size(self.data) != self.image_size:
@@ -200,6 +212,32 @@ class TrainOptions:
                  "follows a frozen first phase: add --freeze-backbone (the transfer recipe's default)")
         _require(self.fine_tune == 0 or self.strategy != "multiworker", "fine_tune", self.fine_tune,
                  "is not supported with --strategy multiworker; fine-tune in a second run with --init")
+
+    def check_progressive(self):
+        """--progressive: sizes the architecture takes, below --image-size; a from-scratch model read from files."""
+        if self.progressive == "none":
+            return
+        problem = resolution_problem(self, MIN_IMAGE_SIZE[self.arch])
+        _require(problem is None, "progressive", self.progressive, problem)
+        for ok, rule in ((self.arch not in PRETRAINED, f"takes a from-scratch --arch, not {self.arch}"),
+                         (self.data == "none", "reads the image files at each size; drop --data"),
+                         (self.strategy != "multiworker", "is not supported with --strategy multiworker")):
+            _require(ok, "progressive", self.progressive, rule)
+
+    def check_teacher(self):
+        """--teacher: a finished run or --repeats folder; a weight and temperature that make a loss."""
+        from cnn.evaluation.ensemble import is_ensemble
+        from cnn.runfolder import run_finished
+
+        _require(0 < self.distill_weight <= 1, "distill_weight", self.distill_weight, "must be in (0, 1]")
+        _require(math.isfinite(self.distill_temperature) and self.distill_temperature > 0, "distill_temperature",
+                 self.distill_temperature, "must be a finite number > 0")
+        if self.teacher == "none":
+            return
+        _require(run_finished(self.teacher) or is_ensemble(self.teacher), "teacher", self.teacher,
+                 "is not a finished train-cnn run folder or --repeats folder")
+        _require(self.strategy != "multiworker", "teacher", self.teacher,
+                 "is not supported with --strategy multiworker")
 
     def to_dict(self):
         """The options as a plain dict (config.json's "options")."""

@@ -1,0 +1,80 @@
+"""--teacher: knowledge distillation from a finished run or a --repeats ensemble into the model being trained.
+
+The student learns from a blend of the labels' cross-entropy and the teacher's softened probabilities on the
+very batch it sees (the same augmented, mixed views: "consistent teaching", Beyer et al. 2022):
+    loss = (1 - A) * CE(labels, student) + A * T^2 * KL(teacher_T || student_T),  p_T = softmax(log p / T).
+The teacher's probabilities are its calibrated ones (each member at its own fitted temperature, averaged for an
+ensemble). Validation scores the cross-entropy alone, so val_loss, the best checkpoint and early stopping mean
+what they mean in any other run; model.keras is the student alone. The teacher runs on every training batch and
+is not cached: with augmentation no two epochs show it the same image.
+"""
+from pathlib import Path
+
+from common.errors import UsageError
+
+EPS = 1e-7
+
+
+def teacher_runs(path, classes):
+    """The teacher's finished runs (one, or an ensemble's members), refused unless they predict `classes` in order."""
+    from cnn.evaluation.ensemble import is_ensemble, load_ensemble
+    from cnn.runfolder import load_run
+
+    runs = load_ensemble(path).runs if is_ensemble(path) else [load_run(path)]
+    if runs[0].classes != list(classes):
+        raise UsageError(f"--teacher {path} predicts {', '.join(runs[0].classes)}, not this run's classes "
+                         f"({', '.join(classes)}); distil from a run trained on the same labels")
+    return runs
+
+
+def soften(probs, temperature):
+    """softmax(log p / T) as a Keras op: the probabilities at temperature T."""
+    import keras
+
+    return keras.ops.softmax(keras.ops.log(keras.ops.clip(probs, EPS, 1.0)) / temperature, axis=-1)
+
+
+def teacher_model(runs):
+    """One frozen Keras model: the image (any size, resized to the teacher's) -> the members' mean calibrated
+    probabilities."""
+    import keras
+
+    image = keras.Input(shape=(None, None, 3), name="image")
+    size = runs[0].image_size
+    resized = keras.layers.Resizing(size, size, name="teacher_size")(image)
+    outputs = [soften(run.model(resized, training=False), run.temperature) for run in runs]
+    mean = outputs[0] if len(outputs) == 1 else keras.ops.mean(keras.ops.stack(outputs), axis=0)
+    teacher = keras.Model(image, mean, name="teacher")
+    teacher.trainable = False
+    return teacher
+
+
+def distiller(student, options, classes):
+    """The model train-cnn fits with --teacher: the student, whose loss also follows the teacher."""
+    import keras
+
+    class Distiller(keras.Model):
+        """Calls the student; its training loss adds the teacher's term (validation: the labels' loss alone)."""
+
+        def __init__(self, student, teacher, weight, temperature):
+            super().__init__(name="distiller")
+            self.student, self.teacher = student, teacher
+            self.weight, self.temperature = weight, temperature
+
+        def call(self, images, training=False):
+            return self.student(images, training=training)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            hard = super().compute_loss(x, y, y_pred, sample_weight, training)
+            if not training:
+                return hard
+            t = self.temperature
+            target, student_t = soften(self.teacher(x, training=False), t), soften(y_pred, t)
+            kl = keras.ops.mean(keras.ops.sum(target * (keras.ops.log(keras.ops.clip(target, EPS, 1.0))
+                                                        - keras.ops.log(keras.ops.clip(student_t, EPS, 1.0))), axis=-1))
+            return (1 - self.weight) * hard + self.weight * t * t * kl
+
+    model = Distiller(student, teacher_model(teacher_runs(Path(options.teacher), classes)), options.distill_weight,
+                      options.distill_temperature)
+    model(keras.ops.zeros((1, options.image_size, options.image_size, 3)))  # built: BackupAndRestore needs it
+    return model

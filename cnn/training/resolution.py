@@ -1,0 +1,85 @@
+"""--progressive: train the first epochs on smaller images, then the rest at --image-size (progressive resizing).
+
+An epoch at half the side costs about a quarter, so the same wall time buys more steps. The model keeps the
+card's layout: a parameter-free resize of the last feature map to its full-size grid before Flatten (the
+identity at --image-size) lets the same weights take any size, so the Dense layer always sees the full-size
+grid. The trainer fits a twin of the model on a flexible input (same layers, same weights), one Keras fit per
+stage, while model.keras stays the model at --image-size; validation is always at --image-size, so every
+epoch's validation loss is comparable and early stopping and the best checkpoint span the stages.
+"""
+import dataclasses
+
+NONE = "none"
+
+
+def parse_progressive(spec):
+    """`SIZE[,SIZE...]:FRACTION` -> (sizes, fraction): the sizes share the first FRACTION of the epochs in equal
+    parts, in order; `none` -> ((), 0.0). A ValueError says what is wrong."""
+    if spec == NONE:
+        return (), 0.0
+    sizes, sep, fraction = spec.partition(":")
+    try:
+        sizes = tuple(int(s) for s in sizes.split(","))
+        fraction = float(fraction) if sep else 0.5
+    except ValueError:
+        raise ValueError("expected SIZE[,SIZE...]:FRACTION, e.g. 128:0.5 or 128,192:0.6") from None
+    if not 0 < fraction < 1:
+        raise ValueError(f"the fraction of epochs at the smaller sizes must be in (0, 1), not {fraction:g}")
+    if list(sizes) != sorted(set(sizes)):
+        raise ValueError("the sizes must increase")
+    return sizes, fraction
+
+
+def stages(options):
+    """The run's (first epoch, end epoch, image size) stages: the smaller sizes, then --image-size to the end.
+    A stage too short to hold an epoch is dropped."""
+    sizes, fraction = parse_progressive(options.progressive)
+    bounds = [round(options.epochs * fraction * i / len(sizes)) for i in range(len(sizes) + 1)] if sizes else [0]
+    edges = list(zip(bounds, bounds[1:] + [options.epochs], (*sizes, options.image_size)))
+    return [(start, stop, size) for start, stop, size in edges if stop > start]
+
+
+def check(options, min_size):
+    """The problem with --progressive for these options, or None."""
+    try:
+        sizes, _ = parse_progressive(options.progressive)
+    except ValueError as error:
+        return str(error)
+    if sizes and not (min_size <= sizes[0] and sizes[-1] < options.image_size):
+        return f"the sizes must be between {min_size} (the smallest input --arch {options.arch} takes) and " \
+               f"--image-size {options.image_size} (exclusive)"
+    return None
+
+
+def flexible_twin(model):
+    """The same layers (and so the same weights) on an input of any height and width: what the stages fit.
+    The from-scratch architectures are one chain of layers, which is all this rebuilds."""
+    import keras
+
+    x = inputs = keras.Input(shape=(None, None, model.inputs[0].shape[-1]), name="image")
+    for layer in model.layers[1:]:
+        x = layer(x)
+    return keras.Model(inputs, x, name=model.name)
+
+
+def fit_stages(context, plan, df, classes):
+    """Fit the first phase stage by stage (or in one fit without --progressive); returns the seconds it took.
+    A stage a resumed run already finished is skipped, and early stopping in one stage ends the run."""
+    from cnn.data.datasets import make_datasets
+    from cnn.training.engine import fit
+
+    options = context.options
+    if options.progressive == NONE:
+        return fit(context, plan)
+    seconds = 0.0
+    for start, stop, size in stages(options):
+        if plan.done is not None and plan.done >= stop:
+            continue
+        train_data = plan.train_data if size == options.image_size else make_datasets(
+            df, classes, dataclasses.replace(options, image_size=size, progressive=NONE), context.dist)[0]
+        done = None if plan.done is None and start == 0 else max(plan.done or 0, start)
+        seconds += fit(context, dataclasses.replace(plan, train_data=train_data, done=done, start=start, stop=stop,
+                                                    image_size=size))
+        if plan.model.stop_training:
+            break
+    return seconds

@@ -1,0 +1,77 @@
+"""--teacher: the student's training loss is the stated blend of the labels' cross-entropy and the KL divergence
+to the teacher's softened probabilities on the same batch; validation is the cross-entropy alone; model.keras is
+the student."""
+import json
+
+import numpy as np
+import pytest
+
+from cnn.training.options import TrainOptions
+from common.errors import UsageError
+from conftest import TINY
+
+A, T = 0.7, 3.0
+
+
+def softened(p, t):
+    logits = np.log(np.clip(p, 1e-7, 1)) / t
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def teacher_and_batch(small_run):
+    from cnn.data.loader import flow_from_dataframe
+    from cnn.runfolder import load_run
+
+    run_dir, df = small_run
+    run = load_run(run_dir)
+    rows = df[df.split == "val"].head(8)
+    images, labels = next(iter(flow_from_dataframe(rows, classes=run.classes, target_size=(32, 32), batch_size=8,
+                                                   shuffle=False).dataset))
+    return run_dir, run, np.asarray(images), np.asarray(labels)
+
+
+def test_the_training_loss_is_the_stated_blend_and_validation_the_labels_alone(teacher_and_batch):
+    import keras
+
+    from cnn.models.architectures import build_cnn
+    from cnn.training.distill import distiller
+
+    run_dir, run, images, labels = teacher_and_batch
+    options = TrainOptions(teacher=str(run_dir), distill_weight=A, distill_temperature=T, **TINY)
+    keras.utils.set_random_seed(1)
+    model = distiller(build_cnn(len(run.classes), (32, 32, 3)), options, run.classes)
+    model.compile(loss="categorical_crossentropy")
+    student = np.asarray(model.student.predict_on_batch(images), np.float64)
+    teacher = softened(np.asarray(run.model.predict_on_batch(images), np.float64), run.temperature)
+    ce = -np.mean(np.sum(labels * np.log(np.clip(student, 1e-7, 1)), axis=1))
+    target, s = softened(teacher, T), softened(student, T)
+    kl = np.mean(np.sum(target * (np.log(target) - np.log(s)), axis=1))
+    got = float(model.compute_loss(images, labels, model.student(images), training=True))
+    assert got == pytest.approx((1 - A) * ce + A * T * T * kl, rel=1e-4)
+    assert float(model.compute_loss(images, labels, model.student(images), training=False)) == pytest.approx(ce,
+                                                                                                           rel=1e-4)
+    assert abs(got - ce) > 1e-3  # the teacher's term is not negligible here (or the test would prove nothing)
+
+
+def test_teacher_options_are_checked(small_run, tmp_path):
+    with pytest.raises(UsageError, match="--teacher .* is not a finished"):
+        TrainOptions(teacher=str(tmp_path))
+    with pytest.raises(UsageError, match="--distill-weight 0"):
+        TrainOptions(teacher=str(small_run[0]), distill_weight=0)
+    with pytest.raises(UsageError, match="--distill-temperature -1"):
+        TrainOptions(teacher=str(small_run[0]), distill_temperature=-1)
+
+
+@pytest.mark.train
+def test_a_distilled_run_saves_the_student_alone(small_run, labelled_folder, monkeypatch):
+    from cnn.training.train import train
+    from common.keras_model import load_keras_model
+
+    monkeypatch.chdir(labelled_folder("distill"))
+    run, metrics = train(out="runs/student", teacher=str(small_run[0]), **dict(TINY, epochs=2))
+    assert json.loads((run / "config.json").read_text())["options"]["teacher"] == str(small_run[0])
+    model = load_keras_model(run / "model.keras")
+    assert model.name == "clothing_cnn" and "teacher" not in [layer.name for layer in model.layers]
+    assert metrics["images"] > 0 and (run / "finished.json").is_file()
