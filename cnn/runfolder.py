@@ -80,6 +80,11 @@ class Run:
     def image_size(self):
         return int(self.config["options"]["image_size"])
 
+    @property
+    def source(self):
+        """The folder a deployment came from (an ensemble's is its --repeats folder)."""
+        return self.path
+
     @functools.cached_property
     def temperature(self):
         """The temperature its probabilities are served at: calibration.json's, or 1 (raw softmax)."""

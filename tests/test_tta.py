@@ -84,3 +84,16 @@ def test_an_ensemble_is_the_mean_of_its_members_calibrated_probabilities(labelle
                         for m in members], axis=0)[0]
     got = dict(preds)
     assert [got[c] for c in members[0].classes] == pytest.approx(expected.tolist(), abs=1e-5)
+
+    # export-model serves the same mean as one model (each member's temperature folded into its classifier) ...
+    from cnn.inference.export import export_run
+    from cnn.inference.predictor import load_predictor
+
+    exported = export_run(folder / "rep", fmt="savedmodel")
+    assert json.loads((exported / "export.json").read_text())["ensemble"]["n"] == 2
+    np.testing.assert_allclose(np.asarray(load_predictor(exported).predict(image))[0], expected, atol=1e-5)
+    # ... and a student distils from it.
+    from cnn.training.train import train
+
+    student, _ = train(out="student", teacher="rep", **TINY)
+    assert json.loads((student / "config.json").read_text())["options"]["teacher"] == "rep"

@@ -10,7 +10,7 @@ from cnn.evaluation.calibration import scaled
 from cnn.evaluation.metrics import classification_metrics
 from cnn.evaluation.scoring import predict_rows, scoring_record
 from cnn.evaluation.tta import with_tta
-from cnn.runfolder import CONFIG, load_run, run_finished
+from cnn.runfolder import CONFIG, Run, load_run, run_finished
 from common.errors import UsageError
 
 
@@ -46,12 +46,57 @@ class Ensemble:
     def image_size(self):
         return self.runs[0].image_size
 
+    def as_run(self):
+        """The ensemble as one run (its members' mean calibrated probabilities in one model), for export-model."""
+        first = self.runs[0]
+        return EnsembleRun(first.path, first.config, first.classes, ensemble_model(self.runs),
+                           members=tuple(str(r.path) for r in self.runs), folder=first.path.parent)
+
     def predict_on_batch(self, images):
         """The mean over the members of their probabilities, each at its calibrated temperature."""
         import numpy as np
 
         return np.mean([scaled(np.asarray(r.model.predict_on_batch(images), np.float64), r.temperature)
                         for r in self.runs], axis=0)
+
+
+@dataclass
+class EnsembleRun(Run):
+    """An ensemble as one run for export-model: its model is `ensemble_model`'s (calibration inside, so served at
+    temperature 1), its path the first member's (whose labels CSV the int8 calibration reads)."""
+
+    members: tuple = ()
+    folder: Path = None  # the --repeats folder
+    temperature = 1.0  # each member's own temperature is folded into its classifier
+
+    @property
+    def source(self):
+        return self.folder
+
+
+def calibrated_copy(run, name):
+    """A copy of a run's model named `name` whose softmax gives its calibrated probabilities: softmax(z / T) is
+    softmax(log p / T), so dividing the classifier's kernel and bias by T is temperature scaling, exactly."""
+    import keras
+
+    model = keras.Model.from_config({**run.model.get_config(), "name": name})
+    model.set_weights(run.model.get_weights())
+    classifier = model.layers[-1]
+    if not isinstance(classifier, keras.layers.Dense) or classifier.get_config()["activation"] != "softmax":
+        raise UsageError(f"{run.path}: the model does not end in a softmax Dense layer; it cannot join an ensemble")
+    classifier.set_weights([w / run.temperature for w in classifier.get_weights()])
+    return model
+
+
+def ensemble_model(runs):
+    """One Keras model of standard layers: the image -> the mean of the members' calibrated probabilities (what
+    Ensemble.predict_on_batch computes), for export-model and --teacher."""
+    import keras
+
+    image = keras.Input(shape=runs[0].model.inputs[0].shape[1:], name="image")
+    outputs = [calibrated_copy(run, f"member_{i}")(image) for i, run in enumerate(runs)]
+    mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="mean")(outputs)
+    return keras.Model(image, mean, name="ensemble")
 
 
 def load_ensemble(path):

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from cnn.evaluation.ensemble import is_ensemble, load_ensemble
 from cnn.inference.predictor import METADATA, load_predictor
 from cnn.runfolder import CLASSES, load_run, package_versions, save_classes
 from common.atomic import write_json
@@ -32,12 +33,13 @@ def default_out(run_dir, fmt, quantize):
 
 
 def export_run(run_dir, *, fmt="savedmodel", quantize="none", out=None, calibration=100):
-    """Export a run folder's model; returns the export folder. Checks the request before any work."""
+    """Export a run folder's model, or a --repeats folder's ensemble as one model (the mean of its members'
+    calibrated probabilities); returns the export folder. Checks the request before any work."""
     check_request(fmt, quantize, calibration)
     out = Path(out) if out is not None else default_out(run_dir, fmt, quantize)
     if out.exists():
         raise UsageError(f"{out} exists; remove it or choose another -o")
-    run = load_run(run_dir)
+    run = load_ensemble(run_dir).as_run() if is_ensemble(run_dir) else load_run(run_dir)
     staging = staging_folder(out)
     try:
         write_artefact(run, fmt, quantize, calibration, staging)
@@ -177,6 +179,7 @@ def metadata(run, fmt, quantize, calibration):
             "output": "class probabilities, in the order of classes.json", "classes": run.classes,
             "temperature": run.temperature,  # predict-cnn takes the outputs to it: softmax(log p / T)
             "calibration_images": calibration if quantize == "int8" else None,
-            "source_run": str(Path(run.path).resolve()), "classes_file": CLASSES,
+            "source_run": str(Path(run.source).resolve()), "classes_file": CLASSES,
+            "ensemble": {"members": list(run.members), "n": len(run.members)} if getattr(run, "members", ()) else None,
             "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "versions": package_versions()}

@@ -39,12 +39,12 @@ def teacher_model(runs):
     probabilities."""
     import keras
 
+    from cnn.evaluation.ensemble import ensemble_model
+
     image = keras.Input(shape=(None, None, 3), name="image")
     size = runs[0].image_size
-    resized = keras.layers.Resizing(size, size, name="teacher_size")(image)
-    outputs = [soften(run.model(resized, training=False), run.temperature) for run in runs]
-    mean = outputs[0] if len(outputs) == 1 else keras.ops.mean(keras.ops.stack(outputs), axis=0)
-    teacher = keras.Model(image, mean, name="teacher")
+    teacher = keras.Model(image, ensemble_model(runs)(keras.layers.Resizing(size, size, name="teacher_size")(image)),
+                          name="teacher")
     teacher.trainable = False
     return teacher
 
