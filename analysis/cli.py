@@ -3,7 +3,7 @@ printed as tables and saved as CSV/JSON."""
 import argparse
 import sys
 
-from cnn.models.architectures import ARCHITECTURES, MIN_IMAGE_SIZE
+from cnn.models.architectures import ARCHITECTURES, DEFAULT_ARCH, MIN_IMAGE_SIZE
 from common.command import ArgumentParser, run_command
 
 PROG = "analyze-model"
@@ -48,7 +48,7 @@ def build_parser():
                         help="input height and width in pixels of the default architecture (no MODEL_OR_RUN only)")
     parser.add_argument("--classes", type=int, default=46,
                         help="number of classes of the default architecture (no MODEL_OR_RUN only)")
-    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn",
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default=DEFAULT_ARCH,
                         help="the train-cnn architecture to build (no MODEL_OR_RUN only)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="how to print the tables")
     parser.add_argument("--out", metavar="DIR",

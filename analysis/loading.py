@@ -8,14 +8,15 @@ from common.keras_model import RUN_MODEL_FILE, load_keras_model
 from common.tfenv import quiet_tensorflow
 
 
-def load_model(source=None, *, input_size=256, classes=46, arch="cnn"):
+def load_model(source=None, *, input_size=256, classes=46, arch=None):
     """Return (model, description, run folder or None) for `source`: a model file, a run folder, or None."""
     if source is None:
         quiet_tensorflow()
-        from cnn.models.architectures import build_model
+        from cnn.models.architectures import DEFAULT_ARCH, build_model
 
+        arch = arch or DEFAULT_ARCH
         model = build_model(arch, classes, (input_size, input_size, 3))
-        return model, f"default '{arch}' architecture, {classes} classes", None
+        return model, f"train-cnn's '{arch}' architecture, {classes} classes", None
     path = Path(source)
     if path.is_dir():
         if not (path / RUN_MODEL_FILE).is_file():

@@ -10,7 +10,7 @@ import pytest
 
 from analysis.cli import main
 
-SMALL = ["--input-size", "64", "--classes", "5"]
+SMALL = ["--arch", "cnn", "--input-size", "64", "--classes", "5"]
 
 
 def run(capsys, *argv):
@@ -21,7 +21,7 @@ def run(capsys, *argv):
 
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory):
-    """A train-cnn-shaped run folder holding the default architecture at 64x64, 5 classes."""
+    """A train-cnn-shaped run folder holding the card's network at 64x64, 5 classes."""
     from cnn.models.architectures import build_cnn
 
     run_dir = tmp_path_factory.mktemp("run")
@@ -29,8 +29,16 @@ def saved_model(tmp_path_factory):
     return run_dir
 
 
-def test_default_model_table_shows_the_issue_figures(capsys):
-    code, out, err = run(capsys)
+def test_with_no_model_it_analyses_train_cnns_default_architecture(capsys):
+    from cnn.models.architectures import DEFAULT_ARCH, build_model
+
+    code, out, _ = run(capsys, "--flops")
+    assert code == 0 and f"'{DEFAULT_ARCH}' architecture" in out
+    assert f"{build_model(DEFAULT_ARCH, 46).count_params():,}" in out
+
+
+def test_the_cards_model_table_shows_the_issue_figures(capsys):
+    code, out, err = run(capsys, "--arch", "cnn")
     assert code == 0
     for figure in ("55,741,824", "288,000,000", "265,420,800", "5,299,200", "614,461,824", "5,392,494"):
         assert figure in out

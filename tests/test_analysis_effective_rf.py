@@ -144,7 +144,7 @@ def test_csv_images_are_resized_pixels(tmp_path):
 
 
 def test_command_prints_and_writes_table_and_figure(capsys, tmp_path):
-    code = main(["--effective-rf", "--input-size", "64", "--classes", "5", "--n", "2",
+    code = main(["--effective-rf", "--arch", "cnn", "--input-size", "64", "--classes", "5", "--n", "2",
                  "--plot", str(tmp_path / "erf.png"), "--out", str(tmp_path), "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 0
@@ -175,7 +175,7 @@ def test_command_averages_over_csv_images_with_the_models_weights(capsys, tmp_pa
         rows.append(f"{tmp_path / f'{i}.png'},a,train\n")
     (tmp_path / "labels.csv").write_text("path,label,split\n" + "".join(rows))
     code = main(["--effective-rf", "--images", str(tmp_path / "labels.csv"), "--layers", "conv1,pool3",
-                 "--input-size", "48", "--classes", "3", "--format", "csv"])
+                 "--arch", "cnn", "--input-size", "48", "--classes", "3", "--format", "csv"])
     out, err = capsys.readouterr()
     assert code == 0
     assert [line.split(",")[0] for line in out.splitlines()[1:]] == ["conv1", "pool3"]

@@ -85,7 +85,8 @@ def test_the_peak_is_in_the_models_compute_precision():
 
 
 def test_command_writes_the_timing_table(capsys, tmp_path):
-    code = main(["--timing", "--batch-size", "2", "--repeats", "1", "--input-size", "32", "--classes", "3",
+    code = main(["--timing", "--arch", "cnn", "--batch-size", "2", "--repeats", "1", "--input-size", "32",
+                 "--classes", "3",
                  "--out", str(tmp_path), "--format", "json"])
     out, _ = capsys.readouterr()
     assert code == 0

@@ -98,7 +98,9 @@ def test_unparsable_option_values_exit_2(argv, message, capsys):
     (["--epochs", "0"], "--epochs 0: must be 1 or more"),
     (["--dropout", "1.5"], "--dropout 1.5: must be in [0, 1)"),
     (["--lr", "nan"], "--lr nan: must be a finite number > 0"),
-    (["--image-size", "21"], "--image-size 21: must be between 22 (the smallest input --arch cnn can take)"),
+    (["--image-size", "21"], "--image-size 21: must be between 94 (the smallest input --arch cnn5 can take) and "
+                             "1024; for smaller images use --arch cnn"),
+    (["--arch", "cnn", "--image-size", "21"], "--image-size 21: must be between 22 (the smallest input --arch cnn"),
     (["--image-size", "45", "--arch", "cnn-deep"], "must be between 46"),
     (["--image-size", "100000"], "and 1024"),
     (["--seed", "-1"], "--seed -1: must be in 0..4294967295"),

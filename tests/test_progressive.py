@@ -31,7 +31,7 @@ def test_stages_share_the_epochs(spec, epochs, expected):
 ])
 def test_bad_schedules_are_refused_in_one_line(spec, message):
     with pytest.raises(UsageError, match=message):
-        TrainOptions(progressive=spec, image_size=256)
+        TrainOptions(progressive=spec, arch="cnn", image_size=256)
 
 
 def test_pretrained_architectures_are_refused():

@@ -32,7 +32,7 @@ def trained(workdir):
     """`train-cnn` at 64 px, run once for the module: (run folder, labels DataFrame)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
-        rc = train_main(["--image-size", "64", "--epochs", "12", "--patience", "3", "--precision", "float32",
+        rc = train_main(["--arch", "cnn", "--image-size", "64", "--epochs", "12", "--patience", "3", "--precision", "float32",
                          "--out", "runs/sample", "--seed", "0"])
     assert rc == 0
     return workdir / "runs" / "sample", pd.read_csv(workdir / "labels.csv")
@@ -154,7 +154,7 @@ def test_training_into_a_finished_run_is_refused(trained, workdir, monkeypatch, 
     run, _ = trained
     monkeypatch.chdir(workdir)
     before = (run / "model.keras").read_bytes()
-    assert train_main(["--image-size", "64", "--out", "runs/sample"]) == 2
+    assert train_main(["--arch", "cnn", "--image-size", "64", "--out", "runs/sample"]) == 2
     assert capsys.readouterr().err.strip() == ("train-cnn: error: runs/sample already holds a trained model; "
                                                "choose another --out")
     assert (run / "model.keras").read_bytes() == before
@@ -203,8 +203,8 @@ def test_real_photos_learn_far_above_the_majority_class(clothing_small, tmp_path
     table.to_csv(tmp_path / "labels.csv", index=False)
     test = table[table.split == "test"]
     majority = test.label.value_counts().iloc[0] / len(test)  # 73 of the 372 test photos are shoes: 0.196
-    _, metrics = train(out=tmp_path / "run", labels=str(tmp_path / "labels.csv"), image_size=64, epochs=3,
-                       precision="float32")
+    _, metrics = train(out=tmp_path / "run", labels=str(tmp_path / "labels.csv"), arch="cnn", image_size=64,
+                       epochs=3, precision="float32")
     assert metrics["top1"] > 2 * majority
     assert metrics["top5"] > metrics["top3"] > metrics["top1"]
 
@@ -212,8 +212,8 @@ def test_real_photos_learn_far_above_the_majority_class(clothing_small, tmp_path
 def test_auto_precision_keeps_learning_on_this_machine(workdir, tmp_path):
     """The guard against a bfloat16 collapse (seen with AMX): in the precision auto picks here, training
     accuracy, once well above the largest class's share, never falls back to it."""
-    _, metrics = train(out=tmp_path / "auto", labels=str(workdir / "labels.csv"), image_size=48, epochs=10,
-                       patience=10, recipe="card")
+    _, metrics = train(out=tmp_path / "auto", labels=str(workdir / "labels.csv"), arch="cnn", image_size=48,
+                       epochs=10, patience=10, recipe="card")
     history = pd.read_csv(tmp_path / "auto" / "history.csv")
     table = pd.read_csv(workdir / "labels.csv")
     majority = table[table.split == "train"].label.value_counts(normalize=True).iloc[0]

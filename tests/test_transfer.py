@@ -105,7 +105,7 @@ def test_pretrained_architectures_default_to_the_tutorials_recipe():
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(weights="imagenet"), "--arch cnn is trained from scratch"),
+    (dict(weights="imagenet"), "--arch cnn5 is trained from scratch"),
     (dict(arch="mobilenetv2", weights="nowhere.h5"), "--weights nowhere.h5: must be imagenet, none, or an existing"),
     (dict(arch="mobilenetv2", fine_tune=3, freeze_backbone=False), "--fine-tune 3: follows a frozen first phase"),
     (dict(fine_tune=-1), "--fine-tune -1: must be 0 or more"),
@@ -146,9 +146,10 @@ def source_run(workdir):
 @pytest.mark.train
 def test_init_copies_every_weight_and_with_other_classes_only_the_classifier_starts_afresh(workdir, source_run):
     source = load_run(source_run).model
-    same = build(TrainOptions(init=str(source_run), image_size=32, recipe="card"), load_run(source_run).classes)
+    same = build(TrainOptions(init=str(source_run), arch="cnn", image_size=32, recipe="card"),
+                 load_run(source_run).classes)
     assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), same.get_weights()))
-    other = build(TrainOptions(init=str(source_run), image_size=32, recipe="card"), ["a", "b", "c"])
+    other = build(TrainOptions(init=str(source_run), arch="cnn", image_size=32, recipe="card"), ["a", "b", "c"])
     for theirs, ours in zip(source.layers, other.layers):
         if ours.name == "predictions":
             assert ours.get_weights()[0].shape == (theirs.get_weights()[0].shape[0], 3)
@@ -207,8 +208,7 @@ def test_fine_tuning_changes_the_unfrozen_layers_only_and_batch_norm_stays_in_in
 
 
 def fine_tune_run(workdir, out, callbacks=()):
-    return train(out=out, arch="cnn", recipe="transfer", fine_tune=2, callbacks=list(callbacks),
-                 **dict(TINY, epochs=2))
+    return train(out=out, recipe="transfer", fine_tune=2, callbacks=list(callbacks), **dict(TINY, epochs=2))
 
 
 @pytest.mark.train
@@ -246,7 +246,7 @@ def test_feature_cache_trains_the_same_model_as_the_full_network(workdir, monkey
     monkeypatch.chdir(workdir)
     # The card's network with a frozen random backbone (random convolutions give varied features; a random
     # MobileNetV2 saturates at this size); the recipe's Dropout(0.5) and two batches an epoch, reshuffled.
-    options = dict(TINY, epochs=2, arch="cnn", recipe="transfer", augment="none", seed=3)
+    options = dict(TINY, epochs=2, recipe="transfer", augment="none", seed=3)
     full, _ = train(out="runs/uncached", feature_cache="off", **options)
     assert "feature cache:" not in capsys.readouterr().err
     cached, _ = train(out="runs/cached", **options)
@@ -268,7 +268,7 @@ def mobilenet_run(workdir):
     """A MobileNetV2 run by the transfer recipe, 32 px, one epoch (no augmentation: the feature cache's speed)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(workdir)
-        run, _ = train(out="runs/mobilenet", arch="mobilenetv2", weights="none", augment="none", **TINY)
+        run, _ = train(out="runs/mobilenet", weights="none", augment="none", **dict(TINY, arch="mobilenetv2"))
     return workdir / run
 
 

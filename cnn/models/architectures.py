@@ -66,6 +66,10 @@ ARCHITECTURES = {
     **{name: functools.partial(build_pretrained, name) for name in PRETRAINED},
 }
 IMAGE_SIZE = 256  # the card's input side: the from-scratch architectures' default --image-size
+# train-cnn's and analyze-model's architecture when none is named: the card's shape (conv/pool stages, Flatten,
+# Dense, ~5.7M parameters at 256 px) that measured best with the default recipe (docs/results/recipes-over-seeds.md);
+# `--arch cnn` is the card's own 5,392,494-parameter network.
+DEFAULT_ARCH = "cnn5"
 
 
 def min_image_size(stages, kernel_size=KERNEL):

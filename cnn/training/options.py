@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from cnn.data.hierarchy import FLAT, option_problem
 from cnn.data.mix import parse_mix
 from cnn.data.shards import packed_size, rows_csv
-from cnn.models.architectures import ARCHITECTURES, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
+from cnn.models.architectures import ARCHITECTURES, DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
 from cnn.training.precision import PRECISIONS
 from cnn.training.resolution import check as resolution_problem
 from cnn.training.strategy import STRATEGIES
@@ -70,7 +70,8 @@ class TrainOptions:
     lr: float = option(FROM_RECIPE, "peak learning rate")
     patience: int = option(FROM_RECIPE, "stop after this many epochs without a lower validation loss")
     seed: int = option(0, f"random seed for weights, shuffling and augmentation (0..{MAX_SEED})")
-    arch: str = option("cnn", "model architecture", choices=tuple(ARCHITECTURES))
+    arch: str = option(DEFAULT_ARCH, "model architecture: cnn5 (the default) is the card's shape with five conv-BN "
+                       "stages; cnn is the card's own network", choices=tuple(ARCHITECTURES))
     augment: str = option(FROM_RECIPE, "training-only augmentation: none, default, or a spec from "
                           "flip,rotation=R,zoom=Z,shear=S,shift=T,crop=C,colour=J,erase=P, e.g. flip,crop=0.2")
     mix: str = option("none", "mix training batches: mixup=ALPHA (blend image pairs and their labels) or "
@@ -160,7 +161,8 @@ class TrainOptions:
             _require(getattr(self, name) >= 1, name, getattr(self, name), "must be 1 or more")
         low = MIN_IMAGE_SIZE[self.arch]
         _require(low <= self.image_size <= MAX_IMAGE_SIZE, "image_size", self.image_size,
-                 f"must be between {low} (the smallest input --arch {self.arch} can take) and {MAX_IMAGE_SIZE}")
+                 f"must be between {low} (the smallest input --arch {self.arch} can take) and {MAX_IMAGE_SIZE}"
+                 + ("; for smaller images use --arch cnn (22 px and up)" if self.image_size < low else ""))
         _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a finite number > 0")
         _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be in 0..{MAX_SEED}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")

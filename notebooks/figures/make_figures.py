@@ -60,7 +60,7 @@ def sample_figures():
     to_palette("preview.png", HERE / "preview.png")
     labels = read_labels("labels.csv")
     tee = labels.loc[(labels.split == "test") & (labels.label == "Tee"), "path"].iloc[0]
-    draw_receptive_fields(load_model()[0], tee, HERE / "receptive_fields.png")
+    draw_receptive_fields(load_model(arch="cnn")[0], tee, HERE / "receptive_fields.png")
     os.remove(HERE / "receptive_fields.csv")  # the README shows the figure; the table is analyze-model's
 
 
