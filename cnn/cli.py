@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 from cnn.evaluation.tta import TTA
-from cnn.inference.gradcam import DEFAULT_METHOD, METHODS
+from cnn.evaluation.gradcam import DEFAULT_METHOD, METHODS
 from cnn.training.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command
 
@@ -25,7 +25,7 @@ def _positive(kind):
 
 
 def _add_cam_options(p):
-    """--cam-layer and --cam-method: which feature map explains a class, and how (cnn.inference.gradcam)."""
+    """--cam-layer and --cam-method: which feature map explains a class, and how (cnn.evaluation.gradcam)."""
     p.add_argument("--cam-layer", metavar="NAME", default=None, help="with --cam: the layer whose feature map "
                    "is explained; None: the last one with a spatial output (the map the Flatten or pooling head reads)")
     p.add_argument("--cam-method", choices=tuple(METHODS), default=DEFAULT_METHOD, help="with --cam: hirescam "

@@ -26,6 +26,7 @@ PHASE = "phase.json"  # --fine-tune runs: where the second phase began (written 
 CALIBRATION = "calibration.json"  # the temperature fitted on the val split (--calibrate temperature)
 RELIABILITY = "reliability.png"  # the reliability diagram of the report's split
 REPORT_HTML = "report.html"  # the run on one self-contained page (cnn.evaluation.html_report)
+ERROR_MAPS = "worst_errors.png"  # the most confident mistakes with heatmaps of the predicted class (a flat run's)
 FINISHED = "finished.json"  # written last, after every report file: the run is finished (model.keras's sha256)
 LOCK = ".lock"  # held by the one process training into the folder
 HIERARCHY = "hierarchy.csv"  # a hierarchical run's mapping as resolved (label,parent), usable as --hierarchy

@@ -34,7 +34,7 @@ def clothing_small():
 # What a finished flat run folder holds (the contract of docs/train-cnn.md, "The run folder").
 RUN_FILES = [".lock", "calibration.json", "classes.json", "config.json", "confusion.csv", "confusion.png", "curves.png",
              "finished.json", "history.csv", "metrics.json", "model.keras", "reliability.png", "report.html",
-             "report.txt"]
+             "report.txt", "worst_errors.png"]
 
 # The tiny training that training tests share: the card's network (the default cnn5 needs 94 px) at 32 px, one epoch,
 # float32 (the same numbers on any CPU). A test needing more says so: dict(TINY, epochs=2), tiny_argv(epochs=2).

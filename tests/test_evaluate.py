@@ -106,7 +106,8 @@ def test_evaluate_other_split_writes_its_own_folder(small_run, capsys):
     metrics = json.loads((run / "eval-val" / "metrics.json").read_text())
     assert metrics["split"] == "val" and metrics["images"] == (table.split == "val").sum()
     assert sorted(p.name for p in (run / "eval-val").iterdir()) == ["confusion.csv", "confusion.png",
-                                                                    "metrics.json", "reliability.png", "report.txt"]
+                                                                    "metrics.json", "reliability.png", "report.txt",
+                                                                    "worst_errors.png"]
     assert "split: val" in capsys.readouterr().out
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cnn import runfolder
 from cnn.inference.cams import CAMS_CSV
-from cnn.inference.gradcam import ALPHA, DPI, METHODS, PANEL_INCHES, cam_layer, cam_layers, heatmaps, overlay
+from cnn.evaluation.gradcam import ALPHA, DPI, METHODS, PANEL_INCHES, cam_layer, cam_layers, heatmaps, overlay
 from cnn.models.architectures import build_cnn, build_model
 from cnn.inference.predict import predict_images
 from cnn.inference.show_batch import show_batch

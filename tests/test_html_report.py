@@ -80,6 +80,25 @@ def test_the_page_holds_every_section_and_refers_to_nothing_outside(run_folder):
     assert not list(run.glob(".report.html*"))  # written atomically: no temporary left
 
 
+def test_a_flat_runs_mistakes_come_with_their_heatmaps(run_folder):
+    from cnn.evaluation.error_maps import SHOWN, write_error_maps
+    from cnn.evaluation.gradcam import DPI, PANEL_INCHES
+    from cnn.models.architectures import build_cnn
+    from cnn.runfolder import Run
+
+    run, metrics = run_folder
+    model = Run(run, {"options": {"image_size": 32}}, CLASSES, build_cnn(len(CLASSES), (32, 32, 3)))
+    picture = write_error_maps(run, model, metrics["worst_errors"])
+    shown = min(SHOWN, len(metrics["worst_errors"]))
+    with Image.open(picture) as image:  # one panel per mistake drawn, side by side
+        assert image.width == round(PANEL_INCHES * shown * DPI)
+    page = Page()
+    page.feed(write_html_report(run).read_text())
+    assert page.images == 4 + len(metrics["worst_errors"])
+    assert "evidence for its wrong answer" in " ".join(page.text)
+    assert write_error_maps(run, model, []) is None and not picture.exists()  # no mistakes: no stale picture
+
+
 def chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser")
 

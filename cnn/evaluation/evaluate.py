@@ -5,6 +5,7 @@ from pathlib import Path
 from cnn.data.labels_csv import check_known_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
 from cnn.evaluation.ensemble import is_ensemble
+from cnn.evaluation.error_maps import write_error_maps
 from cnn.evaluation.html_report import write_html_report
 from cnn.evaluation.reports import write_reports
 from cnn.evaluation.runs import open_scorable
@@ -81,6 +82,8 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
+    if mine.explained is not None:
+        write_error_maps(out, mine.explained, metrics["worst_errors"])
     if own:
         write_html_report(out)
     if replaced is not None:

@@ -8,8 +8,8 @@ import html
 import io
 from pathlib import Path
 
-from cnn.runfolder import (CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, FINISHED, METRICS, RELIABILITY, REPORT_HTML,
-                           read_json)
+from cnn.runfolder import (CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, ERROR_MAPS, FINISHED, METRICS, RELIABILITY,
+                           REPORT_HTML, read_json)
 from common.atomic import write_text
 
 THUMB = 112  # pixels: the worst errors' thumbnails
@@ -87,8 +87,9 @@ def calibration_section(run_dir, metrics):
             + fitted + embedded_png(Path(run_dir) / RELIABILITY))
 
 
-def errors_section(metrics):
-    """The most confident mistakes, as thumbnails with their true and predicted class."""
+def errors_section(run_dir, metrics):
+    """The most confident mistakes, as thumbnails with their true and predicted class, then (a flat run) with the
+    heatmaps of the class it predicted."""
     errors = metrics.get("worst_errors") or []
     if not errors:
         return ""
@@ -96,8 +97,11 @@ def errors_section(metrics):
         f"<figure>{thumbnail(e['path'])}<figcaption>true <b>{html.escape(e['label'])}</b>, predicted "
         f"<b>{html.escape(e['predicted'])}</b> at {e['confidence']:.2f} (p(true) {e['p_true']:.2f})<br>"
         f"{html.escape(Path(e['path']).name)}</figcaption></figure>" for e in errors)
-    return ("<h2>The most confident mistakes</h2><p>Heatmaps of where the model looked: "
-            "<code>show-batch --errors RUN --cam</code>.</p>" f'<div class="thumbs">{figures}</div>')
+    maps = embedded_png(Path(run_dir) / ERROR_MAPS)
+    if maps:
+        maps = ("<p>Where the model found the evidence for its wrong answer: HiResCAM heatmaps of the predicted "
+                "class (red: most evidence), as <code>show-batch --errors RUN --cam</code> draws them.</p>" + maps)
+    return f'<h2>The most confident mistakes</h2><div class="thumbs">{figures}</div>' + maps
 
 
 def config_section(config):
@@ -156,7 +160,7 @@ def write_html_report(run_dir):
                   metrics_section(metrics), "<h2>Learning curves</h2>" + embedded_png(run_dir / CURVES),
                   "<h2>Confusion matrix</h2><p>rows: true class; columns: predicted; each row sums to 1.</p>"
                   + embedded_png(run_dir / CONFUSION_PNG), calibration_section(run_dir, metrics),
-                  errors_section(metrics)]
+                  errors_section(run_dir, metrics)]
     if (run_dir / CONFIG).is_file():
         parts.append(config_section(read_json(run_dir / CONFIG)))
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'

@@ -16,6 +16,7 @@ class Scorable:
 
     run: object
     score: object  # (rows, batch_size, skip_missing, data) -> (true class indices, probabilities, metrics)
+    explained: object = None  # a flat run's Run, whose model's heatmaps explain its predictions (None otherwise)
 
 
 def open_scorable(run_dir, tta="none"):
@@ -28,4 +29,4 @@ def open_scorable(run_dir, tta="none"):
         cascade = load_cascade(run_dir)
         return Scorable(cascade.run, partial(score_cascade, cascade, tta=tta))
     run = load_run(run_dir)
-    return Scorable(run, partial(score_model, run, tta=tta))
+    return Scorable(run, partial(score_model, run, tta=tta), explained=run)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cnn.data.labels_csv import check_known_labels, read_labels
 from cnn.data.loader import decode_and_resize
-from cnn.inference.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
-from cnn.inference.pictures import open_picture
+from cnn.evaluation.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
+from cnn.evaluation.pictures import open_picture
 from common.atomic import write_csv
 from common.errors import UsageError
 

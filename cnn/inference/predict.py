@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from cnn.inference.cams import cam_writer
-from cnn.inference.gradcam import DEFAULT_METHOD
+from cnn.evaluation.gradcam import DEFAULT_METHOD
 from cnn.inference.predictor import load_predictor
 from common.console import writer
 from common.errors import UsageError

@@ -10,8 +10,8 @@ from pathlib import Path
 from cnn.data.labels_csv import check_known_labels, read_labels, select_split
 from cnn.data.shards import images_at, read_rows, rows_csv
 from cnn.inference.cams import cam_run, overlay_predicted
-from cnn.inference.gradcam import DEFAULT_METHOD
-from cnn.inference.pictures import open_picture
+from cnn.evaluation.gradcam import DEFAULT_METHOD
+from cnn.evaluation.pictures import open_picture
 from cnn.inference.predict import predict_files
 from cnn.inference.predictor import load_predictor
 from common.atomic import atomic_path, write_csv
@@ -128,7 +128,7 @@ def show_batch(labels_csv=None, *, out_png="batch.png", n=16, per_class=None, sp
     predicted, confidence (probability of the predicted class), p_true (probability of the true class).
     The same table is written beside the PNG (OUT.csv). `labels_csv` defaults to labels.csv, or with
     `errors_run` to the run's own CSV; its image paths resolve from the current folder, as for train-cnn.
-    With `errors_run` and `cam`, each image carries the heatmap of its predicted class (cnn.inference.gradcam's
+    With `errors_run` and `cam`, each image carries the heatmap of its predicted class (cnn.evaluation.gradcam's
     `cam_method` on layer `cam_layer`, by default the last spatial one): where the model found the evidence
     for its mistake. With `data` (a pack-shards folder) the images are the packed pixels of its rows.
     """

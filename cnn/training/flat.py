@@ -147,6 +147,7 @@ def report_rows(df):
 def report(run_dir, df, classes, options, seconds):
     """Score the best checkpoint once on the test split, write the reports and then the finished marker, log the
     headline figures (`seconds`: this attempt's training time, None when only the report was left to write)."""
+    from cnn.evaluation.error_maps import write_error_maps
     from cnn.evaluation.html_report import write_html_report
     from cnn.evaluation.reports import summary_lines, write_reports
     from cnn.evaluation.scoring import fit_run_temperature, score_model
@@ -167,6 +168,7 @@ def report(run_dir, df, classes, options, seconds):
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
+    write_error_maps(run_dir, run, metrics["worst_errors"])
     write_html_report(run_dir)
     rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
