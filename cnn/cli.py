@@ -167,6 +167,9 @@ def evaluate_main(argv=None):
                    "by side (written to compare.txt and compare.json beside the report); None: off")
     p.add_argument("--data", metavar="SHARDS", default=None, help="score the images of a pack-shards folder "
                    "(packed at the run's size) instead of a CSV's files; None: what the run trained from")
+    p.add_argument("--audit", metavar="DIR", action="append", default=[], help="attach an audit-data -o or "
+                   "audit-labels --out folder to the run: its figures and picture join RUN/report.html "
+                   "(RUN/audits.json; repeatable)")
     args = p.parse_args(argv)
     if args.labels and args.data:
         p.error("give --labels or --data, not both")
@@ -177,7 +180,7 @@ def evaluate_main(argv=None):
         from cnn.evaluation.reports import format_report
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
-                                    tta=args.tta,
+                                    tta=args.tta, audits=args.audit,
                                     skip_missing=args.skip_missing, compare=args.compare, data=args.data)
         print(format_report(metrics), end="")
         if args.compare:

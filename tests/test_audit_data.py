@@ -98,3 +98,25 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     (tmp_path / "l.csv").write_text("path,label,split\n")
     assert audit_data_main([str(tmp_path / "l.csv"), "--write-clean", str(tmp_path / "l.csv")]) == 2
+
+
+def test_an_attached_audit_joins_the_runs_report_page(audited, small_run, tmp_path, capsys):
+    import shutil
+
+    from cnn.cli import evaluate_main
+    from common.hashing import sha256_file
+
+    folder = audited[0]
+    run = shutil.copytree(small_run[0], tmp_path / "run")
+    assert json.loads((folder / "audit" / "audit.json").read_text())["labels_sha256"] == sha256_file(
+        folder / "labels.csv")
+    assert evaluate_main([str(run), "--audit", str(folder / "audit")]) == 0
+    [record] = json.loads((run / "audits.json").read_text())
+    assert record["kind"] == "audit-data" and record["figures"]["exact_sets"] == audited[3]["exact_sets"]
+    page = (run / "report.html").read_text()
+    # the run trained on the sample's CSV, the audit read the one with the planted copies
+    assert "Audits of the data" in page and "another labels CSV than this run" in page
+    assert page.count("data:image/png") >= 5  # curves, confusion, reliability, mistakes' heatmaps, duplicates.png
+    capsys.readouterr()
+    assert evaluate_main([str(run), "--audit", str(tmp_path)]) == 2
+    assert "holds no audit.json or audit_labels.json" in capsys.readouterr().err

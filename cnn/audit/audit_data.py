@@ -9,9 +9,11 @@ from pathlib import Path
 from cnn.audit.fingerprints import fingerprint, oddities
 from cnn.audit.near import exact_sets, merge, near_pairs
 from cnn.data.labels_csv import read_labels
+from cnn.runfolder import AUDIT_DATA
 from common.atomic import write_csv, write_json
 from common.console import writer
 from common.errors import UsageError
+from common.hashing import sha256_file
 
 log = writer("audit-data")
 PROGRESS_SECONDS = 5.0
@@ -143,7 +145,7 @@ def audit_data(labels, *, out="audit", write_clean=None, workers=None):
     contact_sheet(table, out / "duplicates.png")
     if write_clean is not None:
         write_csv(write_clean, clean_rows(df, table), index=False)
-    write_json(out / "audit.json", {**figures, "labels": str(labels),
+    write_json(out / AUDIT_DATA, {**figures, "labels": str(labels), "labels_sha256": sha256_file(labels),
                                     "method": "exact: sha256 of decoded pixels; near: KD-tree over low DCT "
                                               "frequencies, confirmed when at the best alignment the 64x64 99th-"
                                               "percentile differences stay under both limits (RGB 0.18, "
@@ -159,4 +161,4 @@ def print_summary(figures, out):
     rows = [[key.replace("_", " "), value] for key, value in figures.items() if key != "odd_images"]
     rows += [[f"odd: {kind}", count] for kind, count in sorted(figures["odd_images"].items())]
     print(tabulate(rows, headers=["audit", "count"]), file=sys.stderr)
-    log(f"written to {out}/ (duplicates.csv, odd_images.csv, audit.json, duplicates.png)")
+    log(f"written to {out}/ (duplicates.csv, odd_images.csv, {AUDIT_DATA}, duplicates.png)")

@@ -16,6 +16,7 @@ from cnn.training.options import TrainOptions
 from cnn.training.runstate import check_same_run
 from common.atomic import write_csv, write_json
 from common.console import writer
+from common.hashing import sha256_file
 from common.errors import UsageError
 
 log = writer("audit-labels")
@@ -137,9 +138,10 @@ def audit_labels(labels, *, out, folds=5, write_clean=None, options=None, seed=0
     train, probs, classes = out_of_fold(df, out, folds, {**(options or {})}, seed)
     issues = rank_issues(train, probs, classes)
     figures = {**summarise_issues(train, issues), "folds": folds, "labels": str(labels),
+               "labels_sha256": sha256_file(labels),
                "method": "cleanlab.filter.find_label_issues on out-of-fold probabilities (self_confidence ranking)"}
     write_csv(Path(out) / "label_issues.csv", issues, index=False)
-    write_json(Path(out) / "audit_labels.json", figures)
+    write_json(Path(out) / rf.AUDIT_LABELS, figures)
     draw_suspects(issues, Path(out) / "suspects.png")
     if write_clean is not None:
         write_csv(write_clean, df[~df["path"].isin(set(issues["path"]))], index=False)

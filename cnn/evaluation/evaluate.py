@@ -5,6 +5,7 @@ from pathlib import Path
 from cnn.data.labels_csv import check_known_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
 from cnn.evaluation.ensemble import is_ensemble
+from cnn.evaluation.audits import attach_audits
 from cnn.evaluation.error_maps import write_error_maps
 from cnn.evaluation.html_report import write_html_report
 from cnn.evaluation.reports import write_reports
@@ -60,13 +61,16 @@ def carry_training_record(out, metrics):
 
 
 def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None,
-                 tta="none"):
+                 tta="none", audits=()):
     """Score a run (flat or hierarchical) on one split of a labels CSV or shards folder; write the reports; return
     (metrics, report folder). With `compare` (another run trained on the same labels CSV), metrics["comparison"]
-    holds both runs side by side on the same rows (also written as compare.txt and compare.json)."""
+    holds both runs side by side on the same rows (also written as compare.txt and compare.json). `audits`:
+    audit-data/audit-labels output folders to attach to the run (RUN/audits.json), shown on its report.html."""
     from cnn.evaluation.compare import check_comparable, compare_on_rows
 
     mine = open_scorable(run_dir, tta)
+    if audits:
+        attach_audits(run_dir, audits)
     run = mine.run
     other = open_scorable(compare, tta) if compare is not None else None
     if other is not None:
@@ -84,8 +88,8 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
     if mine.explained is not None:
         write_error_maps(out, mine.explained, metrics["worst_errors"])
-    if own:
-        write_html_report(out)
+    if own or audits:
+        write_html_report(run_dir)
     if replaced is not None:
         say(f"replaced {out / METRICS} (test top-1 {replaced:.4f} before, {metrics['top1']:.4f} now; the training "
              f"figures are kept)")

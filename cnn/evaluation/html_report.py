@@ -8,8 +8,9 @@ import html
 import io
 from pathlib import Path
 
-from cnn.runfolder import (CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, ERROR_MAPS, FINISHED, METRICS, RELIABILITY,
-                           REPORT_HTML, read_json)
+from cnn.evaluation.audits import KINDS, SHOWN
+from cnn.runfolder import (AUDITS, CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, ERROR_MAPS, FINISHED, METRICS,
+                           RELIABILITY, REPORT_HTML, read_json)
 from common.atomic import write_text
 
 THUMB = 112  # pixels: the worst errors' thumbnails
@@ -138,6 +139,25 @@ def sweep_section(run_dir):
             + embedded_png(Path(run_dir) / "sweep.png"))
 
 
+def audits_section(run_dir):
+    """report.html's "Audits of the data" section, or '' when none is attached."""
+    path = Path(run_dir) / AUDITS
+    if not path.is_file():
+        return ""
+    trained_on = (read_json(Path(run_dir) / CONFIG).get("labels") or {}).get("sha256") \
+        if (Path(run_dir) / CONFIG).is_file() else None
+    parts = ["<h2>Audits of the data</h2>"]
+    for audit in read_json(path):
+        figures, picture = audit["figures"], dict(KINDS.values())[audit["kind"]]
+        same = figures.get("labels_sha256") == trained_on
+        parts.append(f"<h3>{html.escape(audit['kind'])}: {html.escape(audit['folder'])}</h3><p>audited "
+                     f"{html.escape(str(figures.get('labels')))}: "
+                     f"<b>{'the labels CSV this run trained on' if same else 'another labels CSV than this run'}"
+                     f"</b></p>" + table(["figure", "value"], [(k, figures.get(k)) for k in SHOWN[audit["kind"]]])
+                     + embedded_png(Path(audit["folder"]) / picture))
+    return "".join(parts)
+
+
 def _text(value):
     """A table cell's text: floats to 4 digits, None as '-'."""
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
@@ -161,6 +181,7 @@ def write_html_report(run_dir):
                   "<h2>Confusion matrix</h2><p>rows: true class; columns: predicted; each row sums to 1.</p>"
                   + embedded_png(run_dir / CONFUSION_PNG), calibration_section(run_dir, metrics),
                   errors_section(run_dir, metrics)]
+    parts.append(audits_section(run_dir))
     if (run_dir / CONFIG).is_file():
         parts.append(config_section(read_json(run_dir / CONFIG)))
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
