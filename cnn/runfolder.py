@@ -350,11 +350,16 @@ def run_identity(config):
 
 
 def package_versions():
-    """Versions of the packages that shape a run's results, for config.json."""
-    import keras
-    import numpy
-    import pandas
-    import tensorflow
+    """Versions of the packages that shape a run's results, for config.json (jax's on the jax backend)."""
+    import importlib.metadata
 
-    return {"python": platform.python_version(), "tensorflow": tensorflow.__version__,
-            "keras": keras.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__}
+    def version(name):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    import keras
+
+    names = ("tensorflow", "keras", "numpy", "pandas") + (("jax",) if keras.backend.backend() == "jax" else ())
+    return {"python": platform.python_version(), **{name: version(name) for name in names}}

@@ -43,28 +43,53 @@ def cam_layer(model, name=None):
     return model.get_layer(name)
 
 
-def _score_model(model, layer):
-    """A model image -> (feature map, scores) and a function scores -> per-class score to differentiate.
+def _split(model, layer):
+    """(image -> feature map, feature map -> per-class scores to differentiate): two models sharing the weights.
 
-    With a Dense softmax head the scores are the head's inputs and the function applies its kernel and
-    bias: the logits. Otherwise the scores are the probabilities and the function takes their log.
+    With a Dense softmax head the scores are its logits (its input through its kernel and bias); otherwise the
+    log of the probabilities.
     """
     import keras
     from keras import ops
 
+    features = keras.Model(model.input, layer.output)
     head = model.layers[-1]
     if isinstance(head, keras.layers.Dense) and head.activation is keras.activations.softmax:
-        probe = keras.Model(model.inputs, [layer.output, head.input])
+        rest = keras.Model(layer.output, head.input)
         bias = 0 if head.bias is None else head.bias
-        return probe, lambda x: ops.matmul(ops.cast(x, head.kernel.dtype), head.kernel) + bias
-    probe = keras.Model(model.inputs, [layer.output, model.outputs[0]])
-    return probe, lambda p: ops.log(ops.maximum(ops.cast(p, "float32"), 1e-12))
+        return features, lambda f: ops.matmul(ops.cast(rest(f, training=False), head.kernel.dtype), head.kernel) + bias
+    rest = keras.Model(layer.output, model.outputs[0])
+    return features, lambda f: ops.log(ops.maximum(ops.cast(rest(f, training=False), "float32"), 1e-12))
+
+
+def feature_gradients(scores, features, class_indices):
+    """d score[i, class_indices[i]] / d features[i] for each image, by the running backend's own autodiff (the
+    images are independent, so the gradient of the sum is each image's own)."""
+    import keras
+    import numpy as np
+
+    def chosen(f):
+        return keras.ops.sum(keras.ops.take_along_axis(scores(f), keras.ops.convert_to_tensor(class_indices[:, None]),
+                                                       axis=1))
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(chosen)(features))
+    if backend == "tensorflow":
+        tf = quiet_tensorflow()
+        f = tf.constant(features)
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            total = chosen(f)
+        return tape.gradient(total, f).numpy()
+    raise UsageError(f"heatmaps are drawn on the tensorflow and jax backends, not {backend}")
 
 
 def channel_weighted(grads, features):
     """Grad-CAM (Selvaraju et al. 2017): sum_k alpha_k A_k, alpha_k the spatial mean of d score / d A_k."""
-    tf = quiet_tensorflow()
-    return tf.reduce_sum(tf.reduce_mean(grads, axis=(1, 2), keepdims=True) * features, axis=-1)
+    return (grads.mean(axis=(1, 2), keepdims=True) * features).sum(axis=-1)
 
 
 def element_weighted(grads, features):
@@ -73,8 +98,7 @@ def element_weighted(grads, features):
     With a linear head it is each position's exact share of the logit; behind global average pooling the
     gradient is the same at every position, so after normalising it equals Grad-CAM.
     """
-    tf = quiet_tensorflow()
-    return tf.reduce_sum(grads * features, axis=-1)
+    return (grads * features).sum(axis=-1)
 
 
 # --cam-method NAME -> how a map is made from the gradients and the feature map (each (n, h, w, K) float32)
@@ -91,21 +115,20 @@ def heatmaps(model, images, class_indices, layer=None, method=DEFAULT_METHOD):
     `images`: (n, H, W, 3) raw 0-255 pixels at the model's input size; `layer`: a layer name (default:
     the last spatial layer, see cam_layer).
     """
+    import keras
     import numpy as np
 
-    tf = quiet_tensorflow()
     if method not in METHODS:
         raise UsageError(f"--cam-method {method} is unknown; choose one of: {', '.join(METHODS)}")
-    probe, score = _score_model(model, cam_layer(model, layer))
+    to_features, scores = _split(model, cam_layer(model, layer))
     images, class_indices = np.asarray(images, np.float32), np.asarray(class_indices)
     maps = []
     for start in range(0, len(images), BATCH):
-        with tf.GradientTape() as tape:
-            features, scores = probe(tf.constant(images[start:start + BATCH]), training=False)
-            chosen = tf.gather(score(scores), class_indices[start:start + BATCH], axis=1, batch_dims=1)
-        grads = tape.gradient(chosen, features)  # the images are independent: d(sum)/d(image i's map) = its own
-        cam = tf.nn.relu(METHODS[method](tf.cast(grads, tf.float32), tf.cast(features, tf.float32)))
-        maps.append(tf.image.resize(cam[..., None], images.shape[1:3], method="bilinear")[..., 0].numpy())
+        features = np.asarray(to_features(images[start:start + BATCH], training=False), np.float32)
+        grads = feature_gradients(scores, features, class_indices[start:start + BATCH]).astype(np.float32)
+        cam = np.maximum(METHODS[method](grads, features), 0)
+        maps.append(np.asarray(keras.ops.image.resize(cam[..., None], images.shape[1:3], interpolation="bilinear"))
+                    [..., 0])
     heat = np.concatenate(maps)
     peak = heat.max(axis=(1, 2), keepdims=True)
     return np.divide(heat, peak, out=np.zeros_like(heat), where=peak > 0)

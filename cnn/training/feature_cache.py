@@ -118,7 +118,7 @@ def compute(features, dataset, path):
         return np.load(path, mmap_mode="r"), np.load(labels_path(path))
     chunks, labels = [], []
     for images, onehot in dataset:
-        chunks.append(np.asarray(features.predict_on_batch(images), dtype="float32"))
+        chunks.append(np.asarray(features.predict_on_batch(np.asarray(images)), dtype="float32"))  # any backend
         labels.append(onehot.numpy())
     values, labels = np.concatenate(chunks), np.concatenate(labels).astype("float32")
     if path:  # labels first: a features file without its labels is never left behind

@@ -31,6 +31,7 @@ def init_architecture(run_dir):
 def continued_run(run_dir, typed):
     """(options, labels DataFrame) of an interrupted run: its recorded options and the very same labels CSV."""
     config = rf.load_config(run_dir)
+    check_same_backend(config, run_dir)
     recorded = recorded_options(config, run_dir)
     differ = differences(recorded, typed, allowed=RESUMABLE)
     if differ:
@@ -44,6 +45,22 @@ def continued_run(run_dir, typed):
                          f"differs); restore it to continue, or start a new run with another --out")
     same_cwd = os.path.realpath(os.getcwd()) == os.path.realpath(entry["cwd"])
     return options, checked_files(read_labels(path, base=None if same_cwd else entry["cwd"]), options)
+
+
+def keras_backend():
+    """The Keras backend this process trains on (KERAS_BACKEND, read when Keras is first imported)."""
+    import keras
+
+    return keras.backend.backend()
+
+
+def check_same_backend(config, run_dir):
+    """An interrupted run continues on the backend it started on (its backup holds that backend's state); runs
+    from before the record were TensorFlow's."""
+    recorded, running = config.get("backend", "tensorflow"), keras_backend()
+    if recorded != running:
+        raise UsageError(f"{run_dir} started on Keras's {recorded} backend, this process runs {running}; continue "
+                         f"it with KERAS_BACKEND={recorded}")
 
 
 def recorded_options(config, run_dir):
@@ -110,6 +127,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
         "num_classes": len(classes),
         "classes": list(classes),  # classes.json must agree (cnn.runfolder.check_recorded_classes)
         "precision": policy,
+        "backend": keras_backend(),
         "class_weight": class_weight,
         "starting_weights": provenance(options),
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),

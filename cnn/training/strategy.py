@@ -87,7 +87,14 @@ def distribution(choice):
     """The Distribution for --strategy `choice`; create it before any other TensorFlow work (multiworker needs it)."""
     from common.tfenv import quiet_tensorflow
 
+    import keras
+
     tf = quiet_tensorflow()
+    if keras.backend.backend() != "tensorflow":  # one process on its default device: JAX places the arrays itself
+        if choice not in ("auto", "default"):
+            raise UsageError(f"--strategy {choice} is TensorFlow's tf.distribute; on Keras's "
+                             f"{keras.backend.backend()} backend train with --strategy default")
+        return Distribution("default", tf.distribute.get_strategy())
     name = resolve_strategy(choice)
     if name == "default":
         return Distribution(name, tf.distribute.get_strategy())

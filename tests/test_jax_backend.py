@@ -1,0 +1,59 @@
+"""Keras's JAX backend: the same tiny recipe trains into the same run folder as on TensorFlow (tf.data still
+feeds it), other commands read that folder, and an interrupted run refuses to continue on another backend."""
+import json
+import os
+
+import pytest
+
+from conftest import RUN_FILES, TINY, start_cnn, tiny_argv
+from interrupt import StopAfterEpoch
+
+pytest.importorskip("jax", reason="the jax extra is not installed: pip install -e '.[jax]'")
+ON_JAX = "import os\nos.environ['KERAS_BACKEND'] = 'jax'"  # before Keras is imported, as Keras requires
+
+
+def train_on_jax(folder, *argv):
+    """train-cnn in a new process on the JAX backend; (exit status, stderr)."""
+    process = start_cnn(["train", *argv], folder, code=ON_JAX)
+    _, err = process.communicate(timeout=600)
+    return process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def folder(labelled_folder):
+    return labelled_folder("jax")
+
+
+@pytest.mark.train
+def test_the_same_recipe_makes_the_same_run_folder_on_both_backends(folder, monkeypatch):
+    from cnn.cli import evaluate_main
+    from cnn.training.train import train
+
+    monkeypatch.chdir(folder)
+    code, err = train_on_jax(folder, *tiny_argv(epochs=2, ema=0.9), "--out", "runs/jax")
+    assert code == 0, err
+    train(out="runs/tf", **dict(TINY, epochs=2, ema=0.9))
+    for backend, run in (("jax", folder / "runs" / "jax"), ("tensorflow", folder / "runs" / "tf")):
+        assert sorted(p.name for p in run.iterdir()) == RUN_FILES, backend
+        config = json.loads((run / "config.json").read_text())
+        assert config["backend"] == backend and config["options"]["ema"] == 0.9
+    trained = json.loads((folder / "runs" / "jax" / "metrics.json").read_text())
+    # This process runs TensorFlow: the JAX run's model.keras scores the same test images the same way.
+    assert evaluate_main(["runs/jax", "--split", "val"]) == 0
+    assert evaluate_main(["runs/jax"]) == 0
+    again = json.loads((folder / "runs" / "jax" / "metrics.json").read_text())
+    assert again["images"] == trained["images"] and abs(again["top1"] - trained["top1"]) <= 1 / trained["images"]
+
+
+@pytest.mark.train
+def test_an_interrupted_run_continues_only_on_its_own_backend(folder, monkeypatch):
+    from cnn.training.train import train
+
+    monkeypatch.chdir(folder)
+    with pytest.raises(KeyboardInterrupt):
+        train(out="runs/cut", callbacks=[StopAfterEpoch(0)], **dict(TINY, epochs=2))
+    code, err = train_on_jax(folder, *tiny_argv(epochs=2), "--out", "runs/cut")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == ("train-cnn: error: runs/cut started on Keras's tensorflow backend, this "
+                                            "process runs jax; continue it with KERAS_BACKEND=tensorflow")
+    assert os.path.isdir(folder / "runs" / "cut" / "backup")  # untouched: the right backend can still resume it
