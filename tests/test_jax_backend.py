@@ -57,3 +57,34 @@ def test_an_interrupted_run_continues_only_on_its_own_backend(folder, monkeypatc
     assert err.strip().splitlines()[-1] == ("train-cnn: error: runs/cut started on Keras's tensorflow backend, this "
                                             "process runs jax; continue it with KERAS_BACKEND=tensorflow")
     assert os.path.isdir(folder / "runs" / "cut" / "backup")  # untouched: the right backend can still resume it
+
+
+@pytest.mark.train
+def test_two_jax_processes_on_loopback_train_one_run(folder, monkeypatch):
+    """keras.distribution across two processes on this machine (JAX's gloo CPU collectives): one model (the worker's
+    epochs the very same numbers), the chief's folder complete and readable, its accuracy near one process's with the
+    same global batch (as tests/test_strategy.py asks of TensorFlow's multiworker: 0.15)."""
+    from cnn.cli import evaluate_main
+    from cnn.training.strategy import free_loopback_ports
+
+    [port] = free_loopback_ports(1)
+    argv = tiny_argv(epochs=8, patience=20, recipe="card")  # learns the sample in 8 epochs (tests/test_strategy.py)
+    processes = [start_cnn(["train", *argv, "--strategy", "multiworker", "--out", "runs/two"], folder,
+                           code=f"{ON_JAX}\nos.environ.update(KERAS_DISTRIBUTION_JOB_ADDRESSES='127.0.0.1:{port}', "
+                                f"KERAS_DISTRIBUTION_NUM_PROCESSES='2', KERAS_DISTRIBUTION_PROCESS_ID='{i}')")
+                 for i in (0, 1)]
+    errs = [p.communicate(timeout=600)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], errs
+    epochs = [[line for line in err.splitlines() if "step - " in line] for err in errs]
+    assert len(epochs[0]) == 8 and [e.split("step - ")[1] for e in epochs[0]] == \
+        [e.split("step - ")[1] for e in epochs[1]]  # the same losses and accuracies on both: one model
+    run = folder / "runs" / "two"
+    assert sorted(p.name for p in run.iterdir()) == RUN_FILES
+    config = json.loads((run / "config.json").read_text())
+    assert config["backend"] == "jax" and config["options"]["strategy"] == "multiworker"
+    monkeypatch.chdir(folder)
+    assert evaluate_main(["runs/two"]) == 0
+    code, err = train_on_jax(folder, *argv, "--out", "runs/one")
+    assert code == 0, err
+    one, two = (json.loads((run.parent / name / "metrics.json").read_text())["top1"] for name in ("one", "two"))
+    assert abs(one - two) <= 0.15 and two > 1 / 6  # above chance (six classes)

@@ -101,12 +101,14 @@ def fit(context, plan):
         # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         try:
-            if context.dist.name == "multiworker":
+            processes = context.dist.name == "multiworker"
+            if processes and context.dist.backend == "tensorflow":
                 fit_multiworker(context, plan, callbacks, steps)
-            else:
+            else:  # JAX's processes: each its own share of the rows, repeated, for the same number of steps
                 start, stop = plan.epoch_range
-                plan.model.fit(plan.train_data.dataset, validation_data=plan.val_data.dataset,
-                               initial_epoch=start, epochs=stop,
+                data = plan.train_data.dataset
+                plan.model.fit(data.repeat() if processes else data, steps_per_epoch=steps if processes else None,
+                               validation_data=plan.val_data.dataset, initial_epoch=start, epochs=stop,
                                class_weight=context.class_weight, shuffle=False,
                                verbose=1 if sys.stderr.isatty() else 2, callbacks=callbacks)
         finally:

@@ -25,9 +25,9 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
         return finish_report(run_dir, df, classes, options)
     from cnn.models.transfer import prepare
     from cnn.training.precision import precision_policy
-    from cnn.training.strategy import cluster_role, distribution, workspace
+    from cnn.training.strategy import chief_process, distribution, workspace
 
-    if options.strategy != "multiworker" or cluster_role()[2]:  # only the chief's folder is its own
+    if chief_process(options.strategy):  # only the chief's folder is its own
         check_run_dir(run_dir, done, classes)
     dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
     prepare(options)  # the starting weights load (before the lock makes the run folder)
@@ -84,9 +84,13 @@ def fit_and_report(context, done, df, classes, policy):
 
         seconds += second_phase(context, done, df, classes)
     rf.remove_backup(run_dir)
+    if dist.name == "multiworker" and dist.backend == "jax":  # the chief scores alone, on its own device
+        from cnn.training.keras_distribution import local_again
+
+        local_again()
     result = report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
     if dist.name == "multiworker":
-        from cnn.training.multiworker import finish_together
+        from cnn.training.strategy import finish_together
 
         finish_together(dist)
     return result

@@ -21,6 +21,8 @@ from common.keras_model import RUN_MODEL_FILE
 
 MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a machine's memory
 MAX_SEED = 2**32 - 1  # what numpy and TensorFlow accept
+TF_LOOP = ("is not supported with --strategy multiworker on TensorFlow (its training loop is our own; on the jax "
+           "backend it is model.fit)")
 RESUMABLE = ("epochs", "patience")  # options an interrupted run may change when it continues
 FROM_RECIPE = None  # an option left to the recipe
 
@@ -128,7 +130,8 @@ class TrainOptions:
     data: str = option("none", "read the images from the TFRecord shards pack-shards wrote into this folder (its "
                        "rows.csv replaces --labels; --image-size must be the packed size); none: the image files")
     strategy: str = option("auto", "tf.distribute strategy: default (one device), mirrored (every GPU of this "
-                           "machine), multiworker (the machines of TF_CONFIG); auto: mirrored with 2+ GPUs",
+                           "machine), multiworker (the machines of TF_CONFIG; on the jax backend the processes of "
+                           "KERAS_DISTRIBUTION_*); auto: mirrored with 2+ GPUs",
                            choices=STRATEGIES)
 
     def __post_init__(self):
@@ -167,8 +170,7 @@ class TrainOptions:
         _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be in 0..{MAX_SEED}")
         _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
         _require(0 <= self.ema < 1, "ema", self.ema, "must be in [0, 1) (0 = off; 0.99-0.9999 are usual)")
-        _require(self.ema == 0 or self.strategy != "multiworker", "ema", self.ema,
-                 "is not supported with --strategy multiworker (its training loop is TensorFlow's own)")
+        _require(self.ema == 0 or not self.tensorflow_loop, "ema", self.ema, TF_LOOP)
         _require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
         _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
         _require(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
@@ -212,8 +214,8 @@ class TrainOptions:
         _require(self.fine_tune >= 0, "fine_tune", self.fine_tune, "must be 0 or more")
         _require(self.fine_tune == 0 or self.freeze_backbone, "fine_tune", self.fine_tune,
                  "follows a frozen first phase: add --freeze-backbone (the transfer recipe's default)")
-        _require(self.fine_tune == 0 or self.strategy != "multiworker", "fine_tune", self.fine_tune,
-                 "is not supported with --strategy multiworker; fine-tune in a second run with --init")
+        _require(self.fine_tune == 0 or not self.tensorflow_loop, "fine_tune", self.fine_tune,
+                 TF_LOOP + "; fine-tune in a second run with --init")
 
     def check_progressive(self):
         """--progressive: sizes the architecture takes, below --image-size; a from-scratch model read from files."""
@@ -223,7 +225,7 @@ class TrainOptions:
         _require(problem is None, "progressive", self.progressive, problem)
         for ok, rule in ((self.arch not in PRETRAINED, f"takes a from-scratch --arch, not {self.arch}"),
                          (self.data == "none", "reads the image files at each size; drop --data"),
-                         (self.strategy != "multiworker", "is not supported with --strategy multiworker")):
+                         (not self.tensorflow_loop, TF_LOOP)):
             _require(ok, "progressive", self.progressive, rule)
 
     def check_teacher(self):
@@ -238,8 +240,13 @@ class TrainOptions:
             return
         _require(run_finished(self.teacher) or is_ensemble(self.teacher), "teacher", self.teacher,
                  "is not a finished train-cnn run folder or --repeats folder")
-        _require(self.strategy != "multiworker", "teacher", self.teacher,
-                 "is not supported with --strategy multiworker")
+        _require(not self.tensorflow_loop, "teacher", self.teacher, TF_LOOP)
+
+    @property
+    def tensorflow_loop(self):
+        """True when the run trains in cnn.training.multiworker's own loop (--strategy multiworker on TensorFlow),
+        which has none of model.fit's extras; on the jax backend multiworker is model.fit."""
+        return self.strategy == "multiworker" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
     def to_dict(self):
         """The options as a plain dict (config.json's "options")."""

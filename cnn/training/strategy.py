@@ -28,6 +28,7 @@ class Distribution:
     workers: int = 1
     index: int = 0
     chief: bool = True
+    backend: str = "tensorflow"  # Keras's: tf.distribute on tensorflow, keras.distribution on jax
 
     @property
     def replicas(self):
@@ -41,6 +42,32 @@ def resolve_strategy(choice):
     from common.tfenv import quiet_tensorflow
 
     return "mirrored" if len(quiet_tensorflow().config.list_physical_devices("GPU")) > 1 else "default"
+
+
+def chief_process(choice):
+    """Whether this process writes the run folder: always, but under --strategy multiworker only the chief (TF_CONFIG's
+    first worker on TensorFlow, process 0 on JAX). Known before the cluster forms, so a bad --out fails fast."""
+    import keras
+
+    if choice != "multiworker":
+        return True
+    if keras.backend.backend() == "jax":
+        from cnn.training.keras_distribution import processes
+
+        return processes()[1] == 0
+    return cluster_role()[2]
+
+
+def finish_together(dist):
+    """Under --strategy multiworker, wait until every process is done (the chief after its report)."""
+    if dist.backend == "jax":
+        from cnn.training.keras_distribution import finish_together as wait
+    else:
+        from cnn.training.multiworker import finish_together as tf_wait
+
+        def wait():
+            tf_wait(dist)
+    wait()
 
 
 def cluster_role(environ=os.environ):
@@ -87,14 +114,17 @@ def distribution(choice):
     """The Distribution for --strategy `choice`; create it before any other TensorFlow work (multiworker needs it)."""
     from common.tfenv import quiet_tensorflow
 
+    import functools
+
     import keras
 
+    if keras.backend.backend() == "jax":
+        from cnn.training.keras_distribution import keras_distribution
+
+        return keras_distribution(choice, functools.partial(Distribution, backend="jax"))
+    if keras.backend.backend() != "tensorflow":
+        raise UsageError(f"train-cnn trains on Keras's tensorflow or jax backend, not {keras.backend.backend()}")
     tf = quiet_tensorflow()
-    if keras.backend.backend() != "tensorflow":  # one process on its default device: JAX places the arrays itself
-        if choice not in ("auto", "default"):
-            raise UsageError(f"--strategy {choice} is TensorFlow's tf.distribute; on Keras's "
-                             f"{keras.backend.backend()} backend train with --strategy default")
-        return Distribution("default", tf.distribute.get_strategy())
     name = resolve_strategy(choice)
     if name == "default":
         return Distribution(name, tf.distribute.get_strategy())

@@ -1,0 +1,74 @@
+"""--strategy on Keras's JAX backend: keras.distribution instead of tf.distribute, with model.fit as on one device.
+
+`mirrored` (or `auto` with several local devices) is DataParallel over this machine's devices; `multiworker` joins
+the processes named by Keras's environment variables (KERAS_DISTRIBUTION_JOB_ADDRESSES: the coordinator's
+host:port first; KERAS_DISTRIBUTION_NUM_PROCESSES; KERAS_DISTRIBUTION_PROCESS_ID) through
+keras.distribution.initialize, then DataParallel over every device of every process. Each process feeds its own
+share of the training rows (auto_shard_dataset=False), in batches of --batch-size / processes, and the chief
+(process 0) alone writes the run folder. On CPUs the processes talk through gloo, JAX's CPU collectives.
+"""
+import contextlib
+import os
+
+from common.errors import UsageError
+
+ENVIRONMENT = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
+class Placement:
+    """What the trainer asks of a strategy (a scope to build the model in, the replicas a batch splits over); under
+    keras.distribution the global distribution places the variables, so the scope is empty."""
+
+    def __init__(self, replicas):
+        self.num_replicas_in_sync = replicas
+
+    @staticmethod
+    def scope():
+        return contextlib.nullcontext()
+
+
+def processes(environ=os.environ):
+    """(process count, this process's id) from Keras's environment variables; a one-line error when absent."""
+    missing = [name for name in ENVIRONMENT if not environ.get(name)]
+    if missing:
+        raise UsageError(f"--strategy multiworker on the jax backend needs {', '.join(missing)} (the coordinator's "
+                         f"host:port, the process count, this process's id); see docs/guides/full-size.md")
+    try:
+        count, index = int(environ[ENVIRONMENT[1]]), int(environ[ENVIRONMENT[2]])
+    except ValueError:
+        raise UsageError(f"{ENVIRONMENT[1]} and {ENVIRONMENT[2]} must be whole numbers") from None
+    if not 0 <= index < count:
+        raise UsageError(f"{ENVIRONMENT[2]}={index} must be in 0..{count - 1}")
+    return count, index
+
+
+def keras_distribution(choice, make):
+    """The Distribution (`make`: cnn.training.strategy.Distribution) for --strategy `choice` on JAX, after setting
+    Keras's global distribution; call before any JAX computation (initialize must come first)."""
+    import jax
+    import keras
+
+    count, index = processes() if choice == "multiworker" else (1, 0)
+    if choice == "multiworker":
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes' collectives (GPUs: NCCL)
+        keras.distribution.initialize()  # reads ENVIRONMENT; before anything starts JAX's backend
+    devices = jax.devices()
+    name = {"auto": "mirrored" if len(devices) > 1 else "default"}.get(choice, choice)
+    if name != "default":
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices,
+                                                                            auto_shard_dataset=count == 1))
+    return make(name, Placement(count if count > 1 else len(devices)), workers=count, index=index, chief=index == 0)
+
+
+def local_again():
+    """Drop the global distribution (after fitting): the chief then scores and reports alone, on its own device."""
+    import keras
+
+    keras.distribution.set_distribution(None)
+
+
+def finish_together():
+    """Wait until every process is done (the chief after its report), so that none leaves while another needs it."""
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices("train-cnn finished")
