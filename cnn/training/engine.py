@@ -101,20 +101,30 @@ def fit(context, plan):
         # Keras reports as running out of data at the end of epoch 1: expected, not a problem.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         try:
-            processes = context.dist.name == "multiworker"
-            if processes and context.dist.backend == "tensorflow":
+            if context.dist.name == "multiworker" and context.dist.backend == "tensorflow":
                 fit_multiworker(context, plan, callbacks, steps)
-            else:  # JAX's processes: each its own share of the rows, repeated, for the same number of steps
-                start, stop = plan.epoch_range
-                data = plan.train_data.dataset
-                plan.model.fit(data.repeat() if processes else data, steps_per_epoch=steps if processes else None,
-                               validation_data=plan.val_data.dataset, initial_epoch=start, epochs=stop,
-                               class_weight=context.class_weight, shuffle=False,
-                               verbose=1 if sys.stderr.isatty() else 2, callbacks=callbacks)
+            elif context.dist.name == "multiworker":
+                from cnn.training.keras_distribution import stop_when_a_process_fails
+
+                with stop_when_a_process_fails():
+                    keras_fit(context, plan, callbacks, steps)
+            else:
+                keras_fit(context, plan, callbacks)
         finally:
             check_decodable(plan.train_data, "train")
             check_decodable(plan.val_data, "val")
     return time.perf_counter() - started
+
+
+def keras_fit(context, plan, callbacks, steps=None):
+    """model.fit over the plan's epochs; with `steps` (JAX's processes, each feeding its own share of the rows),
+    the training data repeated and every epoch that many steps, so that all processes take the same steps."""
+    start, stop = plan.epoch_range
+    data = plan.train_data.dataset
+    plan.model.fit(data if steps is None else data.repeat(), steps_per_epoch=steps,
+                   validation_data=plan.val_data.dataset, initial_epoch=start, epochs=stop,
+                   class_weight=context.class_weight, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
+                   callbacks=callbacks)
 
 
 def check_decodable(loaded, split):

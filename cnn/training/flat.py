@@ -31,7 +31,7 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
         check_run_dir(run_dir, done, classes)
     dist = distribution(options.strategy)  # before any other TensorFlow work: multiworker needs it so
     prepare(options)  # the starting weights load (before the lock makes the run folder)
-    with workspace(dist, run_dir, rf.BACKUP) as folder, rf.locked(folder), \
+    with workspace(dist, run_dir, (rf.BACKUP, rf.HISTORY)) as folder, rf.locked(folder), \
             precision_policy(options.precision) as policy:
         context = RunContext(run_dir=folder, options=options, class_weight=class_weights(df, classes, options),
                              callbacks=tuple(callbacks), dist=dist, rows=train_rows(df))

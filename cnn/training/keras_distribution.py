@@ -9,7 +9,9 @@ share of the training rows (auto_shard_dataset=False), in batches of --batch-siz
 """
 import contextlib
 import os
+import sys
 
+from cnn.training import log
 from common.errors import UsageError
 
 ENVIRONMENT = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
@@ -58,6 +60,25 @@ def keras_distribution(choice, make):
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices,
                                                                             auto_shard_dataset=count == 1))
     return make(name, Placement(count if count > 1 else len(devices)), workers=count, index=index, chief=index == 0)
+
+
+@contextlib.contextmanager
+def stop_when_a_process_fails():
+    """A process that dies breaks the others' collectives: each then stops with one line saying how to continue
+    (BackupAndRestore resumes the last finished epoch), and leaves at once rather than wait for the dead one in
+    JAX's shutdown."""
+    import jax
+
+    try:
+        yield
+    except (jax.errors.JaxRuntimeError, ValueError) as error:
+        if isinstance(error, ValueError) and "UNKNOWN:" not in str(error):  # a collective failing in a callback
+            raise
+        first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
+        log(f"error: a process of the cluster failed ({first}); restart every process with the same command to "
+            f"continue from the last finished epoch")
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def local_again():

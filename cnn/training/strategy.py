@@ -135,17 +135,21 @@ def distribution(choice):
 
 
 @contextlib.contextmanager
-def workspace(dist, run_dir, backup):
+def workspace(dist, run_dir, carried):
     """The folder this process writes: the run folder on the chief; elsewhere a temporary folder holding a copy
-    of the chief's `backup` (so a restarted worker restores the same epoch), removed on exit."""
+    of the chief's `carried` files and folders (its backup, so a restarted worker restores the same epoch; its
+    history, so its callbacks take the chief's decisions, as JAX's collectives need), removed on exit."""
     if dist.chief:
         yield Path(run_dir)
         return
     folder = Path(tempfile.mkdtemp(prefix=f"train-cnn-worker-{dist.index}-"))
     try:
-        source = Path(run_dir) / backup
-        if source.is_dir():
-            shutil.copytree(source, folder / backup)
+        for name in carried:
+            source = Path(run_dir) / name
+            if source.is_dir():
+                shutil.copytree(source, folder / name)
+            elif source.is_file():
+                shutil.copy2(source, folder / name)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
