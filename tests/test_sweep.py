@@ -21,6 +21,15 @@ def test_grid_values_are_typed_and_combined():
     assert configurations({"a": [1, 2], "b": ["x"]}) == [{"a": 1, "b": "x"}, {"a": 2, "b": "x"}]
 
 
+def test_this_rounds_levers_are_grid_options():
+    from cnn.training.options import TrainOptions
+
+    grid = parse_grid(["ema=0,0.999", "progressive=none;128,192:0.6", "distill-weight=0.5,1"])
+    assert grid == {"ema": [0.0, 0.999], "progressive": ["none", "128,192:0.6"], "distill_weight": [0.5, 1.0]}
+    for config in configurations(grid):  # each a valid run's options
+        TrainOptions(**config)
+
+
 def test_values_with_commas_are_separated_by_semicolons():
     grid = parse_grid(["augment=none;flip;flip,crop=0.2", "dropout=0,0.5"])
     assert grid == {"augment": ["none", "flip", "flip,crop=0.2"], "dropout": [0.0, 0.5]}
