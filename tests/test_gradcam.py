@@ -142,7 +142,7 @@ def test_without_a_dense_softmax_head_the_score_is_the_log_probability(random_mo
     head = random_model.get_layer("predictions")
     logits = keras.layers.Dense(3, name="logits")
     outputs = keras.layers.Softmax()(logits(random_model.get_layer("flatten").output))
-    model = keras.Model(random_model.inputs, outputs)
+    model = keras.Model(random_model.input, outputs)
     logits.set_weights(head.get_weights())
     image = np.random.default_rng(5).uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32)
     p = model.predict(image[None], verbose=0)[0]
