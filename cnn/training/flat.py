@@ -107,6 +107,10 @@ def first_phase(df, classes, options, dist, done):
     phase = 1 if options.fine_tune else None
     with dist.strategy.scope():
         model = build(options, classes)
+        if options.whiten:
+            from cnn.training.whiten import whiten_first_conv
+
+            whiten_first_conv(model, df[df.split == "train"], options.image_size, options.seed)
         if dist.name == "default" and feature_cache.applies(model, options):
             head, train_data, val_data = feature_cache.cached_datasets(model, df, classes, options)
             return FitPlan(compile_model(head, options), train_data, val_data, options, done=done, saved=model,

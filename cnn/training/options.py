@@ -87,6 +87,8 @@ class TrainOptions:
     distill_weight: float = option(0.5, "with --teacher: the teacher term's share A of the loss, in (0, 1]")
     distill_temperature: float = option(2.0, "with --teacher: the softening temperature T of both models' "
                                         "probabilities (> 0; the term is scaled by T^2)")
+    whiten: bool = option(False, "start the first convolution as a patch-whitening filter bank of the training "
+                          "images and keep it frozen (airbench's first layer; from-scratch architectures)")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
@@ -185,6 +187,10 @@ class TrainOptions:
             _require(False, "mix", self.mix, str(error))
         self.check_progressive()
         self.check_teacher()
+        _require(not self.whiten or self.arch not in PRETRAINED, "whiten", self.whiten,
+                 f"sets a from-scratch network's first convolution, not {self.arch}'s")
+        _require(not self.whiten or self.init == "none", "whiten", self.whiten,
+                 "would overwrite the first convolution --init copies; drop one of them")
         problem = option_problem(self.hierarchy)
         _require(problem is None, "hierarchy", self.hierarchy, problem)
         if self.data != "none" and packed_size(self.data) != self.image_size:
