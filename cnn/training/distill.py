@@ -27,11 +27,11 @@ def teacher_runs(path, classes):
     return runs
 
 
-def soften(probs, temperature):
-    """softmax(log p / T) as a Keras op: the probabilities at temperature T."""
+def log_soften(probs, temperature):
+    """log softmax(log p / T) as a Keras op: the log-probabilities at temperature T."""
     import keras
 
-    return keras.ops.softmax(keras.ops.log(keras.ops.clip(probs, EPS, 1.0)) / temperature, axis=-1)
+    return keras.ops.log_softmax(keras.ops.log(keras.ops.clip(probs, EPS, 1.0)) / temperature, axis=-1)
 
 
 def teacher_model(runs):
@@ -69,9 +69,8 @@ def distiller(student, options, classes):
             if not training:
                 return hard
             t = self.temperature
-            target, student_t = soften(self.teacher(x, training=False), t), soften(y_pred, t)
-            kl = keras.ops.mean(keras.ops.sum(target * (keras.ops.log(keras.ops.clip(target, EPS, 1.0))
-                                                        - keras.ops.log(keras.ops.clip(student_t, EPS, 1.0))), axis=-1))
+            target, student = log_soften(self.teacher(x, training=False), t), log_soften(y_pred, t)
+            kl = keras.ops.mean(keras.ops.sum(keras.ops.exp(target) * (target - student), axis=-1))
             return (1 - self.weight) * hard + self.weight * t * t * kl
 
     model = Distiller(student, teacher_model(teacher_runs(Path(options.teacher), classes)), options.distill_weight,
