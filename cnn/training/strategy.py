@@ -61,13 +61,13 @@ def chief_process(choice):
 def finish_together(dist):
     """Under --strategy multiworker, wait until every process is done (the chief after its report)."""
     if dist.backend == "jax":
-        from cnn.training.keras_distribution import finish_together as wait
-    else:
-        from cnn.training.multiworker import finish_together as tf_wait
+        from cnn.training.keras_distribution import finish_together as wait_for_all
 
-        def wait():
-            tf_wait(dist)
-    wait()
+        wait_for_all()
+    else:
+        from cnn.training.multiworker import finish_together as wait_for_all
+
+        wait_for_all(dist)
 
 
 def cluster_role(environ=os.environ):
@@ -112,11 +112,11 @@ def check_cluster(cluster, kind, index):
 
 def distribution(choice):
     """The Distribution for --strategy `choice`; create it before any other TensorFlow work (multiworker needs it)."""
-    from common.tfenv import quiet_tensorflow
-
     import functools
 
     import keras
+
+    from common.tfenv import quiet_tensorflow
 
     if keras.backend.backend() == "jax":
         from cnn.training.keras_distribution import keras_distribution
