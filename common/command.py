@@ -8,7 +8,8 @@ from common.errors import UsageError
 
 
 def run_command(prog, action, interrupted="interrupted"):
-    """Run `action()` and return the exit status: its own (or 0), 2 for a UsageError, 130 for Ctrl-C.
+    """Run `action()` and return the exit status: its own (or 0), 2 for a UsageError or a missing TensorFlow,
+    130 for Ctrl-C.
 
     A user error prints `PROG: error: MESSAGE` on one line; Ctrl-C prints `PROG: INTERRUPTED`; a closed
     stdout (`make-labels ROOT | head`) ends quietly, and a full disk (`> /dev/full`) is one line and exit 2.
@@ -18,6 +19,13 @@ def run_command(prog, action, interrupted="interrupted"):
         status = action()
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] != "tensorflow":
+            raise
+        print(f"{prog}: error: this needs TensorFlow, which is not installed: pip install tensorflow-cpu, or train "
+              "and evaluate on Keras's JAX backend with KERAS_BACKEND=jax (docs/install.md)", file=sys.stderr,
+              flush=True)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr, flush=True)

@@ -1,6 +1,6 @@
 """Open a saved Keras model for any command, with one-line errors for files that are not models."""
 from common.errors import UsageError
-from common.tfenv import quiet_tensorflow
+from common.tfenv import quiet_backend
 
 # The model file of a train-cnn run folder: train-cnn writes it; evaluate, predict, show-batch, export and
 # analyze-model open it. Shared here because analyze-model accepts run folders without depending on cnn.
@@ -9,7 +9,7 @@ RUN_MODEL_FILE = "model.keras"
 
 def load_keras_model(path):
     """Load a .keras/.h5 model without its optimizer; anything that is not a single-input model is a UsageError."""
-    quiet_tensorflow()
+    quiet_backend()
     import keras
 
     try:

@@ -1,6 +1,21 @@
 """Import TensorFlow on demand and without its start-up noise, so a command's stderr holds only its own lines."""
+import functools
+import importlib.util
 import os
 import sys
+
+
+@functools.cache
+def tensorflow_installed():
+    """Whether TensorFlow can be imported here (Keras's JAX backend trains without it)."""
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def quiet_backend():
+    """Import TensorFlow quietly where it is installed (Keras imports it on any backend when it can), so that
+    its start-up notices never reach a command's stderr; nothing to do without it."""
+    if tensorflow_installed():
+        quiet_tensorflow()
 
 
 def quiet_tensorflow():

@@ -43,3 +43,12 @@ def test_warm_up_then_cosine_by_hand():
     assert rate_at(options, 6.0) == pytest.approx(0.002 * 0.5 * (1 + math.cos(math.pi * 0.5)))  # half of the decay
     assert rate_at(options, 11.0) == pytest.approx(0.0)
     assert rate_at(TrainOptions(recipe="card"), 7.3) == 1e-3  # no schedule: constant
+
+
+def test_long_recipe_is_the_default_over_more_epochs_with_progressive_resizing():
+    long, default = TrainOptions(recipe="long"), TrainOptions()
+    assert (long.epochs, long.progressive, long.patience) == (80, "128:0.75", 80)
+    same = ("optimizer", "lr", "weight_decay", "label_smoothing", "schedule", "warmup_epochs", "augment", "dropout")
+    assert [getattr(long, name) for name in same] == [getattr(default, name) for name in same]
+    assert (default.epochs, default.progressive) == (20, "none")
+    assert TrainOptions(recipe="long", epochs=40, progressive="none").epochs == 40  # the user's values win

@@ -44,7 +44,7 @@ class SkipLog:
 class Loaded:
     """What flow_from_dataframe returns: the dataset and the facts about it that tf.data cannot carry."""
 
-    dataset: object  # tf.data.Dataset of (pixels, one-hot) batches, or pixels alone
+    dataset: object  # tf.data.Dataset (or, without TensorFlow, a Keras PyDataset) of (pixels, one-hot) batches
     class_names: list  # label order of the one-hot vectors (None without labels)
     file_paths: list  # the rows' files, in order when not shuffled
     skipped: SkipLog  # undecodable images met while iterating (skipped, not fatal)
@@ -109,8 +109,15 @@ def header_pixels(contents):
 
 def decode_and_resize(path, target_size=(256, 256)):
     """One image file as a float32 (H, W, 3) numpy array of 0-255 pixels, exactly as the loader yields it."""
-    from common.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow, tensorflow_installed
 
+    if not tensorflow_installed():
+        from cnn.data.numpy_loader import decode
+
+        image = decode(path, tuple(target_size))
+        if image is None:
+            raise UsageError(f"{path}: not a decodable image (or too large to decode); check the file")
+        return image.astype("float32")
     tf = quiet_tensorflow()
     try:
         return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
@@ -167,26 +174,34 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
     epoch). `augment` (a dict or parse_augment text) applies random flips/rotation/zoom/shear/shifts to
     batches; give it (and `mix`, cnn.data.mix's mixup or CutMix) for the training split only. Undecodable
     images are skipped, not fatal, and
-    recorded in the result's `skipped` log as iteration meets them.
+    recorded in the result's `skipped` log as iteration meets them. Without TensorFlow installed the batches
+    come from cnn.data.numpy_loader (a Keras PyDataset) instead of tf.data.
     """
-    from common.tfenv import quiet_tensorflow
+    from common.tfenv import quiet_tensorflow, tensorflow_installed
 
-    tf = quiet_tensorflow()
     if len(df) == 0:
         raise ValueError("no rows to load")
     df = check_files(df, x_col, skip_missing)
     target_size = tuple(int(s) for s in target_size)
     class_names, labels = _label_indices(df, y_col, classes) if y_col is not None else (None, [0] * len(df))
-    paths = df[x_col].tolist()
+    paths, skipped = df[x_col].tolist(), SkipLog()
+    depth = len(class_names) if class_names is not None else 1
+    if isinstance(augment, str):
+        augment = parse_augment(augment)
+    if not tensorflow_installed():
+        from cnn.data.numpy_loader import image_batches
 
+        return Loaded(image_batches(paths, labels if y_col is not None else None, depth, target_size, batch_size,
+                                    skipped, shuffle=shuffle, seed=seed, augment=augment, cache=cache,
+                                    drop_remainder=drop_remainder, mix=mix), class_names, paths, skipped)
+    tf = quiet_tensorflow()
     files = tf.data.Dataset.from_tensor_slices((paths, labels))
     if shuffle and not cache:  # without a cache, shuffling names is cheap and keeps pixels out of the buffer
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    skipped = SkipLog()
     ds = decoded_images(files, target_size, skipped)
     buffer = (len(paths) if cache == "memory" else min(len(paths), FILE_CACHE_SHUFFLE)) if shuffle and cache else 0
-    ds = batched(ds, len(class_names) if class_names is not None else 1, batch_size, cache=cache, shuffle_buffer=buffer,
-                 seed=seed, augment=augment, drop_remainder=drop_remainder, labelled=y_col is not None, mix=mix)
+    ds = batched(ds, depth, batch_size, cache=cache, shuffle_buffer=buffer, seed=seed, augment=augment,
+                 drop_remainder=drop_remainder, labelled=y_col is not None, mix=mix)
     return Loaded(ds, class_names, paths, skipped)
 
 

@@ -16,7 +16,7 @@ def predict_dataset(model, dataset):
     probs, truth = [], []
     for images, onehot in dataset:
         probs.append(np.asarray(model.predict_on_batch(np.asarray(images)), dtype=np.float64))  # any backend
-        truth.append(np.argmax(onehot.numpy(), axis=1))
+        truth.append(np.argmax(np.asarray(onehot), axis=1))
     if not probs:
         raise UsageError("no image could be read, so there is nothing to score")
     return np.concatenate(truth), np.concatenate(probs)

@@ -42,7 +42,7 @@ def predict_files(predictor, paths, batch_size=32, keep_images=False):
     loaded = flow_from_dataframe(pd.DataFrame({"path": files}), y_col=None, target_size=size, batch_size=batch_size)
     probs, images = [], []
     for batch in loaded.dataset:
-        batch = batch.numpy()
+        batch = np.asarray(batch)
         probs.append(np.asarray(predictor.predict(batch)))
         images += [batch] if keep_images else []
     skipped = set(loaded.skipped.paths)

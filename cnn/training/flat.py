@@ -7,7 +7,7 @@ from cnn.training.engine import FitPlan, RunContext, compile_model, train_rows
 from cnn.training.resolution import fit_stages, flexible_twin
 from cnn.training.runstate import check_run_dir, continued_run, fresh_run, write_config
 from common.errors import UsageError
-from common.tfenv import quiet_tensorflow
+from common.tfenv import quiet_backend
 
 
 def train_flat(run_dir, *, resume=False, callbacks=(), typed):
@@ -20,7 +20,7 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
     options, df = (continued_run(run_dir, typed) if done is not None or pending else fresh_run(typed))
     classes = check_training_splits(df, options.labels)
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
-    quiet_tensorflow()
+    quiet_backend()
     if pending:
         return finish_report(run_dir, df, classes, options)
     from cnn.models.transfer import prepare

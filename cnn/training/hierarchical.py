@@ -25,7 +25,7 @@ from cnn.training.options import RESUMABLE, TrainOptions
 from cnn.training.runstate import check_same_run, continued_run, fresh_run, write_config
 from common.atomic import write_csv
 from common.errors import UsageError
-from common.tfenv import quiet_tensorflow
+from common.tfenv import quiet_backend
 
 
 def train_hierarchy(run_dir, *, resume=False, callbacks=(), typed):
@@ -43,7 +43,7 @@ def train_hierarchy(run_dir, *, resume=False, callbacks=(), typed):
     mapping = resolve_mapping(df, options.hierarchy, options.labels)
     frames = sub_frames(df, mapping, options.hierarchy, options.labels)
     run_dir = Path(run_dir) if run_dir is not None else rf.default_run_dir(options.arch)
-    quiet_tensorflow()  # before config.json's package versions import it
+    quiet_backend()  # before config.json's package versions import it
     with rf.locked(run_dir):
         if continuing:
             log(f"resuming the hierarchical run {run_dir}")

@@ -32,17 +32,22 @@ FROM_RECIPE = None  # an option left to the recipe
 # smoothing, a one-epoch warm-up then cosine decay, and patience that grows with --epochs (the schedule
 # keeps improving late epochs). `patience` None resolves to max(5, epochs // 3).
 RECIPES = {
-    "card": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, label_smoothing=0.0, schedule="none",
-                 warmup_epochs=0, augment="none", dropout=0.0, patience=3),
-    "default": dict(optimizer="adamw", lr=1e-3, weight_decay=0.05, label_smoothing=0.1, schedule="cosine",
-                    warmup_epochs=1, augment="flip,crop=0.2", dropout=0.5, patience=None),
+    "card": dict(epochs=20, progressive="none", optimizer="adam", lr=1e-3, weight_decay=0.0, label_smoothing=0.0,
+                 schedule="none", warmup_epochs=0, augment="none", dropout=0.0, patience=3),
+    "default": dict(epochs=20, progressive="none", optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                    label_smoothing=0.1, schedule="cosine", warmup_epochs=1, augment="flip,crop=0.2", dropout=0.5,
+                    patience=None),
     # The clothing tutorials' pretrained-backbone recipe (the default for keras.applications architectures):
     # frozen backbone, Adam 5e-4, Dropout(0.5) in the head, and ImageDataGenerator's shear_range=10 (degrees:
     # a shear factor of tan 10 deg = 0.18), zoom_range=0.1 and horizontal_flip; the best checkpoint is kept.
-    "transfer": dict(optimizer="adam", lr=5e-4, weight_decay=0.0, label_smoothing=0.0, schedule="none",
-                     warmup_epochs=0, augment="flip,zoom=0.1,shear=0.18", dropout=0.5, patience=None,
-                     freeze_backbone=True),
+    "transfer": dict(epochs=20, progressive="none", optimizer="adam", lr=5e-4, weight_decay=0.0,
+                     label_smoothing=0.0, schedule="none", warmup_epochs=0, augment="flip,zoom=0.1,shear=0.18",
+                     dropout=0.5, patience=None, freeze_backbone=True),
 }
+# `long` (#28): the default's regularisation over 4x the epochs, the first three quarters at 128 px (a quarter of
+# a 256-px epoch's cost each), about 1.75x the default run's time; cosine decay to 0 makes the last epochs the
+# best, so it does not stop early (docs/results/long-recipe.md).
+RECIPES["long"] = dict(RECIPES["default"], epochs=80, progressive="128:0.75", patience=80)
 for _recipe in RECIPES.values():  # the from-scratch recipes train every layer
     _recipe.setdefault("freeze_backbone", False)
 
@@ -57,14 +62,16 @@ class TrainOptions:
     """Every option of a training run; config.json records them and --resume replays them."""
 
     labels: str = option("labels.csv", "labels CSV (path,label,split); image paths resolve from the current folder")
-    epochs: int = option(20, "maximum epochs")
+    epochs: int = option(FROM_RECIPE, "maximum epochs", default_text="20; 80 with --recipe long")
     batch_size: int = option(32, "images per batch")
     image_size: int = option(None, "images are resized to SIZE x SIZE pixels", default_text="256; 299 for xception "
                              "and inceptionv3, 224 for the other keras.applications architectures")
-    progressive: str = option("none", "progressive resizing: SIZE[,SIZE...]:FRACTION trains the first FRACTION of "
-                              "--epochs at the smaller SIZEs (in equal parts) and the rest at --image-size, e.g. "
-                              "128:0.5; validation is always at --image-size; none: every epoch at --image-size")
+    progressive: str = option(FROM_RECIPE, "progressive resizing: SIZE[,SIZE...]:FRACTION trains the first FRACTION "
+                              "of --epochs at the smaller SIZEs (in equal parts) and the rest at --image-size, e.g. "
+                              "128:0.5; validation is always at --image-size; none: every epoch at --image-size",
+                              default_text="128:0.75 with --recipe long, none otherwise")
     recipe: str = option(None, "default: augmentation, dropout, AdamW, label smoothing, warm-up + cosine; "
+                         "long: the default over 80 epochs, the first 60 at 128 px (about 1.75x the default's time); "
                          "card: the write-up's Adam 1e-3 with nothing else; transfer: the tutorials' frozen "
                          "pretrained backbone, Adam 5e-4, shear/zoom/flip; options below override it",
                          choices=tuple(RECIPES), default_text="transfer for keras.applications architectures, "

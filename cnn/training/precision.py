@@ -27,7 +27,14 @@ def cpu_flags(cpuinfo="/proc/cpuinfo"):
 
 
 def gpu_supports_bfloat16():
-    """True when a visible GPU has compute capability 8.0 or more (Ampere and later)."""
+    """True when a GPU the Keras backend sees has compute capability 8.0 or more (Ampere and later)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return any(float(getattr(device, "compute_capability", 0)) >= 8.0 for device in jax.devices()
+                   if device.platform == "gpu")
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()

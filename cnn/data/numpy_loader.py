@@ -1,0 +1,163 @@
+"""The loader without TensorFlow: cnn.data.loader's batches from Pillow and numpy, as a Keras PyDataset.
+
+`flow_from_dataframe` hands over to it when TensorFlow is not installed (Keras's JAX backend on a machine
+that has JAX alone, such as a borrowed GPU machine); with TensorFlow installed, tf.data stays the loader on
+every backend. The same contract: any format Pillow reads, its first frame, as RGB; resized bilinearly
+with half-pixel centres and no antialiasing (tf.image.resize's sampling), rounded to uint8; undecodable or
+too-large files skipped into the SkipLog; float32 pixels in 0..255 with one-hot labels. Augmentation is
+`flip` and `crop` (the default recipe's, with the tf.data loader's distributions and crop_and_resize's
+sampling), drawn from numpy generators keyed by (seed, epoch, batch): reproducible, not the same draws as
+TensorFlow's. The other augmentations, --mix and file caches need TensorFlow's loader. Keras's worker
+threads decode batches in parallel (Pillow releases the GIL while it decodes).
+"""
+import os
+
+import numpy as np
+
+from common.errors import UsageError
+from common.schema import MAX_PIXELS
+
+SUPPORTED_AUGMENT = ("flip", "crop")
+NEEDS_TENSORFLOW = "needs TensorFlow's tf.data loader, and TensorFlow is not installed"
+
+
+def sample_bilinear(image, rows, cols):
+    """Bilinear samples of an (H, W, C) image at fractional row and column coordinates (clamped to the edges):
+    float32 (len(rows), len(cols), C), interpolating along the columns first, as TensorFlow does."""
+    height, width = image.shape[:2]
+    rows, cols = np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1)
+    top, left = np.floor(rows).astype(int), np.floor(cols).astype(int)
+    bottom, right = np.minimum(top + 1, height - 1), np.minimum(left + 1, width - 1)
+    dy, dx = (rows - top).astype(np.float32)[:, None, None], (cols - left).astype(np.float32)[None, :, None]
+    upper, lower = image[top].astype(np.float32), image[bottom].astype(np.float32)
+    upper = upper[:, left] + (upper[:, right] - upper[:, left]) * dx
+    lower = lower[:, left] + (lower[:, right] - lower[:, left]) * dx
+    return upper + (lower - upper) * dy
+
+
+def resize(image, size):
+    """An (H, W, 3) uint8 image resized to `size` (height, width) as tf.image.resize(method="bilinear") samples
+    it (half-pixel centres, no antialiasing), rounded back to uint8."""
+    (height, width), (out_h, out_w) = image.shape[:2], size
+    rows = (np.arange(out_h) + 0.5) * (height / out_h) - 0.5
+    cols = (np.arange(out_w) + 0.5) * (width / out_w) - 0.5
+    return np.round(np.clip(sample_bilinear(image, rows, cols), 0, 255)).astype(np.uint8)
+
+
+def decode(path, size):
+    """The image file at `path` as uint8 (height, width, 3) at `size`, or None when it cannot be decoded or
+    declares more than MAX_PIXELS (checked from the header, before decoding)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as opened:
+            if opened.size[0] * opened.size[1] > MAX_PIXELS:
+                return None
+            pixels = np.asarray(opened.convert("RGB"))  # the first frame; grey, RGBA, CMYK, palette -> RGB
+    except Exception:  # noqa: BLE001 - Pillow raises many types for unreadable files; all mean "skip it"
+        return None
+    return resize(pixels, size)
+
+
+def crop_and_flip(images, spec, rng):
+    """The tf.data loader's `crop` (a square of side 1 - u x crop placed uniformly, resized back with
+    crop_and_resize's corner-aligned sampling) and `flip` (each image mirrored with probability 1/2)."""
+    out = images.copy()
+    count, height, width = images.shape[:3]
+    draws = rng.uniform(size=(count, 4))
+    for i in range(count):
+        if spec.get("crop"):
+            side = 1.0 - draws[i, 0] * spec["crop"]
+            top, left = (1.0 - side) * draws[i, 1], (1.0 - side) * draws[i, 2]
+            rows = (top + side * np.arange(height) / max(height - 1, 1)) * (height - 1)
+            cols = (left + side * np.arange(width) / max(width - 1, 1)) * (width - 1)
+            out[i] = sample_bilinear(images[i], rows, cols)
+        if spec.get("flip") and draws[i, 3] < 0.5:
+            out[i] = out[i, :, ::-1]
+    return out
+
+
+def check_supported(augment, cache, mix):
+    """A UsageError naming the first option this loader cannot honour."""
+    unsupported = sorted(key for key, value in (augment or {}).items() if value and key not in SUPPORTED_AUGMENT)
+    if unsupported:
+        raise UsageError(f"--augment {','.join(unsupported)} {NEEDS_TENSORFLOW}; without it the loader does "
+                         f"{' and '.join(SUPPORTED_AUGMENT)} (pip install tensorflow-cpu for the others)")
+    if mix:
+        raise UsageError(f"--mix {mix} {NEEDS_TENSORFLOW}; drop --mix or pip install tensorflow-cpu")
+    if cache not in (None, "memory"):
+        raise UsageError(f"--cache with a file PATH {NEEDS_TENSORFLOW}; use --cache memory or none")
+
+
+def image_batches(paths, labels, depth, size, batch_size, skipped, shuffle=False, seed=None, augment=None,
+                  cache=None, drop_remainder=False, mix=None):
+    """A PyDataset of (float32 [B, H, W, 3] pixels, float32 one-hot [B, depth]) batches, or pixels alone when
+    `labels` is None, decoding in Keras's worker threads."""
+    check_supported(augment, cache, mix)
+    return make_batches_class()(paths, labels, depth, tuple(size), batch_size, skipped, shuffle, seed, augment,
+                                cache, drop_remainder)
+
+
+def make_batches_class():
+    """The PyDataset subclass (defined on first use, so importing this module does not import Keras)."""
+    import keras
+
+    class ImageBatches(keras.utils.PyDataset):
+        """Batches of the rows in a fresh seeded order every epoch (`shuffle`); `repeat()` makes it endless."""
+
+        def __init__(self, paths, labels, depth, size, batch_size, skipped, shuffle, seed, augment, cache,
+                     drop_remainder, endless=False):
+            super().__init__(workers=os.cpu_count() or 1, use_multiprocessing=False)
+            self.paths, self.labels, self.depth, self.size = list(paths), labels, depth, size
+            self.batch_size, self.skipped, self.shuffle, self.seed = batch_size, skipped, shuffle, seed or 0
+            self.augment, self.cached = augment, {} if cache == "memory" else None
+            self.drop_remainder, self.endless, self.epoch = drop_remainder, endless, 0
+
+        def __len__(self):
+            batches = len(self.paths) / self.batch_size
+            return int(batches) if self.drop_remainder else -(-len(self.paths) // self.batch_size)
+
+        @property
+        def num_batches(self):
+            return None if self.endless else len(self)
+
+        def repeat(self):
+            """This dataset without end, its epochs one after another (what tf.data's repeat() gives)."""
+            return type(self)(self.paths, self.labels, self.depth, self.size, self.batch_size, self.skipped,
+                              self.shuffle, self.seed, self.augment, "memory" if self.cached is not None else None,
+                              self.drop_remainder, endless=True)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+        def order(self, epoch):
+            """The rows' order in `epoch`: a permutation drawn from (seed, epoch), or as listed."""
+            count = len(self.paths)
+            return np.random.default_rng([self.seed, epoch]).permutation(count) if self.shuffle else np.arange(count)
+
+        def image(self, row):
+            """Row `row`'s decoded image (from the memory cache once decoded), or None after recording a skip."""
+            if self.cached is not None and row in self.cached:
+                return self.cached[row]
+            image = decode(self.paths[row], self.size)
+            if image is None:
+                self.skipped.record(self.paths[row])
+            if self.cached is not None:
+                self.cached[row] = image
+            return image
+
+        def __getitem__(self, index):
+            epoch, index = (self.epoch + index // len(self), index % len(self)) if self.endless else (self.epoch, index)
+            rows = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
+            kept = [(row, image) for row in rows if (image := self.image(row)) is not None]
+            if not kept:
+                raise UsageError(f"no image of a batch could be decoded (first: {self.paths[rows[0]]}); check "
+                                 "the files")
+            images = np.stack([image for _, image in kept]).astype(np.float32)
+            if self.augment:
+                images = crop_and_flip(images, self.augment, np.random.default_rng([self.seed, epoch, index]))
+            if self.labels is None:
+                return images
+            return images, np.eye(self.depth, dtype=np.float32)[[self.labels[row] for row, _ in kept]]
+
+    return ImageBatches
