@@ -2,9 +2,10 @@
 
 `flow_from_dataframe` hands over to it when TensorFlow is not installed (Keras's JAX backend on a machine
 that has JAX alone, such as a borrowed GPU machine); with TensorFlow installed, tf.data stays the loader on
-every backend. The same contract: any format Pillow reads, its first frame, as RGB; resized bilinearly
-with half-pixel centres and no antialiasing (tf.image.resize's sampling), rounded to uint8; undecodable or
-too-large files skipped into the SkipLog; float32 pixels in 0..255 with one-hot labels. Augmentation is
+every backend. The same contract: any format Pillow reads, its first frame, as RGB; resized bilinearly with
+half-pixel centres and no antialiasing (tf.image.resize's sampling, by Pillow's affine transform: within a level
+of TensorFlow's rounding); undecodable or too-large files skipped into the SkipLog; float32 pixels in 0..255
+with one-hot labels. Augmentation is
 `flip` and `crop` (the default recipe's, with the tf.data loader's distributions and crop_and_resize's
 sampling), drawn from numpy generators keyed by (seed, epoch, batch): reproducible, not the same draws as
 TensorFlow's. The other augmentations, --mix and file caches need TensorFlow's loader. Keras's worker
@@ -21,27 +22,20 @@ SUPPORTED_AUGMENT = ("flip", "crop")
 NEEDS_TENSORFLOW = "needs TensorFlow's tf.data loader, and TensorFlow is not installed"
 
 
-def sample_bilinear(image, rows, cols):
-    """Bilinear samples of an (H, W, C) image at fractional row and column coordinates (clamped to the edges):
-    float32 (len(rows), len(cols), C), interpolating along the columns first, as TensorFlow does."""
-    height, width = image.shape[:2]
-    rows, cols = np.clip(rows, 0, height - 1), np.clip(cols, 0, width - 1)
-    top, left = np.floor(rows).astype(int), np.floor(cols).astype(int)
-    bottom, right = np.minimum(top + 1, height - 1), np.minimum(left + 1, width - 1)
-    dy, dx = (rows - top).astype(np.float32)[:, None, None], (cols - left).astype(np.float32)[None, :, None]
-    upper, lower = image[top].astype(np.float32), image[bottom].astype(np.float32)
-    upper = upper[:, left] + (upper[:, right] - upper[:, left]) * dx
-    lower = lower[:, left] + (lower[:, right] - lower[:, left]) * dx
-    return upper + (lower - upper) * dy
+def affine(image, size, scale, offset):
+    """Pillow's bilinear sampling of a PIL image onto `size` (height, width): output pixel (row, col) reads input
+    point (offset + scale x index) per axis, clamped at the edges, without antialiasing; uint8 (H, W, 3)."""
+    from PIL import Image
+
+    data = (scale[1], 0, offset[1] + 0.5 - 0.5 * scale[1], 0, scale[0], offset[0] + 0.5 - 0.5 * scale[0])
+    return np.asarray(image.transform(size[::-1], Image.Transform.AFFINE, data, resample=Image.Resampling.BILINEAR))
 
 
 def resize(image, size):
-    """An (H, W, 3) uint8 image resized to `size` (height, width) as tf.image.resize(method="bilinear") samples
-    it (half-pixel centres, no antialiasing), rounded back to uint8."""
-    (height, width), (out_h, out_w) = image.shape[:2], size
-    rows = (np.arange(out_h) + 0.5) * (height / out_h) - 0.5
-    cols = (np.arange(out_w) + 0.5) * (width / out_w) - 0.5
-    return np.round(np.clip(sample_bilinear(image, rows, cols), 0, 255)).astype(np.uint8)
+    """A PIL image resized to `size` (height, width) as tf.image.resize(method="bilinear") samples it (half-pixel
+    centres, no antialiasing), within one level of its rounding: uint8 (H, W, 3)."""
+    scale = (image.height / size[0], image.width / size[1])
+    return affine(image, size, scale, (0.5 * scale[0] - 0.5, 0.5 * scale[1] - 0.5))
 
 
 def decode(path, size):
@@ -53,28 +47,24 @@ def decode(path, size):
         with Image.open(path) as opened:
             if opened.size[0] * opened.size[1] > MAX_PIXELS:
                 return None
-            pixels = np.asarray(opened.convert("RGB"))  # the first frame; grey, RGBA, CMYK, palette -> RGB
+            return resize(opened.convert("RGB"), size)  # the first frame; grey, RGBA, CMYK, palette -> RGB
     except Exception:  # noqa: BLE001 - Pillow raises many types for unreadable files; all mean "skip it"
         return None
-    return resize(pixels, size)
 
 
-def crop_and_flip(images, spec, rng):
+def crop_and_flip(image, spec, draws):
     """The tf.data loader's `crop` (a square of side 1 - u x crop placed uniformly, resized back with
-    crop_and_resize's corner-aligned sampling) and `flip` (each image mirrored with probability 1/2)."""
-    out = images.copy()
-    count, height, width = images.shape[:3]
-    draws = rng.uniform(size=(count, 4))
-    for i in range(count):
-        if spec.get("crop"):
-            side = 1.0 - draws[i, 0] * spec["crop"]
-            top, left = (1.0 - side) * draws[i, 1], (1.0 - side) * draws[i, 2]
-            rows = (top + side * np.arange(height) / max(height - 1, 1)) * (height - 1)
-            cols = (left + side * np.arange(width) / max(width - 1, 1)) * (width - 1)
-            out[i] = sample_bilinear(images[i], rows, cols)
-        if spec.get("flip") and draws[i, 3] < 0.5:
-            out[i] = out[i, :, ::-1]
-    return out
+    crop_and_resize's corner-aligned sampling) and `flip` (mirrored when the last draw is below 1/2) of a uint8
+    (H, W, 3) image, from 4 uniform draws, as one bilinear resampling."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    side = 1.0 - draws[0] * spec.get("crop", 0.0)
+    top, left = (1.0 - side) * draws[1] * (height - 1), (1.0 - side) * draws[2] * (width - 1)
+    step = (side * (height - 1) / max(height - 1, 1), side * (width - 1) / max(width - 1, 1))
+    if spec.get("flip") and draws[3] < 0.5:  # the columns read right to left
+        left, step = left + step[1] * (width - 1), (step[0], -step[1])
+    return affine(Image.fromarray(image), (height, width), step, (top, left))
 
 
 def check_supported(augment, cache, mix):
@@ -153,9 +143,10 @@ def make_batches_class():
             if not kept:
                 raise UsageError(f"no image of a batch could be decoded (first: {self.paths[rows[0]]}); check "
                                  "the files")
-            images = np.stack([image for _, image in kept]).astype(np.float32)
             if self.augment:
-                images = crop_and_flip(images, self.augment, np.random.default_rng([self.seed, epoch, index]))
+                draws = np.random.default_rng([self.seed, epoch, index]).uniform(size=(len(kept), 4))
+                kept = [(row, crop_and_flip(image, self.augment, d)) for (row, image), d in zip(kept, draws)]
+            images = np.stack([image for _, image in kept]).astype(np.float32)
             if self.labels is None:
                 return images
             return images, np.eye(self.depth, dtype=np.float32)[[self.labels[row] for row, _ in kept]]
