@@ -20,12 +20,12 @@ def run_command(prog, action, interrupted="interrupted"):
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         return 2
-    except ModuleNotFoundError as e:
-        if (e.name or "").partition(".")[0] != "tensorflow":
+    except ImportError as e:  # Keras's own guard raises a plain ImportError naming "the tensorflow module"
+        if (e.name or "").partition(".")[0] != "tensorflow" and "the tensorflow module" not in str(e):
             raise
-        print(f"{prog}: error: this needs TensorFlow, which is not installed: pip install tensorflow-cpu, or train "
-              "and evaluate on Keras's JAX backend with KERAS_BACKEND=jax (docs/install.md)", file=sys.stderr,
-              flush=True)
+        print(f"{prog}: error: this needs TensorFlow, which is not installed (pip install tensorflow-cpu); "
+              "train-cnn, evaluate-cnn and predict-cnn run without it on Keras's JAX backend (KERAS_BACKEND=jax, "
+              "docs/train-cnn.md)", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: {interrupted}", file=sys.stderr, flush=True)

@@ -136,3 +136,9 @@ def test_train_evaluate_and_predict_without_tensorflow(labelled_folder):
     assert out.strip().splitlines()[-1].split()[0].endswith("img_00000001.jpg")  # the image's predictions
     with Image.open(folder / "runs" / "a" / "worst_errors.png") as picture:
         assert picture.width > 0
+    process = start_cnn(["export", "runs/a", "--out", "exported"], folder, code=NO_TENSORFLOW)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 2 and err.strip().splitlines() == [
+        "export-model: error: this needs TensorFlow, which is not installed (pip install tensorflow-cpu); train-cnn, "
+        "evaluate-cnn and predict-cnn run without it on Keras's JAX backend (KERAS_BACKEND=jax, docs/train-cnn.md)"]
+    assert not (folder / "exported").exists()

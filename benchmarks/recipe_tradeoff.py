@@ -1,0 +1,105 @@
+"""Test top-1 against cost: one point per recipe (the mean over its seeds with a 95% t interval), its cost in
+multiples of the baseline recipe's mean training time, on the machine that trained them all.
+
+    python benchmarks/recipe_tradeoff.py --baseline default=RUNS/default --recipe long=RUNS/long \\
+        --single "ensemble of long=RUNS/long/ensemble:3" --single "student=RUNS/student:4" --out DIR
+
+--baseline and --recipe name --repeats folders (seed-*/metrics.json); --single names one evaluated folder
+(metrics.json) and its cost in multiples of the baseline (an ensemble of three long runs costs their sum).
+Writes DIR/tradeoff.json and DIR/tradeoff.png and prints the table.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from cnn.experiments.stats import T95, describe, paired_difference  # noqa: E402
+
+METRICS = ("top1", "balanced_accuracy", "macro_f1")
+
+
+def seeds(folder):
+    """{seed: metrics.json} of a --repeats folder."""
+    return {int(p.parent.name.split("-")[1]): json.loads(p.read_text()) for p in Path(folder).glob("seed-*/metrics.json")}
+
+
+def interval(values):
+    """Half-width of the mean's 95% t interval (0 for one value)."""
+    n = len(values)
+    return T95[n - 2] * describe(values)["sd"] / math.sqrt(n) if n > 1 else 0.0
+
+
+def recipe_row(name, folder, baseline_seconds, baseline=None):
+    runs = seeds(folder)
+    row = {"name": name, "folder": str(folder), "seeds": sorted(runs),
+           "cost": describe([r["train_seconds"] for r in runs.values()])["mean"] / baseline_seconds,
+           "train_seconds": [runs[s]["train_seconds"] for s in sorted(runs)]}
+    for metric in METRICS:
+        values = [runs[s][metric] for s in sorted(runs)]
+        row[metric] = {**describe(values), "half_interval": interval(values), "values": values}
+    if baseline is not None:
+        shared = sorted(set(runs) & set(baseline))
+        row["vs_baseline"] = paired_difference([runs[s]["top1"] for s in shared],
+                                               [baseline[s]["top1"] for s in shared])
+    return row
+
+
+def single_row(spec):
+    name, _, rest = spec.partition("=")
+    folder, _, cost = rest.rpartition(":")
+    metrics = json.loads((Path(folder) / "metrics.json").read_text())
+    return {"name": name, "folder": folder, "cost": float(cost),
+            **{m: {"mean": metrics[m], "half_interval": 0.0, "n": 1} for m in METRICS}}
+
+
+def draw(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for row in rows:
+        ax.errorbar(row["cost"], row["top1"]["mean"], yerr=row["top1"]["half_interval"], fmt="o", capsize=4)
+        ax.annotate(f"{row['name']} ({row['top1']['mean']:.3f})", (row["cost"], row["top1"]["mean"]),
+                    textcoords="offset points", xytext=(6, -12), fontsize=8)
+    ax.set_xlabel("training cost (multiples of the default run's time)")
+    ax.set_ylabel("test top-1 (mean over seeds, 95% interval)")
+    ax.set_title("clothing-dataset-small, 256 px: accuracy against cost")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", required=True, help="NAME=FOLDER: the --repeats folder costs are divided by")
+    parser.add_argument("--recipe", action="append", default=[], help="NAME=FOLDER: another --repeats folder")
+    parser.add_argument("--single", action="append", default=[], help="NAME=FOLDER:COST: one evaluated folder")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    name, _, folder = args.baseline.partition("=")
+    baseline = seeds(folder)
+    seconds = describe([r["train_seconds"] for r in baseline.values()])["mean"]
+    rows = [recipe_row(name, folder, seconds)]
+    rows += [recipe_row(*spec.split("=", 1), seconds, baseline) for spec in args.recipe]
+    rows += [single_row(spec) for spec in args.single]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tradeoff.json").write_text(json.dumps({"baseline_seconds": seconds, "rows": rows}, indent=1))
+    draw(rows, out / "tradeoff.png")
+    for row in rows:
+        versus = row.get("vs_baseline")
+        paired = (f"  vs baseline {versus['mean']:+.3f} [{versus['low']:+.3f}, {versus['high']:+.3f}]"
+                  if versus else "")
+        print(f"{row['name']:>24}: cost {row['cost']:.2f}x  top-1 {row['top1']['mean']:.3f} +- "
+              f"{row['top1'].get('sd', 0):.3f}  balanced {row['balanced_accuracy']['mean']:.3f}  "
+              f"macro F1 {row['macro_f1']['mean']:.3f}{paired}")
+
+
+if __name__ == "__main__":
+    main()
