@@ -6,6 +6,7 @@ import pytest
 
 from cnn.training.options import RECIPES, TrainOptions, add_to_parser, typed_options
 from cnn.training.schedule import rate_at
+from common.errors import UsageError
 
 
 def test_card_recipe_is_the_write_ups_original():
@@ -52,3 +53,5 @@ def test_long_recipe_is_the_default_over_more_epochs_with_progressive_resizing()
     assert [getattr(long, name) for name in same] == [getattr(default, name) for name in same]
     assert (default.epochs, default.progressive) == (20, "none")
     assert TrainOptions(recipe="long", epochs=40, progressive="none").epochs == 40  # the user's values win
+    with pytest.raises(UsageError, match=r"--recipe long sets it: pass --progressive none"):
+        TrainOptions(recipe="long", image_size=128)
