@@ -98,7 +98,11 @@ def test_shuffling_repeats_with_the_seed_and_changes_every_epoch(sample_labels):
     assert np.array_equal(first[0][0], again[0][0])  # the same augmented pixels from the same seed
     assert sorted(np.concatenate(epoch0).tolist()) == list(range(12))  # every row once an epoch
     first.on_epoch_end()
-    assert [np.argmax(first[i][1], axis=1).tolist() for i in range(3)] != [e.tolist() for e in epoch0]
+    epoch1 = [np.argmax(first[i][1], axis=1).tolist() for i in range(3)]
+    assert epoch1 != [e.tolist() for e in epoch0]
+    endless = again.repeat()  # passes one after another, numbered on by the index alone
+    assert endless.num_batches is None
+    assert [np.argmax(endless[i][1], axis=1).tolist() for i in range(6)] == [e.tolist() for e in epoch0] + epoch1
 
 
 def test_an_undecodable_file_is_skipped_and_logged(sample_labels, tmp_path):

@@ -137,7 +137,8 @@ def make_batches_class():
             return image
 
         def __getitem__(self, index):
-            epoch, index = (self.epoch + index // len(self), index % len(self)) if self.endless else (self.epoch, index)
+            # Endless, Keras's enqueuer numbers the batches on across its epochs: the index alone says the pass.
+            epoch, index = divmod(index, len(self)) if self.endless else (self.epoch, index)
             rows = self.order(epoch)[index * self.batch_size:(index + 1) * self.batch_size]
             kept = [(row, image) for row in rows if (image := self.image(row)) is not None]
             if not kept:
