@@ -1,12 +1,16 @@
 """Test top-1 against cost: one point per recipe (the mean over its seeds with a 95% t interval), its cost in
-multiples of the baseline recipe's mean training time, on the machine that trained them all.
+multiples of the default run's training time on the machine that trained them.
 
-    python benchmarks/recipe_tradeoff.py --baseline default=RUNS/default --recipe long=RUNS/long \\
-        --single "ensemble of long=RUNS/long/ensemble:3" --single "student=RUNS/student:4" --out DIR
+    python benchmarks/recipe_tradeoff.py --baseline default=benchmarks/recipes_256.json:cnn5 \
+        --baseline-seconds 850 --recipe long=RUNS/long \
+        --single "ensemble of 3 long=RUNS/long/ensemble:5.5" --single "student=RUNS/student:5.5" --out DIR
 
---baseline and --recipe name --repeats folders (seed-*/metrics.json); --single names one evaluated folder
-(metrics.json) and its cost in multiples of the baseline (an ensemble of three long runs costs their sum).
-Writes DIR/tradeoff.json and DIR/tradeoff.png and prints the table.
+--baseline is a --repeats folder (seed-*/metrics.json) or FILE.json:KEY (its runs[KEY][seed] metrics, as
+benchmarks/recipes_256.json holds them); --baseline-seconds the default run's training seconds on this machine
+(default: the baseline's own mean); --recipe another --repeats folder, compared with the baseline seed by seed;
+--single one evaluated folder (metrics.json) whose cost is its own train_seconds, if any, plus EXTRA multiples
+(an ensemble costs its members; a distilled student its teacher too). Writes DIR/tradeoff.json and
+DIR/tradeoff.png and prints the table.
 """
 import argparse
 import json
@@ -22,9 +26,13 @@ from cnn.experiments.stats import T95, describe, paired_difference  # noqa: E402
 METRICS = ("top1", "balanced_accuracy", "macro_f1")
 
 
-def seeds(folder):
-    """{seed: metrics.json} of a --repeats folder."""
-    return {int(p.parent.name.split("-")[1]): json.loads(p.read_text()) for p in Path(folder).glob("seed-*/metrics.json")}
+def seeds(source):
+    """{seed: metrics} of a --repeats folder, or of FILE.json:KEY (runs[KEY] of a results file)."""
+    if ".json:" in source:
+        path, _, key = source.rpartition(":")
+        return {int(seed): metrics for seed, metrics in json.loads(Path(path).read_text())["runs"][key].items()}
+    return {int(p.parent.name.split("-")[1]): json.loads(p.read_text())
+            for p in Path(source).glob("seed-*/metrics.json")}
 
 
 def interval(values):
@@ -34,6 +42,7 @@ def interval(values):
 
 
 def recipe_row(name, folder, baseline_seconds, baseline=None):
+    """A --repeats folder's metrics over its seeds, its cost, and its paired difference from `baseline`."""
     runs = seeds(folder)
     row = {"name": name, "folder": str(folder), "seeds": sorted(runs),
            "cost": describe([r["train_seconds"] for r in runs.values()])["mean"] / baseline_seconds,
@@ -48,15 +57,18 @@ def recipe_row(name, folder, baseline_seconds, baseline=None):
     return row
 
 
-def single_row(spec):
+def single_row(spec, baseline_seconds):
+    """One evaluated folder (an ensemble, a student) as a point without an interval."""
     name, _, rest = spec.partition("=")
-    folder, _, cost = rest.rpartition(":")
+    folder, _, extra = rest.rpartition(":")
     metrics = json.loads((Path(folder) / "metrics.json").read_text())
-    return {"name": name, "folder": folder, "cost": float(cost),
+    own = metrics.get("train_seconds", 0.0) / baseline_seconds
+    return {"name": name, "folder": folder, "cost": own + float(extra), "train_seconds": metrics.get("train_seconds"),
             **{m: {"mean": metrics[m], "half_interval": 0.0, "n": 1} for m in METRICS}}
 
 
 def draw(rows, path):
+    """tradeoff.png: each row's mean top-1 with its 95% interval against its cost."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,17 +89,19 @@ def draw(rows, path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", required=True, help="NAME=FOLDER: the --repeats folder costs are divided by")
+    parser.add_argument("--baseline", required=True, help="NAME=FOLDER or NAME=FILE.json:KEY: the seeds compared with")
+    parser.add_argument("--baseline-seconds", type=float, help="the default run's training seconds on this machine")
     parser.add_argument("--recipe", action="append", default=[], help="NAME=FOLDER: another --repeats folder")
-    parser.add_argument("--single", action="append", default=[], help="NAME=FOLDER:COST: one evaluated folder")
+    parser.add_argument("--single", action="append", default=[], help="NAME=FOLDER:EXTRA: one evaluated folder")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     name, _, folder = args.baseline.partition("=")
     baseline = seeds(folder)
-    seconds = describe([r["train_seconds"] for r in baseline.values()])["mean"]
+    seconds = args.baseline_seconds or describe([r["train_seconds"] for r in baseline.values()])["mean"]
     rows = [recipe_row(name, folder, seconds)]
+    rows[0]["cost"] = 1.0  # by definition, also where its seeds trained on another machine
     rows += [recipe_row(*spec.split("=", 1), seconds, baseline) for spec in args.recipe]
-    rows += [single_row(spec) for spec in args.single]
+    rows += [single_row(spec, seconds) for spec in args.single]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "tradeoff.json").write_text(json.dumps({"baseline_seconds": seconds, "rows": rows}, indent=1))
