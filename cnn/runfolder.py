@@ -349,15 +349,20 @@ def run_identity(config):
             f"keras {versions.get('keras', '?')}")
 
 
+DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tensorflow-intel")}
+
+
 def package_versions():
     """Versions of the packages that shape a run's results, for config.json (jax's on the jax backend)."""
     import importlib.metadata
 
-    def version(name):
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+    def version(name):  # TensorFlow installs as tensorflow, tensorflow-cpu (requirements.txt) or others
+        for distribution in DISTRIBUTIONS.get(name, (name,)):
+            try:
+                return importlib.metadata.version(distribution)
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        return None
 
     import keras
 

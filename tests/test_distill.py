@@ -2,6 +2,7 @@
 to the teacher's softened probabilities on the same batch; validation is the cross-entropy alone; model.keras is
 the student."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,13 +66,20 @@ def test_teacher_options_are_checked(small_run, tmp_path):
 
 
 @pytest.mark.train
-def test_a_distilled_run_saves_the_student_alone(small_run, labelled_folder, monkeypatch):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])  # bfloat16: a teacher's and student's outputs
+def test_a_distilled_run_saves_the_student_alone(small_run, labelled_folder, monkeypatch, precision):
     from cnn.training.train import train
     from common.keras_model import load_keras_model
 
-    monkeypatch.chdir(labelled_folder("distill"))
-    run, metrics = train(out="runs/student", teacher=str(small_run[0]), **dict(TINY, epochs=2))
-    assert json.loads((run / "config.json").read_text())["options"]["teacher"] == str(small_run[0])
+    monkeypatch.chdir(labelled_folder(f"distill-{precision}"))
+    teacher = small_run[0]
+    if precision != "float32":  # an ensemble teacher: its mean is a layer built under the student's policy
+        from cnn.experiments.repeats import train_repeats
+
+        teacher = Path("runs/teachers")
+        train_repeats(teacher, 2, dict(TINY, precision=precision))
+    run, metrics = train(out="runs/student", teacher=str(teacher), **dict(TINY, epochs=2, precision=precision))
+    assert json.loads((run / "config.json").read_text())["options"]["teacher"] == str(teacher)
     model = load_keras_model(run / "model.keras")
     assert model.name == "clothing_cnn" and "teacher" not in [layer.name for layer in model.layers]
     assert metrics["images"] > 0 and (run / "finished.json").is_file()

@@ -51,6 +51,9 @@ def test_config_records_options_labels_hash_and_versions(trained, workdir):
     assert config["labels"]["rows"] == df.split.value_counts().to_dict()
     assert config["precision"] == "float32"
     assert config["versions"]["keras"] == keras.__version__
+    import tensorflow as tf
+
+    assert config["versions"]["tensorflow"] == tf.__version__  # installed as tensorflow-cpu
     classes = json.loads((run / "classes.json").read_text())
     assert [classes[str(i)] for i in range(len(classes))] == sorted(set(df.label))
     assert config["classes"] == sorted(set(df.label))  # the record classes.json is checked against

@@ -90,12 +90,13 @@ def calibrated_copy(run, name):
 
 def ensemble_model(runs):
     """One Keras model of standard layers: the image -> the mean of the members' calibrated probabilities (what
-    Ensemble.predict_on_batch computes), for export-model and --teacher."""
+    Ensemble.predict_on_batch computes), for export-model and --teacher; float32 under any global policy, as
+    each member's softmax is."""
     import keras
 
     image = keras.Input(shape=runs[0].model.inputs[0].shape[1:], name="image")
     outputs = [calibrated_copy(run, f"member_{i}")(image) for i, run in enumerate(runs)]
-    mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="mean")(outputs)
+    mean = outputs[0] if len(outputs) == 1 else keras.layers.Average(name="mean", dtype="float32")(outputs)
     return keras.Model(image, mean, name="ensemble")
 
 
