@@ -79,6 +79,7 @@ def draw(rows, path):
         ax.errorbar(row["cost"], row["top1"]["mean"], yerr=row["top1"]["half_interval"], fmt="o", capsize=4)
         ax.annotate(f"{row['name']} ({row['top1']['mean']:.3f})", (row["cost"], row["top1"]["mean"]),
                     textcoords="offset points", xytext=(6, -12), fontsize=8)
+    ax.set_xlim(0.5, 1.5 * max(row["cost"] for row in rows))  # room for the right-most label
     ax.set_xlabel("training cost (multiples of the default run's time)")
     ax.set_ylabel("test top-1 (mean over seeds, 95% interval)")
     ax.set_title("clothing-dataset-small, 256 px: accuracy against cost")
