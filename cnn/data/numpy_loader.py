@@ -5,11 +5,11 @@ that has JAX alone, such as a borrowed GPU machine); with TensorFlow installed, 
 every backend. The same contract: any format Pillow reads, its first frame, as RGB; resized bilinearly with
 half-pixel centres and no antialiasing (tf.image.resize's sampling, by Pillow's affine transform: within a level
 of TensorFlow's rounding); undecodable or too-large files skipped into the SkipLog; float32 pixels in 0..255
-with one-hot labels. Augmentation is
-`flip` and `crop` (the default recipe's, with the tf.data loader's distributions and crop_and_resize's
-sampling), drawn from numpy generators keyed by (seed, epoch, batch): reproducible, not the same draws as
-TensorFlow's. The other augmentations, --mix and file caches need TensorFlow's loader. Keras's worker
-threads decode batches in parallel (Pillow releases the GIL while it decodes).
+with one-hot labels. Augmentation is `flip` and `crop` (the default recipe's, with the tf.data loader's
+distributions and crop_and_resize's sampling), drawn from numpy generators keyed by (seed, epoch, batch):
+reproducible, not the same draws as TensorFlow's. The other augmentations, --mix and file caches need
+TensorFlow's loader. Keras's worker threads decode batches in parallel (Pillow releases the GIL while it
+decodes).
 """
 import os
 
@@ -104,8 +104,8 @@ def make_batches_class():
             self.drop_remainder, self.endless, self.epoch = drop_remainder, endless, 0
 
         def __len__(self):
-            batches = len(self.paths) / self.batch_size
-            return int(batches) if self.drop_remainder else -(-len(self.paths) // self.batch_size)
+            whole, rest = divmod(len(self.paths), self.batch_size)
+            return whole + bool(rest and not self.drop_remainder)
 
         @property
         def num_batches(self):

@@ -44,9 +44,9 @@ RECIPES = {
                      label_smoothing=0.0, schedule="none", warmup_epochs=0, augment="flip,zoom=0.1,shear=0.18",
                      dropout=0.5, patience=None, freeze_backbone=True),
 }
-# `long` (#28): the default's regularisation over 4x the epochs, the first three quarters at 128 px (a quarter of
-# a 256-px epoch's cost each), about 1.75x the default run's time; cosine decay to 0 makes the last epochs the
-# best, so it does not stop early (docs/results/long-recipe.md).
+# `long` (#28): the default's regularisation over 4x the epochs, the first three quarters at 128 px (about a third
+# of a 256-px epoch's cost each, validation included), about 2x the default run's time; cosine decay to 0 makes
+# the last epochs the best, so it does not stop early (docs/results/long-recipe.md).
 RECIPES["long"] = dict(RECIPES["default"], epochs=80, progressive="128:0.75", patience=80)
 for _recipe in RECIPES.values():  # the from-scratch recipes train every layer
     _recipe.setdefault("freeze_backbone", False)
@@ -71,7 +71,7 @@ class TrainOptions:
                               "128:0.5; validation is always at --image-size; none: every epoch at --image-size",
                               default_text="128:0.75 with --recipe long, none otherwise")
     recipe: str = option(None, "default: augmentation, dropout, AdamW, label smoothing, warm-up + cosine; "
-                         "long: the default over 80 epochs, the first 60 at 128 px (about 1.75x the default's time); "
+                         "long: the default over 80 epochs, the first 60 at 128 px (about twice the default's time); "
                          "card: the write-up's Adam 1e-3 with nothing else; transfer: the tutorials' frozen "
                          "pretrained backbone, Adam 5e-4, shear/zoom/flip; options below override it",
                          choices=tuple(RECIPES), default_text="transfer for keras.applications architectures, "
