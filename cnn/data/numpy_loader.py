@@ -11,6 +11,7 @@ reproducible, not the same draws as TensorFlow's. The other augmentations, --mix
 TensorFlow's loader. Keras's worker threads decode batches in parallel (Pillow releases the GIL while it
 decodes).
 """
+import copy
 import os
 
 import numpy as np
@@ -96,12 +97,12 @@ def make_batches_class():
         """Batches of the rows in a fresh seeded order every epoch (`shuffle`); `repeat()` makes it endless."""
 
         def __init__(self, paths, labels, depth, size, batch_size, skipped, shuffle, seed, augment, cache,
-                     drop_remainder, endless=False):
+                     drop_remainder):
             super().__init__(workers=os.cpu_count() or 1, use_multiprocessing=False)
             self.paths, self.labels, self.depth, self.size = list(paths), labels, depth, size
             self.batch_size, self.skipped, self.shuffle, self.seed = batch_size, skipped, shuffle, seed or 0
             self.augment, self.cached = augment, {} if cache == "memory" else None
-            self.drop_remainder, self.endless, self.epoch = drop_remainder, endless, 0
+            self.drop_remainder, self.endless, self.epoch = drop_remainder, False, 0
 
         def __len__(self):
             whole, rest = divmod(len(self.paths), self.batch_size)
@@ -112,10 +113,11 @@ def make_batches_class():
             return None if self.endless else len(self)
 
         def repeat(self):
-            """This dataset without end, its epochs one after another (what tf.data's repeat() gives)."""
-            return type(self)(self.paths, self.labels, self.depth, self.size, self.batch_size, self.skipped,
-                              self.shuffle, self.seed, self.augment, "memory" if self.cached is not None else None,
-                              self.drop_remainder, endless=True)
+            """This dataset without end, its epochs one after another (what tf.data's repeat() gives); it shares
+            this one's rows, skip log and memory cache."""
+            endless = copy.copy(self)
+            endless.endless = True
+            return endless
 
         def on_epoch_end(self):
             self.epoch += 1

@@ -235,7 +235,7 @@ class TrainOptions:
         if self.progressive == "none":
             return
         problem = resolution_problem(self, MIN_IMAGE_SIZE[self.arch])
-        if problem and self.progressive == RECIPES[self.recipe].get("progressive"):
+        if problem and self.progressive == RECIPES[self.recipe]["progressive"]:
             problem += f" (--recipe {self.recipe} sets it: pass --progressive none, or smaller sizes)"
         _require(problem is None, "progressive", self.progressive, problem)
         for ok, rule in ((self.arch not in PRETRAINED, f"takes a from-scratch --arch, not {self.arch}"),
