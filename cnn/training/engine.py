@@ -75,7 +75,7 @@ def plan_callbacks(context, plan, steps):
     from cnn.training.callbacks import training_callbacks
     from cnn.training.schedule import schedule_callback
 
-    extra = list(context.callbacks)
+    extra = step_callbacks(plan.options) + list(context.callbacks)
     if plan.options.tensorboard:
         from cnn.training.tensorboard import tensorboard_callbacks
 
@@ -83,6 +83,16 @@ def plan_callbacks(context, plan, steps):
     return ([keras.callbacks.TerminateOnNaN(), schedule_callback(plan.options, steps, plan.first_epoch)]
             + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved,
                                  ema=bool(plan.options.ema), image_size=plan.image_size) + extra)
+
+
+def step_callbacks(options):
+    """--lookahead's and --bias-lr's adjustments of each optimizer step, as Keras callbacks."""
+    from cnn.training.bias_rate import bias_rate_callback
+    from cnn.training.lookahead import lookahead_callback, parse_lookahead
+
+    lookahead = parse_lookahead(options.lookahead)
+    return ([bias_rate_callback(options.bias_lr)] if options.bias_lr != 1 else []) + (
+        [lookahead_callback(*lookahead)] if lookahead else [])
 
 
 def fit(context, plan):

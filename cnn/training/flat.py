@@ -111,6 +111,16 @@ def first_phase(df, classes, options, dist, done):
             from cnn.training.whiten import whiten_first_conv
 
             whiten_first_conv(model, df[df.split == "train"], options.image_size, options.seed)
+        if options.dirac:
+            from cnn.training.identity_init import identity_init
+
+            identity_init(model)
+        if options.bias_lr != 1:
+            from cnn.training.bias_rate import bias_variables
+
+            if not bias_variables(model):
+                raise UsageError(f"--bias-lr {options.bias_lr}: --arch {options.arch} has no BatchNormalization "
+                                 "biases; add --batch-norm or drop --bias-lr")
         if dist.name == "default" and feature_cache.applies(model, options):
             head, train_data, val_data = feature_cache.cached_datasets(model, df, classes, options)
             return FitPlan(compile_model(head, options), train_data, val_data, options, done=done, saved=model,

@@ -13,6 +13,7 @@ from cnn.data.hierarchy import FLAT, option_problem
 from cnn.data.mix import parse_mix
 from cnn.data.shards import packed_size, rows_csv
 from cnn.models.architectures import ARCHITECTURES, DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
+from cnn.training.lookahead import parse_lookahead
 from cnn.training.precision import PRECISIONS
 from cnn.training.resolution import check as resolution_problem
 from cnn.training.strategy import STRATEGIES
@@ -96,6 +97,12 @@ class TrainOptions:
                                         "probabilities (> 0; the term is scaled by T^2)")
     whiten: bool = option(False, "start the first convolution as a patch-whitening filter bank of the training "
                           "images and keep it frozen (airbench's first layer; from-scratch architectures)")
+    dirac: bool = option(False, "start every convolution after the first with as many identity filters as it has "
+                         "input channels (airbench's dirac init; from-scratch architectures)")
+    lookahead: str = option("none", "Lookahead: every K steps the slow weights move ALPHA of the way to the fast "
+                            "ones, which restart from them (K:ALPHA, e.g. 5:0.5); none: off", metavar="K:ALPHA")
+    bias_lr: float = option(1.0, "the BatchNormalization biases learn this many times faster than the other "
+                            "weights (airbench: 64); 1: the same rate", metavar="F")
     class_weight: str = option("none", "balanced weighs each class's loss by n/(classes*n_class)",
                                choices=("none", "balanced"))
     calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
@@ -194,10 +201,7 @@ class TrainOptions:
             _require(False, "mix", self.mix, str(error))
         self.check_progressive()
         self.check_teacher()
-        _require(not self.whiten or self.arch not in PRETRAINED, "whiten", self.whiten,
-                 f"sets a from-scratch network's first convolution, not {self.arch}'s")
-        _require(not self.whiten or self.init == "none", "whiten", self.whiten,
-                 "would overwrite the first convolution --init copies; drop one of them")
+        self.check_airbench()
         problem = option_problem(self.hierarchy)
         _require(problem is None, "hierarchy", self.hierarchy, problem)
         if self.data != "none" and packed_size(self.data) != self.image_size:
@@ -242,6 +246,26 @@ class TrainOptions:
                          (self.data == "none", "reads the image files at each size; drop --data"),
                          (not self.tensorflow_loop, TF_LOOP)):
             _require(ok, "progressive", self.progressive, rule)
+
+    def check_airbench(self):
+        """--whiten and --dirac set a from-scratch network's starting weights; --lookahead and --bias-lr step the
+        weights from Keras callbacks, which neither --ema's swapped weights nor TensorFlow's own loop allow for."""
+        for name in ("whiten", "dirac"):
+            value = getattr(self, name)
+            _require(not value or self.arch not in PRETRAINED, name, value,
+                     f"sets a from-scratch network's starting weights, not {self.arch}'s")
+            _require(not value or self.init == "none", name, value,
+                     "would overwrite the weights --init copies; drop one of them")
+        try:
+            parse_lookahead(self.lookahead)
+        except ValueError as error:
+            _require(False, "lookahead", self.lookahead, str(error))
+        _require(math.isfinite(self.bias_lr) and self.bias_lr > 0, "bias_lr", self.bias_lr,
+                 "must be a finite number > 0 (1 = off)")
+        for name, off in (("lookahead", "none"), ("bias_lr", 1.0)):
+            value = getattr(self, name)
+            _require(value == off or not self.ema, name, value, "cannot be combined with --ema; drop one of them")
+            _require(value == off or not self.tensorflow_loop, name, value, TF_LOOP)
 
     def check_teacher(self):
         """--teacher: a finished run or --repeats folder; a weight and temperature that make a loss."""
