@@ -170,6 +170,9 @@ def evaluate_main(argv=None):
     p.add_argument("--audit", metavar="DIR", action="append", default=[], help="attach an audit-data -o or "
                    "audit-labels --out folder to the run: its figures and picture join RUN/report.html "
                    "(RUN/audits.json; repeatable)")
+    p.add_argument("--shifts", action="store_true", help="also score the split under changes of look (closer, "
+                   "farther, darker, low contrast, colour cast, greyscale, JPEG, blur): how much of the top-1 "
+                   "survives photos that do not look like the dataset's (written to <report folder>/shifts/)")
     args = p.parse_args(argv)
     if args.labels and args.data:
         p.error("give --labels or --data, not both")
@@ -180,9 +183,13 @@ def evaluate_main(argv=None):
         from cnn.evaluation.reports import format_report
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
-                                    tta=args.tta, audits=args.audit,
+                                    tta=args.tta, audits=args.audit, shifts=args.shifts,
                                     skip_missing=args.skip_missing, compare=args.compare, data=args.data)
         print(format_report(metrics), end="")
+        if args.shifts:
+            from cnn.evaluation.shifts import format_shifts
+
+            print("\nunder shifts of look:\n" + format_shifts(metrics["shifts"]["table"]))
         if args.compare:
             print("\n" + format_comparison(metrics["comparison"]))
         print(f"evaluate-cnn: report written to {out}", file=sys.stderr)

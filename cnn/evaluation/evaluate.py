@@ -16,6 +16,8 @@ from common.errors import UsageError
 
 TRAINING_FIGURES = ("train_seconds", "epochs_run", "best_epoch", "sub_models")  # metrics.json keys only training knows
 say = writer("evaluate-cnn")
+FILES_ONLY = "{0} scores the image files; drop --data (or {0})"
+SHIFTS = "shifts"  # evaluate-cnn --shifts: <report folder>/shifts/
 ENSEMBLE = "ensemble"  # a --repeats parent's ensemble report: PARENT/ensemble/ (and ensemble/eval-.../)
 
 
@@ -60,14 +62,26 @@ def carry_training_record(out, metrics):
     return before.get("top1")
 
 
+def shift_check(score, rows, image_size, batch_size, out):
+    """Score `rows` under every shift, write shifts.csv/json/png into `out`; returns the records and summary."""
+    from cnn.evaluation.shifts import score_shifts, shift_summary, write_shift_report
+
+    results = score_shifts(score, rows, image_size, batch_size, log=say)
+    write_shift_report(out, results)
+    return {**shift_summary(results), "table": results}
+
+
 def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None,
-                 tta="none", audits=()):
+                 tta="none", audits=(), shifts=False):
     """Score a run (flat or hierarchical) on one split of a labels CSV or shards folder; write the reports; return
     (metrics, report folder). With `compare` (another run trained on the same labels CSV), metrics["comparison"]
     holds both runs side by side on the same rows (also written as compare.txt and compare.json). `audits`:
-    audit-data/audit-labels output folders to attach to the run (RUN/audits.json), shown on its report.html."""
+    audit-data/audit-labels output folders to attach to the run (RUN/audits.json), shown on its report.html.
+    `shifts`: also score the split under cnn.evaluation.shifts' changes of look (written to <report>/shifts/)."""
     from cnn.evaluation.compare import check_comparable, compare_on_rows
 
+    if shifts and data is not None:  # before any model loads; a run trained from shards is refused below
+        raise UsageError(FILES_ONLY.format("--shifts"))
     mine = open_scorable(run_dir, tta)
     if audits:
         attach_audits(run_dir, audits)
@@ -76,8 +90,9 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     if other is not None:
         check_comparable(run, other.run)
     df, source, named, data = scoring_rows(run, run_dir, labels, data)
-    if compare is not None and data != "none":
-        raise UsageError("--compare scores both runs on the same image files; drop --data (or --compare)")
+    for wanted, option in ((compare is not None, "--compare"), (shifts, "--shifts")):
+        if wanted and data != "none":
+            raise UsageError(FILES_ONLY.format(option))
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
     truth, probs, metrics = mine.score(rows, batch_size, skip_missing, data)
@@ -85,6 +100,8 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     out = report_dir(Path(run_dir) / ENSEMBLE if is_ensemble(run_dir) else run_dir, named, split, tta)
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
+    if shifts:
+        metrics["shifts"] = shift_check(mine.score, rows, run.image_size, batch_size, out / SHIFTS)
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
     if mine.explained is not None:
         write_error_maps(out, mine.explained, metrics["worst_errors"])

@@ -1,0 +1,142 @@
+"""evaluate-cnn --shifts: the split scored again under changes of look a photo from elsewhere brings (closer or
+farther framing, light, contrast, colour cast, greyscale, JPEG, blur), so the report says how much of the test
+top-1 survives outside the dataset's own look.
+
+Each shifted image is the split's image resized to the run's input size (as the loader resizes, within one level),
+then changed, and written once to a temporary folder; the run's own scorer (flat, cascade or ensemble, with --tta) reads those files, so every shift,
+and the "none" reference beside them, goes through the same loader.
+"""
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SCALE = 0.75  # closer: the central SCALE of the side, enlarged; farther: the photo shrunk to SCALE on its border colour
+
+
+def _closer(image):
+    from PIL import Image
+
+    side = image.width
+    margin = round(side * (1 - SCALE) / 2)
+    return image.crop((margin, margin, side - margin, side - margin)).resize((side, side), Image.BILINEAR)
+
+
+def _farther(image):
+    from PIL import Image
+
+    side, pixels = image.width, np.asarray(image)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]]).mean(axis=0)
+    canvas = Image.new("RGB", (side, side), tuple(int(v) for v in border))
+    small = round(side * SCALE)
+    canvas.paste(image.resize((small, small), Image.BILINEAR), ((side - small) // 2,) * 2)
+    return canvas
+
+
+def _pixels(change):
+    """A shift written as arithmetic on the float pixels, clipped back to 0..255."""
+    from PIL import Image
+
+    return lambda image: Image.fromarray(np.clip(change(np.asarray(image, np.float64)), 0, 255).astype(np.uint8))
+
+
+def _blurred(image):
+    from PIL import ImageFilter
+
+    return image.filter(ImageFilter.GaussianBlur(radius=image.width / 128))  # 2 px at 256
+
+
+SHIFTS = {  # name -> (what it changes, PIL RGB image -> PIL RGB image); "none" is the reference
+    "none": ("the image as the model takes it", lambda image: image),
+    "closer": (f"the central {SCALE:.0%} of the side, enlarged (a closer shot)", _closer),
+    "farther": (f"the photo shrunk to {SCALE:.0%} on its border colour (a wider shot)", _farther),
+    "darker": ("brightness x 0.6", _pixels(lambda x: x * 0.6)),
+    "low-contrast": ("contrast x 0.5 about the image's mean", _pixels(lambda x: (x - x.mean()) * 0.5 + x.mean())),
+    "warm-cast": ("red x 1.15, blue x 0.8 (tungsten light)", _pixels(lambda x: x * np.array([1.15, 1.0, 0.8]))),
+    "greyscale": ("luminance in every channel", lambda image: image.convert("L").convert("RGB")),
+    "jpeg-15": ("saved at JPEG quality 15", None),  # written by the encoder itself, below
+    "blurred": ("Gaussian blur of radius side/128 (2 px at 256)", _blurred),
+}
+
+
+def write_shifted(rows, image_size, name, folder):
+    """The rows' images resized to image_size x image_size, changed by shift `name`, written under `folder`;
+    returns the rows pointing at them (images that cannot be decoded are left out, as the loader skips them)."""
+    from PIL import Image
+
+    from cnn.data.numpy_loader import decode
+
+    kept, paths = [], []
+    for i, (index, path) in enumerate(rows["path"].items()):
+        pixels = decode(path, (image_size, image_size))
+        if pixels is None:
+            continue
+        image = Image.fromarray(pixels)
+        target = Path(folder) / f"{i}.{'jpg' if name == 'jpeg-15' else 'png'}"
+        if name == "jpeg-15":
+            image.save(target, quality=15)
+        else:
+            SHIFTS[name][1](image).save(target)
+        kept.append(index)
+        paths.append(str(target))
+    return rows.loc[kept].assign(path=paths)
+
+
+def score_shifts(score, rows, image_size, batch_size=32, log=print):
+    """Score `rows` under every shift with `score` (an open run's scorer); returns one record per shift: its name,
+    what it changes, top-1, balanced accuracy, macro F1 and the images scored. Progress goes to `log`."""
+    results, started = [], time.monotonic()
+    for done, name in enumerate(SHIFTS):
+        with tempfile.TemporaryDirectory(prefix="shift-") as folder:
+            _, _, metrics = score(write_shifted(rows, image_size, name, folder), batch_size, False, "none")
+        results.append({"shift": name, "change": SHIFTS[name][0], "top1": metrics["top1"],
+                        "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"],
+                        "images": metrics["images"]})
+        left = (time.monotonic() - started) / (done + 1) * (len(SHIFTS) - done - 1)
+        log(f"shift {done + 1} of {len(SHIFTS)} ({name}): top-1 {metrics['top1']:.3f}; about {left:.0f} s left")
+    return results
+
+
+def shift_summary(results):
+    """The reference's top-1, the mean over the shifts, and the drop between them (what metrics.json records)."""
+    reference = next(r["top1"] for r in results if r["shift"] == "none")
+    shifted = float(np.mean([r["top1"] for r in results if r["shift"] != "none"]))
+    return {"reference_top1": reference, "mean_shifted_top1": shifted, "drop": reference - shifted,
+            "worst": min((r for r in results if r["shift"] != "none"), key=lambda r: r["top1"])["shift"]}
+
+
+def format_shifts(results):
+    """The shifts as a table: top-1, balanced accuracy and macro F1 under each, and top-1's change from "none"."""
+    from tabulate import tabulate
+
+    reference = results[0]["top1"]
+    return tabulate([[r["shift"], r["top1"], r["top1"] - reference, r["balanced_accuracy"], r["macro_f1"], r["change"]]
+                     for r in results], headers=["shift", "top-1", "vs none", "balanced acc.", "macro F1", "change"],
+                    floatfmt=("", ".3f", "+.3f", ".3f", ".3f", ""))
+
+
+def write_shift_report(out, results):
+    """shifts.csv, shifts.json (with the summary) and shifts.png (top-1 under each shift) in folder `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from common.atomic import atomic_path, write_csv, write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "shifts.csv", pd.DataFrame(results), index=False, float_format="%.4f")
+    write_json(out / "shifts.json", {"summary": shift_summary(results), "shifts": results})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.barh([r["shift"] for r in results][::-1], [r["top1"] for r in results][::-1], color="tab:blue")
+    ax.axvline(results[0]["top1"], color="black", lw=1, ls="--", label="none (the split as it is)")
+    ax.set_xlabel("top-1 accuracy")
+    ax.set_xlim(0, 1)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out / "shifts.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
