@@ -113,9 +113,9 @@ def load_ensemble(path):
     return Ensemble(runs)
 
 
-def score_ensemble(ensemble, rows, batch_size=32, skip_missing=False, data="none", tta="none"):
+def score_ensemble(ensemble, rows, batch_size=32, skip_missing=False, data="none", tta="none", shift=None):
     """(true class indices, the ensemble's probabilities, metrics, noting the members) on labelled rows."""
-    truth, probs, skipped = predict_rows(with_tta(ensemble, tta), rows, ensemble.classes, ensemble.image_size,
+    truth, probs, skipped = predict_rows(with_tta(ensemble, tta, shift), rows, ensemble.classes, ensemble.image_size,
                                          batch_size, skip_missing, data)
     return truth, probs, {**classification_metrics(truth, probs, ensemble.classes),
                           "ensemble": {"members": [str(r.path) for r in ensemble.runs], "n": len(ensemble.runs)},

@@ -82,11 +82,11 @@ def load_cascade(run_dir):
     return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine, run)
 
 
-def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none", tta="none"):
+def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none", tta="none", shift=None):
     """(true class indices, soft cascade probabilities, metrics) of a loaded Cascade on labelled rows (read from
     their files, or from the `data` shards folder); every sub-model averaged over flips with tta "flip"."""
-    truth, outputs, skipped = predict_rows(with_tta(cascade, tta), rows, list(cascade.tree.classes), cascade.image_size,
-                                           batch_size, skip_missing, data)
+    truth, outputs, skipped = predict_rows(with_tta(cascade, tta, shift), rows, list(cascade.tree.classes),
+                                           cascade.image_size, batch_size, skip_missing, data)
     coarse, fine = cascade.split(outputs)
     metrics = cascade_metrics(cascade.tree, truth, coarse, fine)
     probs = soft_probabilities(cascade.tree, coarse, fine)

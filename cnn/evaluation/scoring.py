@@ -35,10 +35,10 @@ def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=F
     return truth, probs, list(loaded.skipped.paths)
 
 
-def score_model(run, rows, batch_size=32, skip_missing=False, data="none", tta="none"):
+def score_model(run, rows, batch_size=32, skip_missing=False, data="none", tta="none", shift=None):
     """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows, at the run's
     calibrated temperature (calibration.json; 1 without it), averaged over flips with tta "flip"."""
-    truth, probs, skipped = predict_rows(with_tta(run.model, tta), rows, run.classes, run.image_size, batch_size,
+    truth, probs, skipped = predict_rows(with_tta(run.model, tta, shift), rows, run.classes, run.image_size, batch_size,
                                          skip_missing, data)
     probs = scaled(probs, run.temperature) if run.temperature != 1.0 else probs
     return truth, probs, {**classification_metrics(truth, probs, run.classes), "temperature": run.temperature,

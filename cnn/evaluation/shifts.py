@@ -2,11 +2,10 @@
 farther framing, light, contrast, colour cast, greyscale, JPEG, blur), so the report says how much of the test
 top-1 survives outside the dataset's own look.
 
-Each shifted image is the split's image resized to the run's input size (as the loader resizes, within one level),
-then changed, and written once to a temporary folder; the run's own scorer (flat, cascade or ensemble, with --tta) reads those files, so every shift,
-and the "none" reference beside them, goes through the same loader.
+Each shift changes the batches the loader yields (the images as the model takes them, at its input size) before
+the run's own scorer (flat, cascade or ensemble, with --tta) predicts them, so the "none" row is the report's
+top-1 exactly.
 """
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,41 +54,50 @@ SHIFTS = {  # name -> (what it changes, PIL RGB image -> PIL RGB image); "none" 
     "low-contrast": ("contrast x 0.5 about the image's mean", _pixels(lambda x: (x - x.mean()) * 0.5 + x.mean())),
     "warm-cast": ("red x 1.15, blue x 0.8 (tungsten light)", _pixels(lambda x: x * np.array([1.15, 1.0, 0.8]))),
     "greyscale": ("luminance in every channel", lambda image: image.convert("L").convert("RGB")),
-    "jpeg-15": ("saved at JPEG quality 15", None),  # written by the encoder itself, below
+    "jpeg-15": ("saved at JPEG quality 15", None),  # shift_image encodes and decodes it
     "blurred": ("Gaussian blur of radius side/128 (2 px at 256)", _blurred),
 }
 
 
-def write_shifted(rows, image_size, name, folder):
-    """The rows' images resized to image_size x image_size, changed by shift `name`, written under `folder`;
-    returns the rows pointing at them (images that cannot be decoded are left out, as the loader skips them)."""
+def shift_image(pixels, name):
+    """One image (H, W, 3; 0..255, any float or integer dtype) changed by shift `name`, as float32."""
+    import io
+
     from PIL import Image
 
-    from cnn.data.numpy_loader import decode
-
-    kept, paths = [], []
-    for i, (index, path) in enumerate(rows["path"].items()):
-        pixels = decode(path, (image_size, image_size))
-        if pixels is None:
-            continue
-        image = Image.fromarray(pixels)
-        target = Path(folder) / f"{i}.{'jpg' if name == 'jpeg-15' else 'png'}"
-        if name == "jpeg-15":
-            image.save(target, quality=15)
-        else:
-            SHIFTS[name][1](image).save(target)
-        kept.append(index)
-        paths.append(str(target))
-    return rows.loc[kept].assign(path=paths)
+    if name == "none":
+        return np.asarray(pixels, np.float32)
+    image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    if name == "jpeg-15":
+        encoded = io.BytesIO()
+        image.save(encoded, format="JPEG", quality=15)
+        image = Image.open(encoded).convert("RGB")
+    else:
+        image = SHIFTS[name][1](image)
+    return np.asarray(image, np.float32)
 
 
-def score_shifts(score, rows, image_size, batch_size=32, log=print):
+class Shifted:
+    """Wraps anything with predict_on_batch (a Keras model, a Cascade, an ensemble, a TTA wrapper) so that it
+    predicts on each batch changed by shift `name`."""
+
+    def __init__(self, model, name):
+        self.model, self.name = model, name
+
+    def predict_on_batch(self, images):
+        return self.model.predict_on_batch(np.stack([shift_image(image, self.name) for image in np.asarray(images)]))
+
+    def __getattr__(self, attribute):  # everything else (split, tree, image_size ...) is the wrapped model's
+        return getattr(self.model, attribute)
+
+
+def score_shifts(score, rows, batch_size=32, skip_missing=False, log=print):
     """Score `rows` under every shift with `score` (an open run's scorer); returns one record per shift: its name,
     what it changes, top-1, balanced accuracy, macro F1 and the images scored. Progress goes to `log`."""
     results, started = [], time.monotonic()
     for done, name in enumerate(SHIFTS):
-        with tempfile.TemporaryDirectory(prefix="shift-") as folder:
-            _, _, metrics = score(write_shifted(rows, image_size, name, folder), batch_size, False, "none")
+        _, _, metrics = score(rows, batch_size, skip_missing, "none",
+                              shift=lambda model, name=name: Shifted(model, name))
         results.append({"shift": name, "change": SHIFTS[name][0], "top1": metrics["top1"],
                         "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"],
                         "images": metrics["images"]})

@@ -31,6 +31,8 @@ class FlipAverage:
         return getattr(self.model, name)
 
 
-def with_tta(model, tta):
-    """`model` itself for tta "none", else wrapped to average over the views."""
-    return model if tta == "none" else FlipAverage(model)
+def with_tta(model, tta, shift=None):
+    """`model` itself for tta "none", else wrapped to average over the views; with `shift` (a function wrapping a
+    predictor, evaluate-cnn --shifts) the images are changed first, so the views are of the changed image."""
+    model = model if tta == "none" else FlipAverage(model)
+    return model if shift is None else shift(model)
