@@ -154,6 +154,17 @@ def usable_history(run_dir, options):
     return finite
 
 
+def check_collapse(history, df, best_epoch, precision):
+    """The epoch a collapse began (logged as a warning), or None; see cnn.training.collapse."""
+    from cnn.training.collapse import collapse_warning, collapsed_at
+
+    share = float(df[df.split == "train"]["label"].value_counts(normalize=True).max())
+    epoch = collapsed_at(history, share)
+    if epoch is not None:
+        log(collapse_warning(epoch, share, best_epoch, precision))
+    return epoch
+
+
 def report_rows(df):
     """The test split, scored once after training (the val split when the CSV has no test rows)."""
     if (df.split == "test").any():
@@ -185,6 +196,8 @@ def report(run_dir, df, classes, options, seconds):
     _, _, metrics = score_model(run, rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
+    metrics["collapsed_at_epoch"] = check_collapse(history, df, int(best.epoch) + 1,
+                                                  rf.load_config(run_dir).get("precision"))
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
     write_error_maps(run_dir, run, metrics["worst_errors"])
     write_html_report(run_dir)
