@@ -7,7 +7,7 @@ that do not look like the dataset's.
 Each NAME=FOLDER is a --repeats folder (its seed-*/ runs, each scored with --shifts if it was not yet) or one
 scored folder (a run, or a --repeats parent's ensemble/, holding shifts/shifts.json). Run from the folder the runs
 were trained in (their labels CSV's paths resolve from there). Prints the table (top-1 per shift, the mean over
-seeds) and writes DIR/shift_table.json and DIR/shift_table.png.
+seeds; each seed's none and mean-shifted top-1 in the JSON) and writes DIR/shift_table.json and DIR/shift_table.png.
 """
 import argparse
 import json
@@ -47,6 +47,8 @@ def main():
         seeds = recipe_rows(source)
         table[name] = {"seeds": len(seeds), **{s: sum(r[s] for r in seeds) / len(seeds) for s in NAMES}}
         table[name]["mean_shifted"] = sum(table[name][s] for s in NAMES if s != "none") / (len(NAMES) - 1)
+        table[name]["per_seed"] = [{"none": r["none"], "mean_shifted": sum(r[s] for s in NAMES if s != "none")
+                                    / (len(NAMES) - 1)} for r in seeds]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "shift_table.json").write_text(json.dumps(table, indent=1) + "\n")
