@@ -27,6 +27,7 @@ def folder(labelled_folder):
     return labelled_folder("jax")
 
 
+@pytest.mark.slow  # 50-90 s: make test-slow (the fast set trains on JAX in test_numpy_loader.py)
 @pytest.mark.train
 def test_the_same_recipe_makes_the_same_run_folder_on_both_backends(folder, monkeypatch):
     from cnn.cli import evaluate_main
@@ -73,6 +74,7 @@ def start_processes(folder, argv, out):
             for i in (0, 1)]
 
 
+@pytest.mark.slow  # 50-90 s: make test-slow (the fast set trains on JAX in test_numpy_loader.py)
 @pytest.mark.train
 def test_two_jax_processes_on_loopback_train_one_run(folder, monkeypatch):
     """keras.distribution across two processes on this machine (JAX's gloo CPU collectives): one model (the worker's
