@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from cnn.evaluation.evaluate import SHIFTS, evaluate_run  # noqa: E402
-from cnn.evaluation.shifts import SHIFTS as NAMES  # noqa: E402
+from cnn.evaluation.evaluate import evaluate_run  # noqa: E402
+from cnn.evaluation.shifts import FOLDER, SHIFTS as NAMES  # noqa: E402
 
 
 def shift_rows(folder):
     """{shift: top-1} of a scored folder, scoring it first when its shifts/shifts.json is missing."""
-    report = Path(folder) / SHIFTS / "shifts.json"
+    report = Path(folder) / FOLDER / "shifts.json"
     if not report.is_file():
         run = Path(folder).parent if Path(folder).name == "ensemble" else Path(folder)
         evaluate_run(run, shifts=True)

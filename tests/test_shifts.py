@@ -75,3 +75,18 @@ def test_evaluate_cnn_shifts_writes_a_row_per_shift(small_run, monkeypatch, caps
     capsys.readouterr()
     assert evaluate_main([str(run), "--shifts", "--data", str(run)]) == 2  # shards cannot be shifted: one line
     assert "--shifts scores the image files; drop --data" in capsys.readouterr().err
+
+
+def test_report_html_shows_the_shifts_and_a_collapse(tmp_path):
+    from cnn.evaluation.html_report import write_html_report
+    from cnn.evaluation.shifts import write_shift_report
+
+    results = [{"shift": name, "change": SHIFTS[name][0], "top1": 0.8 - 0.01 * i, "balanced_accuracy": 0.7,
+                "macro_f1": 0.7, "images": 10} for i, name in enumerate(SHIFTS)]
+    write_shift_report(tmp_path / "shifts", results)
+    metrics = {"top1": 0.8, "split": "test", "images": 10, "best_epoch": 9, "collapsed_at_epoch": 12,
+               "shifts": {**shift_summary(results), "table": results}}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    page = write_html_report(tmp_path).read_text()
+    assert "Under shifts of look" in page and "the worst is <b>blurred</b>" in page
+    assert page.count("<tr>") >= len(SHIFTS) + 1 and "Training collapsed at epoch 12" in page

@@ -10,6 +10,7 @@ from cnn.evaluation.error_maps import write_error_maps
 from cnn.evaluation.html_report import write_html_report
 from cnn.evaluation.reports import write_reports
 from cnn.evaluation.runs import open_scorable
+from cnn.evaluation.shifts import FOLDER as SHIFTS_FOLDER
 from cnn.runfolder import HISTORY, METRICS, read_json
 from common.console import writer
 from common.errors import UsageError
@@ -17,7 +18,6 @@ from common.errors import UsageError
 TRAINING_FIGURES = ("train_seconds", "epochs_run", "best_epoch", "sub_models")  # metrics.json keys only training knows
 say = writer("evaluate-cnn")
 FILES_ONLY = "{0} scores the image files; drop --data (or {0})"
-SHIFTS = "shifts"  # evaluate-cnn --shifts: <report folder>/shifts/
 ENSEMBLE = "ensemble"  # a --repeats parent's ensemble report: PARENT/ensemble/ (and ensemble/eval-.../)
 
 
@@ -101,7 +101,7 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
     if shifts:
-        metrics["shifts"] = shift_check(mine.score, rows, batch_size, skip_missing, out / SHIFTS)
+        metrics["shifts"] = shift_check(mine.score, rows, batch_size, skip_missing, out / SHIFTS_FOLDER)
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
     if mine.explained is not None:
         write_error_maps(out, mine.explained, metrics["worst_errors"])

@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 from cnn.evaluation.audits import KINDS, SHOWN
+from cnn.evaluation.shifts import FOLDER as SHIFTS_FOLDER
 from cnn.runfolder import (AUDITS, CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, ERROR_MAPS, FINISHED, METRICS,
                            RELIABILITY, REPORT_HTML, read_json)
 from common.atomic import write_text
@@ -28,7 +29,8 @@ MEANINGS = {
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f0f0f0}img{max-width:100%}.thumbs{display:flex;flex-wrap:wrap;gap:10px}
-.thumbs figure{margin:0;width:130px;font-size:11px}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}"""
+.thumbs figure{margin:0;width:130px;font-size:11px}h2{border-bottom:1px solid #ddd;padding-bottom:.2em}
+.warn{background:#fff3cd;border:1px solid #e0b000;padding:.5em}"""
 
 
 def embedded_png(path):
@@ -105,6 +107,30 @@ def errors_section(run_dir, metrics):
     return f'<h2>The most confident mistakes</h2><div class="thumbs">{figures}</div>' + maps
 
 
+def shifts_section(run_dir, metrics):
+    """evaluate-cnn --shifts' table and picture, when the report holds them."""
+    shifts = metrics.get("shifts")
+    if not shifts:
+        return ""
+    rows = [(r["shift"], r["top1"], r["top1"] - shifts["reference_top1"], r["balanced_accuracy"], r["change"])
+            for r in shifts["table"]]
+    return (f"<h2>Under shifts of look</h2><p>The split scored again under changes of look a photo from elsewhere "
+            f"brings (<code>evaluate-cnn --shifts</code>): top-1 {shifts['mean_shifted_top1']:.3f} on average over "
+            f"the shifts against {shifts['reference_top1']:.3f} as it is; the worst is "
+            f"<b>{html.escape(shifts['worst'])}</b>.</p>"
+            + table(["shift", "top-1", "vs none", "balanced accuracy", "change"], rows)
+            + embedded_png(Path(run_dir) / SHIFTS_FOLDER / "shifts.png"))
+
+
+def collapse_note(metrics):
+    """A warning paragraph for a run whose training collapsed (cnn.training.collapse), else nothing."""
+    epoch = metrics.get("collapsed_at_epoch")
+    return "" if not epoch else (
+        f'<p class="warn">Training collapsed at epoch {epoch}: from there on every training image was predicted as '
+        f"one class. The figures are the best epoch's ({metrics.get('best_epoch')}), from before it; train again "
+        f"(with mixed bfloat16: in float32).</p>")
+
+
 def config_section(config):
     """Every resolved option, the labels CSV and its hash, versions."""
     options = sorted((config.get("options") or {}).items())
@@ -177,10 +203,10 @@ def write_html_report(run_dir):
         state = "finished" if (run_dir / FINISHED).is_file() else "not finished"
         parts += [f"<p>state: <b>{state}</b>; trained {metrics.get('epochs_run', '-')} epochs (best "
                   f"{metrics.get('best_epoch', '-')}) in {metrics.get('train_seconds') or '-'} s</p>",
-                  metrics_section(metrics), "<h2>Learning curves</h2>" + embedded_png(run_dir / CURVES),
+                  collapse_note(metrics), metrics_section(metrics), "<h2>Learning curves</h2>" + embedded_png(run_dir / CURVES),
                   "<h2>Confusion matrix</h2><p>rows: true class; columns: predicted; each row sums to 1.</p>"
                   + embedded_png(run_dir / CONFUSION_PNG), calibration_section(run_dir, metrics),
-                  errors_section(run_dir, metrics)]
+                  shifts_section(run_dir, metrics), errors_section(run_dir, metrics)]
     parts.append(audits_section(run_dir))
     if (run_dir / CONFIG).is_file():
         parts.append(config_section(read_json(run_dir / CONFIG)))

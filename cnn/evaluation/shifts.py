@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+FOLDER = "shifts"  # <report folder>/shifts/: shifts.csv, shifts.json, shifts.png
 SCALE = 0.75  # closer: the central SCALE of the side, enlarged; farther: the photo shrunk to SCALE on its border colour
 
 
