@@ -20,12 +20,15 @@ def test_card_network_is_the_cards():
 
 def test_cnn5_sees_6x6_units_and_keeps_the_cards_size():
     filters = (32, 64, 128, 256, 256)
-    batch_norm = 4 * sum(filters)  # gamma, beta, moving mean and variance per channel
     flatten = 6 * 6 * 256  # 256 -> 254 -> 127 -> 125 -> 62 -> 60 -> 30 -> 28 -> 14 -> 12 -> 6
-    expected = conv_params(filters, False) + batch_norm + flatten * 512 + 512 + 512 * 46 + 46
+    expected = conv_params(filters, True) + flatten * 512 + 512 + 512 * 46 + 46
     model = build_model("cnn5", 46)
     assert model.get_layer("flatten").output.shape[1:] == (flatten,)
-    assert model.count_params() == expected == 5_723_406
+    assert model.count_params() == expected
+    # --batch-norm: BatchNormalization after each convolution (gamma, beta, moving mean and variance per channel),
+    # whose beta replaces the convolution's bias
+    with_bn = build_model("cnn5", 46, batch_norm=True).count_params()
+    assert with_bn == conv_params(filters, False) + 4 * sum(filters) + flatten * 512 + 512 + 512 * 46 + 46
 
 
 # The keras.applications backbones take seconds each to build twice: one runs here, the rest under test-slow.

@@ -196,7 +196,7 @@ def test_fine_tune_unfreezes_exactly_the_top_n_weighted_layers():
 
 def test_fine_tuning_changes_the_unfrozen_layers_only_and_batch_norm_stays_in_inference_mode():
     keras.utils.set_random_seed(0)
-    model = build(TrainOptions(arch="cnn-deep", image_size=48, freeze_backbone=True), ["a", "b", "c"])
+    model = build(TrainOptions(arch="cnn-deep", image_size=48, freeze_backbone=True, batch_norm=True), ["a", "b", "c"])
     assert unfreeze_top(model, 2) == ["conv3", "conv4"]
     before = {layer.name: [w.numpy().copy() for w in layer.weights] for layer in backbone_layers(model)}
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy")

@@ -40,20 +40,19 @@ def build_cnn(num_classes, input_shape=(256, 256, 3), filters=CARD_FILTERS, kern
 
 
 def build_deep_cnn(num_classes, input_shape=(256, 256, 3), **options):
-    """A four-stage variant (32-64-128-256) with batch norm: same family, more depth, fewer dense weights."""
+    """A four-stage variant (32-64-128-256): same family, more depth, fewer dense weights."""
     options.setdefault("filters", DEEP_FILTERS)
-    options.setdefault("batch_norm", True)
     return build_cnn(num_classes, input_shape, name="clothing_cnn_deep", **options)
 
 
 def build_cnn5(num_classes, input_shape=(256, 256, 3), **options):
-    """The card's shape, seeing more before it flattens: five conv-BN-ReLU-pool stages, Flatten, Dense(512), softmax.
+    """The card's shape, seeing more before it flattens: five conv-ReLU-pool stages (BatchNormalization after each
+    convolution with batch_norm=True, train-cnn --batch-norm), Flatten, Dense(512), softmax.
 
     At 256x256 the Flatten sees 6x6x256 features whose units each see 94x94 pixels (the card's: 30x30x128
     of 22x22), so the dense weights meet garment parts rather than patches; about 5.7M parameters.
     """
     options.setdefault("filters", FIVE_FILTERS)
-    options.setdefault("batch_norm", True)
     options.setdefault("hidden", FIVE_HIDDEN)
     return build_cnn(num_classes, input_shape, name="clothing_cnn5", **options)
 

@@ -80,7 +80,7 @@ class TrainOptions:
     lr: float = option(FROM_RECIPE, "peak learning rate")
     patience: int = option(FROM_RECIPE, "stop after this many epochs without a lower validation loss")
     seed: int = option(0, f"random seed for weights, shuffling and augmentation (0..{MAX_SEED})")
-    arch: str = option(DEFAULT_ARCH, "model architecture: cnn5 (the default) is the card's shape with five conv-BN "
+    arch: str = option(DEFAULT_ARCH, "model architecture: cnn5 (the default) is the card's shape with five conv/pool "
                        "stages; cnn is the card's own network", choices=tuple(ARCHITECTURES))
     augment: str = option(FROM_RECIPE, "training-only augmentation: none, default, or a spec from "
                           "flip,rotation=R,zoom=Z,shear=S,shift=T,crop=C,colour=J,erase=P, e.g. flip,crop=0.2")
