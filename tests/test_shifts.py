@@ -24,7 +24,6 @@ def base():
 
 def test_each_shift_is_the_stated_change(base):
     whole = np.rint(base)
-    np.testing.assert_array_equal(shift_image(base, "none"), base)  # the reference is the batch itself
     np.testing.assert_allclose(shift_image(base, "darker"), np.floor(whole * 0.6), atol=1)
     grey = shift_image(base, "greyscale")
     assert np.all(grey[..., 0] == grey[..., 1]) and np.all(grey[..., 1] == grey[..., 2])

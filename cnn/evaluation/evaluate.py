@@ -62,11 +62,12 @@ def carry_training_record(out, metrics):
     return before.get("top1")
 
 
-def shift_check(score, rows, batch_size, skip_missing, out):
-    """Score `rows` under every shift, write shifts.csv/json/png into `out`; returns the records and summary."""
+def shift_check(score, rows, reference, batch_size, skip_missing, out):
+    """Score `rows` under every shift (`reference`: their own metrics, the "none" row), write shifts.csv/json/png
+    into `out`; returns the records and summary."""
     from cnn.evaluation.shifts import score_shifts, shift_summary, write_shift_report
 
-    results = score_shifts(score, rows, batch_size, skip_missing, log=say)
+    results = score_shifts(score, rows, reference, batch_size, skip_missing, log=say)
     write_shift_report(out, results)
     return {**shift_summary(results), "table": results}
 
@@ -101,7 +102,7 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
     if shifts:
-        metrics["shifts"] = shift_check(mine.score, rows, batch_size, skip_missing, out / SHIFTS_FOLDER)
+        metrics["shifts"] = shift_check(mine.score, rows, metrics, batch_size, skip_missing, out / SHIFTS_FOLDER)
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
     if mine.explained is not None:
         write_error_maps(out, mine.explained, metrics["worst_errors"])

@@ -3,8 +3,8 @@ farther framing, light, contrast, colour cast, greyscale, JPEG, blur), so the re
 top-1 survives outside the dataset's own look.
 
 Each shift changes the batches the loader yields (the images as the model takes them, at its input size) before
-the run's own scorer (flat, cascade or ensemble, with --tta) predicts them, so the "none" row is the report's
-top-1 exactly.
+the run's own scorer (flat, cascade or ensemble, with --tta) predicts them; the "none" row is the report's own
+scoring.
 """
 import time
 from pathlib import Path
@@ -41,6 +41,16 @@ def _pixels(change):
     return lambda image: Image.fromarray(np.clip(change(np.asarray(image, np.float64)), 0, 255).astype(np.uint8))
 
 
+def _jpeg(image):
+    import io
+
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    image.save(encoded, format="JPEG", quality=15)
+    return Image.open(encoded).convert("RGB")
+
+
 def _blurred(image):
     from PIL import ImageFilter
 
@@ -48,34 +58,24 @@ def _blurred(image):
 
 
 SHIFTS = {  # name -> (what it changes, PIL RGB image -> PIL RGB image); "none" is the reference
-    "none": ("the image as the model takes it", lambda image: image),
+    "none": ("the image as the model takes it", None),  # the split's own scoring, unchanged
     "closer": (f"the central {SCALE:.0%} of the side, enlarged (a closer shot)", _closer),
     "farther": (f"the photo shrunk to {SCALE:.0%} on its border colour (a wider shot)", _farther),
     "darker": ("brightness x 0.6", _pixels(lambda x: x * 0.6)),
     "low-contrast": ("contrast x 0.5 about the image's mean", _pixels(lambda x: (x - x.mean()) * 0.5 + x.mean())),
     "warm-cast": ("red x 1.15, blue x 0.8 (tungsten light)", _pixels(lambda x: x * np.array([1.15, 1.0, 0.8]))),
     "greyscale": ("luminance in every channel", lambda image: image.convert("L").convert("RGB")),
-    "jpeg-15": ("saved at JPEG quality 15", None),  # shift_image encodes and decodes it
+    "jpeg-15": ("saved at JPEG quality 15", _jpeg),
     "blurred": ("Gaussian blur of radius side/128 (2 px at 256)", _blurred),
 }
 
 
 def shift_image(pixels, name):
-    """One image (H, W, 3; 0..255, any float or integer dtype) changed by shift `name`, as float32."""
-    import io
-
+    """One image (H, W, 3; 0..255, any float or integer dtype) changed by shift `name` (not "none"), as float32."""
     from PIL import Image
 
-    if name == "none":
-        return np.asarray(pixels, np.float32)
     image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
-    if name == "jpeg-15":
-        encoded = io.BytesIO()
-        image.save(encoded, format="JPEG", quality=15)
-        image = Image.open(encoded).convert("RGB")
-    else:
-        image = SHIFTS[name][1](image)
-    return np.asarray(image, np.float32)
+    return np.asarray(SHIFTS[name][1](image), np.float32)
 
 
 class Shifted:
@@ -92,13 +92,14 @@ class Shifted:
         return getattr(self.model, attribute)
 
 
-def score_shifts(score, rows, batch_size=32, skip_missing=False, log=print):
-    """Score `rows` under every shift with `score` (an open run's scorer); returns one record per shift: its name,
-    what it changes, top-1, balanced accuracy, macro F1 and the images scored. Progress goes to `log`."""
+def score_shifts(score, rows, reference, batch_size=32, skip_missing=False, log=print):
+    """Score `rows` under every shift with `score` (an open run's scorer), the "none" row being `reference` (the
+    metrics of the rows' own scoring); returns one record per shift: its name, what it changes, top-1, balanced
+    accuracy, macro F1 and the images scored. Progress goes to `log`."""
     results, started = [], time.monotonic()
     for done, name in enumerate(SHIFTS):
-        _, _, metrics = score(rows, batch_size, skip_missing, "none",
-                              shift=lambda model, name=name: Shifted(model, name))
+        metrics = reference if name == "none" else score(rows, batch_size, skip_missing, "none",
+                                                         shift=lambda model, name=name: Shifted(model, name))[2]
         results.append({"shift": name, "change": SHIFTS[name][0], "top1": metrics["top1"],
                         "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"],
                         "images": metrics["images"]})
