@@ -2,6 +2,7 @@
 row per shift, its "none" row the report's own top-1, with the summary computed from the rows."""
 import io
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -59,8 +60,10 @@ def test_evaluate_cnn_shifts_writes_a_row_per_shift(small_run, monkeypatch, caps
 
     run, table = small_run
     monkeypatch.chdir(run.parent)
-    assert evaluate_main([str(run), "--split", "val", "--shifts"]) == 0
-    out = run / "eval-val"
+    # a CSV of its own gives the report its own folder (eval-shifted-val/): other tests read the shared run's eval-val/
+    shutil.copy(run.parent / "labels.csv", run.parent / "shifted.csv")
+    assert evaluate_main([str(run), "--labels", "shifted.csv", "--split", "val", "--shifts"]) == 0
+    out = run / "eval-shifted-val"
     rows = pd.read_csv(out / "shifts" / "shifts.csv")
     assert list(rows["shift"]) == list(SHIFTS) and (rows["images"] == (table.split == "val").sum()).all()
     metrics = json.loads((out / "metrics.json").read_text())
