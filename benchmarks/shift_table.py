@@ -52,7 +52,8 @@ def main():
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "shift_table.json").write_text(json.dumps(table, indent=1) + "\n")
-    print("| shift | " + " | ".join(f"{n} ({t['seeds']} seed{'s' * (t['seeds'] > 1)})" for n, t in table.items()) + " |")
+    heads = (f"{n} ({t['seeds']} seed{'s' * (t['seeds'] > 1)})" for n, t in table.items())
+    print("| shift | " + " | ".join(heads) + " |")
     print("|---" * (len(table) + 1) + "|")
     for shift in (*NAMES, "mean_shifted"):
         print(f"| {shift} | " + " | ".join(f"{t[shift]:.3f}" for t in table.values()) + " |")

@@ -203,7 +203,8 @@ def write_html_report(run_dir):
         state = "finished" if (run_dir / FINISHED).is_file() else "not finished"
         parts += [f"<p>state: <b>{state}</b>; trained {metrics.get('epochs_run', '-')} epochs (best "
                   f"{metrics.get('best_epoch', '-')}) in {metrics.get('train_seconds') or '-'} s</p>",
-                  collapse_note(metrics), metrics_section(metrics), "<h2>Learning curves</h2>" + embedded_png(run_dir / CURVES),
+                  collapse_note(metrics), metrics_section(metrics),
+                  "<h2>Learning curves</h2>" + embedded_png(run_dir / CURVES),
                   "<h2>Confusion matrix</h2><p>rows: true class; columns: predicted; each row sums to 1.</p>"
                   + embedded_png(run_dir / CONFUSION_PNG), calibration_section(run_dir, metrics),
                   shifts_section(run_dir, metrics), errors_section(run_dir, metrics)]

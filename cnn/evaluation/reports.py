@@ -49,13 +49,13 @@ def format_report(metrics):
     return "\n".join(summary_lines(metrics)) + "\n\n" + per_class_table(metrics) + "\n"
 
 
-def _save_figure(fig, path):
+def save_figure(fig, path):
     """Save a matplotlib figure atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
 
 
-def _figure(figsize):
+def new_figure(figsize):
     """A bare matplotlib Figure: renders to files without pyplot, so the caller's backend is untouched."""
     from matplotlib.figure import Figure
 
@@ -65,7 +65,7 @@ def _figure(figsize):
 def plot_reliability(metrics, path):
     """reliability.png: accuracy against confidence per bin (the diagonal is perfect calibration), with counts."""
     rows = [row for row in metrics["reliability"] if row["count"]]
-    fig = _figure((5.5, 4.5))
+    fig = new_figure((5.5, 4.5))
     ax = fig.subplots()
     width = rows[0]["high"] - rows[0]["low"] if rows else 1 / 15
     ax.bar([row["low"] for row in rows], [row["accuracy"] for row in rows], width=width, align="edge",
@@ -79,14 +79,14 @@ def plot_reliability(metrics, path):
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability: ECE {metrics['ece']:.3f} over {metrics['images']} images")
     ax.legend(loc="upper left", fontsize=8)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(normalized, class_names, path):
     """confusion.png: rows = true class, columns = predicted class, each row sums to 1."""
     n = len(class_names)
     side = max(5.0, 0.32 * n + 2)
-    fig = _figure((side + 1, side))
+    fig = new_figure((side + 1, side))
     ax = fig.subplots()
     image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -101,7 +101,7 @@ def plot_confusion(normalized, class_names, path):
                 value = normalized[i][j]
                 ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
                         color="white" if value > 0.5 else "black")
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_curves(history_csv, path):
@@ -112,7 +112,7 @@ def plot_curves(history_csv, path):
     history = pd.read_csv(history_csv)
     epochs = history["epoch"] + 1
     panels = ("loss", "accuracy") + (("learning_rate",) if "learning_rate" in history else ())
-    fig = _figure((5.5 * len(panels), 4))
+    fig = new_figure((5.5 * len(panels), 4))
     axes = fig.subplots(1, len(panels))
     for ax, name in zip(axes, panels):
         for column, label in ((name, "train" if name != "learning_rate" else "at epoch end"), (f"val_{name}", "val")):
@@ -132,7 +132,7 @@ def plot_curves(history_csv, path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("Learning curves")
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def mark_sizes(ax, history, epochs):

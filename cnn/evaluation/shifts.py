@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn.evaluation.tta import Wrapped
+
 FOLDER = "shifts"  # <report folder>/shifts/: shifts.csv, shifts.json, shifts.png
 SCALE = 0.75  # closer: the central SCALE of the side, enlarged; farther: the photo shrunk to SCALE on its border colour
 
@@ -78,18 +80,16 @@ def shift_image(pixels, name):
     return np.asarray(SHIFTS[name][1](image), np.float32)
 
 
-class Shifted:
+class Shifted(Wrapped):
     """Wraps anything with predict_on_batch (a Keras model, a Cascade, an ensemble, a TTA wrapper) so that it
     predicts on each batch changed by shift `name`."""
 
     def __init__(self, model, name):
-        self.model, self.name = model, name
+        super().__init__(model)
+        self.name = name
 
     def predict_on_batch(self, images):
         return self.model.predict_on_batch(np.stack([shift_image(image, self.name) for image in np.asarray(images)]))
-
-    def __getattr__(self, attribute):  # everything else (split, tree, image_size ...) is the wrapped model's
-        return getattr(self.model, attribute)
 
 
 def score_shifts(score, rows, reference, batch_size=32, skip_missing=False, log=print):
@@ -128,25 +128,20 @@ def format_shifts(results):
 
 def write_shift_report(out, results):
     """shifts.csv, shifts.json (with the summary) and shifts.png (top-1 under each shift) in folder `out`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
-    from common.atomic import atomic_path, write_csv, write_json
+    from cnn.evaluation.reports import new_figure, save_figure
+    from common.atomic import write_csv, write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "shifts.csv", pd.DataFrame(results), index=False, float_format="%.4f")
     write_json(out / "shifts.json", {"summary": shift_summary(results), "shifts": results})
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = new_figure((6, 3.5))
+    ax = fig.subplots()
     ax.barh([r["shift"] for r in results][::-1], [r["top1"] for r in results][::-1], color="tab:blue")
     ax.axvline(results[0]["top1"], color="black", lw=1, ls="--", label="none (the split as it is)")
     ax.set_xlabel("top-1 accuracy")
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(out / "shifts.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, out / "shifts.png")

@@ -19,16 +19,24 @@ def flip_mean(predict):
     return averaged
 
 
-class FlipAverage:
+class Wrapped:
+    """A predictor around `model` that changes how it predicts; everything else (split, tree, image_size ...) is
+    the wrapped model's."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+class FlipAverage(Wrapped):
     """Wraps anything with predict_on_batch (a Keras model, a hierarchical Cascade, an ensemble) so that it
     predicts by flip_mean."""
 
     def __init__(self, model):
-        self.model = model
+        super().__init__(model)
         self.predict_on_batch = flip_mean(model.predict_on_batch)
-
-    def __getattr__(self, name):  # everything else (split, tree, image_size ...) is the wrapped model's
-        return getattr(self.model, name)
 
 
 def with_tta(model, tta, shift=None):
