@@ -196,8 +196,7 @@ def report(run_dir, df, classes, options, seconds):
     _, _, metrics = score_model(run, rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
-    metrics["collapsed_at_epoch"] = check_collapse(history, df, int(best.epoch) + 1,
-                                                  rf.load_config(run_dir).get("precision"))
+    metrics["collapsed_at_epoch"] = check_collapse(history, df, int(best.epoch) + 1, run.config.get("precision"))
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
     write_error_maps(run_dir, run, metrics["worst_errors"])
     write_html_report(run_dir)
