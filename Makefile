@@ -8,6 +8,9 @@ DEMO   := demo
 # The demo trains the card's network (--arch cnn; the default is cnn5) at 128x128 so it ends in a few minutes on
 # 2 CPU cores; train-cnn's default is 256.
 DEMO_TRAIN := --arch cnn --epochs 12 --image-size 128 --out runs/demo
+# make test spreads the test files over this many pytest-xdist processes (a file's tests stay in one process, so its
+# module fixtures are built once); most tests start train-cnn processes whose imports leave a core idle.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test test-slow lint bench clean
 
@@ -28,7 +31,7 @@ demo: setup
 	@$(BIN)/python -c "import json; m = json.load(open('$(DEMO)/runs/demo/metrics.json')); print('test accuracy (top-1): %.3f' % m['top1'])"
 
 test: setup
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/python -m pyflakes common labeling cnn analysis data tests benchmarks notebooks
