@@ -123,12 +123,17 @@ def shifts_section(run_dir, metrics):
 
 
 def collapse_note(metrics):
-    """A warning paragraph for a run whose training collapsed (cnn.training.collapse), else nothing."""
-    epoch = metrics.get("collapsed_at_epoch")
-    return "" if not epoch else (
-        f'<p class="warn">Training collapsed at epoch {epoch}: from there on every training image was predicted as '
-        f"one class. The figures are the best epoch's ({metrics.get('best_epoch')}), from before it; train again "
-        f"(with mixed bfloat16: in float32).</p>")
+    """A warning paragraph for a run whose training collapsed, or a note of the collapses it rolled back
+    (cnn.training.collapse), else nothing."""
+    epoch, rolled = metrics.get("collapsed_at_epoch"), metrics.get("rolled_back_epochs")
+    if epoch:
+        return (f'<p class="warn">Training collapsed at epoch {epoch}: from there on every image was predicted as '
+                f"one class. The figures are the best epoch's ({metrics.get('best_epoch')}), from before it; train "
+                f"again (with mixed bfloat16: in float32).</p>")
+    return "" if not rolled else (
+        f'<p class="warn">Validation accuracy fell to the largest class\'s share at epoch '
+        f"{', '.join(map(str, rolled))}; each time the weights went back to where that epoch began and training "
+        f"went on (the epoch's row stays in the learning curves).</p>")
 
 
 def config_section(config):

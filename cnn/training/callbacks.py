@@ -98,8 +98,9 @@ def make_callbacks_classes():
     return HistoryFile, BestModel, ResumableEarlyStopping, AveragedWeights
 
 
-def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema=False, image_size=None):
-    """The moving average's swap (--ema), history, best model, then the backup, then early stopping (so a
+def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema=False, image_size=None,
+                       val_share=None):
+    """The moving average's swap (--ema) or the collapse rollback, history, best model, then the backup, then early stopping (so a
     stopped epoch is still saved).
 
     History is written before the backup: a kill between the two leaves an extra history row, which a
@@ -109,7 +110,9 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema
     stays the best of all. `saved` is the model to checkpoint when it is not the one being fit (the feature
     cache fits the head alone). `ema`: the optimizer keeps a moving average of the weights (Keras's use_ema), and
     it, not the raw weights, is validated, checkpointed and backed up. `image_size` (--progressive) is the size this
-    fit trains at, recorded in history.csv.
+    fit trains at, recorded in history.csv. `val_share` (the val split's largest class share) turns on
+    cnn.training.collapse's rollback (never with `ema`: cnn.training.collapse.rolls_back), which runs before the
+    history and the backup so that they hold the weights it restores.
     """
     import keras
 
@@ -120,7 +123,12 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema
     resumed = stopping_state(this_phase, done) if done is not None else None
     best = float(history["val_loss"].min()) if "val_loss" in history and history["val_loss"].notna().any() else math.inf
     restored = backup_epoch(run_dir / BACKUP) is not None  # what Keras's BackupAndRestore will load
-    return [AveragedWeights(resumed=restored)] * bool(ema) + [
+    first = [AveragedWeights(resumed=restored)] if ema else []
+    if val_share is not None:
+        from cnn.training.collapse import rollback_callback
+
+        first.append(rollback_callback(val_share, history))
+    return first + [
         HistoryFile(run_dir / HISTORY, history, {k: v for k, v in (("phase", phase), ("image_size", image_size))
                                                  if v is not None}),
         BestModel(run_dir / MODEL, best, saved),

@@ -25,6 +25,7 @@ class RunContext:
     callbacks: tuple = ()  # extra Keras callbacks, run last
     dist: object = None  # cnn.training.strategy's Distribution
     rows: int = 0  # the train split's size: an epoch is ceil(rows / --batch-size) steps on every worker
+    val_share: float = None  # the val split's largest class share: a collapse to it is rolled back (None: never)
 
 
 @dataclass(frozen=True)
@@ -67,12 +68,18 @@ def train_rows(df):
     return int((df.split == "train").sum())
 
 
+def largest_share(df, split):
+    """The share of `split`'s rows that its most common label has: the accuracy of "one class for everything"."""
+    return float(df[df.split == split]["label"].value_counts(normalize=True).max())
+
+
 def plan_callbacks(context, plan, steps):
-    """NaN stop, the schedule, the run folder's callbacks (history, best model, backup, early stop), TensorBoard
-    on request, then the caller's."""
+    """NaN stop, the schedule, the run folder's callbacks (collapse rollback, history, best model, backup, early
+    stop), TensorBoard on request, then the caller's."""
     import keras
 
     from cnn.training.callbacks import training_callbacks
+    from cnn.training.collapse import rolls_back
     from cnn.training.schedule import schedule_callback
 
     extra = step_callbacks(plan.options) + list(context.callbacks)
@@ -82,7 +89,8 @@ def plan_callbacks(context, plan, steps):
         extra += tensorboard_callbacks(context.run_dir, plan.val_data, plan.train_data.class_names)
     return ([keras.callbacks.TerminateOnNaN(), schedule_callback(plan.options, steps, plan.first_epoch)]
             + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved,
-                                 ema=bool(plan.options.ema), image_size=plan.image_size) + extra)
+                                 ema=bool(plan.options.ema), image_size=plan.image_size,
+                                 val_share=context.val_share if rolls_back(plan.options) else None) + extra)
 
 
 def step_callbacks(options):

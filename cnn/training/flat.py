@@ -3,7 +3,7 @@ once on the test split and write the run folder's reports."""
 from cnn import runfolder as rf
 from cnn.data.labels_csv import check_training_splits
 from cnn.training import log
-from cnn.training.engine import FitPlan, RunContext, compile_model, train_rows
+from cnn.training.engine import FitPlan, RunContext, compile_model, largest_share, train_rows
 from cnn.training.resolution import fit_stages, flexible_twin
 from cnn.training.runstate import check_run_dir, continued_run, fresh_run, write_config
 from common.errors import UsageError
@@ -34,7 +34,8 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
     with workspace(dist, run_dir, (rf.BACKUP, rf.HISTORY)) as folder, rf.locked(folder), \
             precision_policy(options.precision) as policy:
         context = RunContext(run_dir=folder, options=options, class_weight=class_weights(df, classes, options),
-                             callbacks=tuple(callbacks), dist=dist, rows=train_rows(df))
+                             callbacks=tuple(callbacks), dist=dist, rows=train_rows(df),
+                             val_share=largest_share(df, "val"))
         return fit_and_report(context, done, df, classes, policy)
 
 
@@ -154,15 +155,19 @@ def usable_history(run_dir, options):
     return finite
 
 
-def check_collapse(history, df, best_epoch, precision):
-    """The epoch a collapse began (logged as a warning), or None; see cnn.training.collapse."""
-    from cnn.training.collapse import collapse_warning, collapsed_at
+def check_collapse(history, df, best_epoch, options, precision):
+    """(the epoch a collapse that ended the run began, logged as a warning, or None; the epochs rolled back during
+    training, whose validation accuracy fell to the largest class's share); see cnn.training.collapse."""
+    from cnn.training.collapse import ROLLBACKS, collapse_epochs, collapse_warning, collapsed_at, rolls_back
 
-    share = float(df[df.split == "train"]["label"].value_counts(normalize=True).max())
+    share = largest_share(df, "train")
+    epochs = collapse_epochs(history, largest_share(df, "val")) if rolls_back(options) else []
     epoch = collapsed_at(history, share)
+    if epoch is None and len(epochs) > ROLLBACKS and epochs[-1] == int(history["epoch"].iloc[-1]) + 1:
+        epoch = epochs[-1]  # the rollback gave up and stopped the run there
     if epoch is not None:
         log(collapse_warning(epoch, share, best_epoch, precision))
-    return epoch
+    return epoch, epochs[:ROLLBACKS]
 
 
 def report_rows(df):
@@ -196,7 +201,8 @@ def report(run_dir, df, classes, options, seconds):
     _, _, metrics = score_model(run, rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
-    metrics["collapsed_at_epoch"] = check_collapse(history, df, int(best.epoch) + 1, run.config.get("precision"))
+    metrics["collapsed_at_epoch"], metrics["rolled_back_epochs"] = check_collapse(
+        history, df, int(best.epoch) + 1, options, run.config.get("precision"))
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
     write_error_maps(run_dir, run, metrics["worst_errors"])
     write_html_report(run_dir)
