@@ -60,10 +60,11 @@ def test_a_collapsed_epoch_is_rolled_back_and_training_goes_on(labelled_folder, 
         """Records each epoch's weights at its start and end (after the rollback: the caller's callbacks run last),
         and zeroes them before epoch FAULT + 1's validation."""
 
-        began, ended = {}, {}
+        began, ended, steps = {}, {}, {}
 
         def on_epoch_begin(self, epoch, logs=None):
             self.began[epoch] = weights(self.model)
+            self.steps[epoch] = int(self.model.optimizer.iterations.numpy())
 
         def on_test_begin(self, logs=None):
             if len(self.began) == FAULT + 1 and FAULT not in self.ended:
@@ -85,6 +86,7 @@ def test_a_collapsed_epoch_is_rolled_back_and_training_goes_on(labelled_folder, 
     assert accuracy[FAULT] <= share + 0.02  # the epoch validated the zeroed network ...
     for kept, now in zip(probe.began[FAULT], probe.ended[FAULT]):  # ... and ended with the weights it began with
         np.testing.assert_array_equal(kept, now)
+    assert probe.steps[FAULT + 1] > probe.steps[FAULT]  # while the step count (and the schedule) went on
     assert accuracy[FAULT + 1:].min() >= share + 0.2  # and training went on from them
     assert metrics["rolled_back_epochs"] == [FAULT + 1] and metrics["collapsed_at_epoch"] is None
     assert json.loads((run / "metrics.json").read_text())["rolled_back_epochs"] == [FAULT + 1]

@@ -57,8 +57,8 @@ def collapse_epochs(history, val_share):
 
 def rollback_callback(val_share, history):
     """A Keras callback that keeps the weights and optimizer state each epoch starts from and, when the epoch's
-    validation accuracy fell to `val_share`, puts them back (the step count and so the schedule and the data go on)
-    and logs it; at the (ROLLBACKS + 1)-th collapse of the run (`history`: its earlier epochs) it stops training."""
+    validation accuracy fell to `val_share`, puts them back (the step count, and with it the schedule's rate and the
+    data, go on) and logs it; at the (ROLLBACKS + 1)-th collapse of the run (`history`: its earlier epochs) it stops training."""
     import keras
 
     from cnn.training import log
@@ -73,7 +73,8 @@ def rollback_callback(val_share, history):
             optimizer = self.model.optimizer
             if not optimizer.built:  # its moments must come back too, so make them now
                 optimizer.build(self.model.trainable_variables)
-            return [v for v in self.model.weights + optimizer.variables if v is not optimizer.iterations]
+            going_on = (optimizer.iterations, optimizer.learning_rate)  # the step count and the schedule's rate
+            return [v for v in self.model.weights + optimizer.variables if not any(v is w for w in going_on)]
 
         def on_epoch_begin(self, epoch, logs=None):
             self.kept = [keras.ops.convert_to_numpy(v.value) for v in self.state()]
