@@ -76,7 +76,7 @@ def test_a_collapsed_epoch_is_rolled_back_and_training_goes_on(labelled_folder, 
 
     monkeypatch.chdir(labelled_folder("collapse"))
     probe = Probe()
-    run, metrics = train(out="runs/c", callbacks=[probe], **dict(TINY, image_size=48, epochs=9, patience=10))
+    run, metrics = train(out="runs/c", callbacks=[probe], **dict(TINY, image_size=64, epochs=9, patience=10))
 
     history = pd.read_csv(run / "history.csv")
     val = pd.read_csv("labels.csv").query("split == 'val'")
