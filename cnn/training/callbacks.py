@@ -100,8 +100,8 @@ def make_callbacks_classes():
 
 def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema=False, image_size=None,
                        val_share=None):
-    """The moving average's swap (--ema) or the collapse rollback, history, best model, then the backup, then early stopping (so a
-    stopped epoch is still saved).
+    """The moving average's swap (--ema) or the collapse rollback, history, best model, then the backup, then early
+    stopping (so a stopped epoch is still saved).
 
     History is written before the backup: a kill between the two leaves an extra history row, which a
     resumed run drops, rather than a missing one. `done` is the number of epochs an interrupted attempt
