@@ -58,7 +58,8 @@ def collapse_epochs(history, val_share):
 def rollback_callback(val_share, history):
     """A Keras callback that keeps the weights and optimizer state each epoch starts from and, when the epoch's
     validation accuracy fell to `val_share`, puts them back (the step count, and with it the schedule's rate and the
-    data, go on) and logs it; at the (ROLLBACKS + 1)-th collapse of the run (`history`: its earlier epochs) it stops training."""
+    data, go on) and logs it; at the (ROLLBACKS + 1)-th collapse of the run (`history`: its earlier epochs) it
+    stops training."""
     import keras
 
     from cnn.training import log
