@@ -82,8 +82,10 @@ def rollback_callback(val_share, history):
 
         def on_epoch_end(self, epoch, logs=None):
             accuracy = (logs or {}).get("val_accuracy")
-            if accuracy is None or not fell_to_share(accuracy, self.best, val_share):
-                self.best = max(self.best, accuracy if accuracy is not None else -math.inf)
+            if accuracy is None:  # no validation this epoch: nothing to judge
+                return
+            if not fell_to_share(accuracy, self.best, val_share):
+                self.best = max(self.best, accuracy)
                 return
             self.collapses += 1
             fell = (f"epoch {epoch + 1}: validation accuracy fell to {accuracy:.3f}, the largest class's share "
