@@ -43,6 +43,9 @@ def test_an_epoch_falls_to_the_share_only_after_an_earlier_one_beat_it():
     rows = pd.DataFrame({"epoch": range(6), "val_accuracy": [0.24, 0.45, 0.60, 0.14, 0.58, 0.2375]})
     assert collapse_epochs(rows, 0.2375) == [4, 6]  # 1-based, as the log and metrics.json count epochs
     assert collapse_epochs(pd.DataFrame(), 0.2375) == []
+    # the 120-epoch long recipe's seed 2 in bfloat16: its best epoch beat the share by 0.199, and then it collapsed
+    early = pd.DataFrame({"epoch": range(6), "val_accuracy": [0.2463, 0.3490, 0.4370, 0.3724, 0.2375, 0.2375]})
+    assert collapse_epochs(early, 0.2375) == [5, 6]
 
 
 @pytest.mark.train
