@@ -48,7 +48,7 @@ def test_warm_up_then_cosine_by_hand():
 
 def test_long_recipe_is_the_default_over_more_epochs_with_progressive_resizing():
     long, default = TrainOptions(recipe="long"), TrainOptions()
-    assert (long.epochs, long.progressive, long.patience) == (80, "128:0.75", 80)
+    assert (long.epochs, long.progressive, long.patience) == (120, "128:0.75", 120)
     same = ("optimizer", "lr", "weight_decay", "label_smoothing", "schedule", "warmup_epochs", "augment", "dropout")
     assert [getattr(long, name) for name in same] == [getattr(default, name) for name in same]
     assert (default.epochs, default.progressive) == (20, "none")
