@@ -168,13 +168,13 @@ def inference_rates(model, rows, flops):
     """predict-cnn's path, every export on the same decoded batches, Keras float32 on them, the loader alone."""
     from cnn.inference.export import export_run
     from cnn.inference.predict import predict_files
-    from cnn.inference.predictor import load_predictor
+    from cnn.runs.predictor import open_run
     from common.errors import UsageError
 
     work = Path(tempfile.mkdtemp(prefix="bench-limits-"))
     try:
         run = run_folder(model, rows, work)
-        keras_predictor = load_predictor(run)
+        keras_predictor = open_run(run)
         seconds = median_seconds(lambda: predict_files(keras_predictor, [str(Path(rows.path[0]).parents[1])]),
                                  repeats=3, warmup=1)
         figures = {"predict_cnn_folder": len(rows) / seconds, "loader_alone": loader_rate(rows)}
@@ -182,7 +182,7 @@ def inference_rates(model, rows, flops):
         batches = [images[i:i + BATCH] for i in range(0, len(images), BATCH)]
 
         def rate(predictor):
-            return len(images) / median_seconds(lambda: [predictor.predict(b) for b in batches], repeats=3, warmup=1)
+            return len(images) / median_seconds(lambda: [predictor.predict_on_batch(b) for b in batches], repeats=3, warmup=1)
 
         figures["keras_float32_batches"] = rate(keras_predictor)
         for fmt, quantize in EXPORTS:
@@ -191,7 +191,7 @@ def inference_rates(model, rows, flops):
             except UsageError as error:  # ONNX without its extra: say so, go on
                 print(f"bench_limits: {fmt} {quantize}: skipped ({error})", file=sys.stderr)
                 continue
-            figures[f"{fmt}_{quantize}"] = rate(load_predictor(out))
+            figures[f"{fmt}_{quantize}"] = rate(open_run(out))
         return {key: {"images_per_s": value, "gflops_per_s": value * flops / 1e9} for key, value in figures.items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)

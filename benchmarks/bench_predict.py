@@ -46,16 +46,16 @@ def measure(predictor, data, reference=None):
     import numpy as np
 
     first = next(iter(data)).numpy()
-    predictor.predict(first)
+    predictor.predict_on_batch(first)
     start = time.perf_counter()
-    probs = np.concatenate([predictor.predict(batch.numpy()) for batch in data])
+    probs = np.concatenate([predictor.predict_on_batch(batch.numpy()) for batch in data])
     rate = len(probs) / (time.perf_counter() - start)
     one = first[:1]
-    predictor.predict(one)
+    predictor.predict_on_batch(one)
     latencies = []
     for _ in range(20):
         started = time.perf_counter()
-        predictor.predict(one)
+        predictor.predict_on_batch(one)
         latencies.append(time.perf_counter() - started)
     agreement = None if reference is None else float(np.mean(probs.argmax(1) == reference.argmax(1)))
     return {"images_per_s": rate, "latency_ms": 1000 * statistics.median(latencies), "agreement": agreement}, probs
@@ -72,11 +72,11 @@ def main(argv=None):
     from tabulate import tabulate
 
     from cnn.inference.export import MODEL_FILES, export_run
-    from cnn.inference.predictor import load_predictor
+    from cnn.runs.predictor import open_run
     from cnn.runfolder import MODEL
     from common.errors import UsageError
 
-    keras_model = load_predictor(args.run)
+    keras_model = open_run(args.run)
     data = batches(args.images, keras_model.image_size, args.batch_size)
     result, reference = measure(keras_model, data)
     rows = [{"format": "keras", "quantize": "none", "bytes": size_of(Path(args.run) / MODEL), **result}]
@@ -87,7 +87,7 @@ def main(argv=None):
             except UsageError as error:
                 print(f"bench_predict: {fmt} {quantize} skipped: {error}", file=sys.stderr)
                 continue
-            result, _ = measure(load_predictor(out), data, reference)
+            result, _ = measure(open_run(out), data, reference)
             rows.append({"format": fmt, "quantize": quantize, "bytes": size_of(out / MODEL_FILES[fmt]), **result})
     print(tabulate([[r["format"], r["quantize"], f"{r['bytes'] / 2**20:.1f} MiB", f"{r['images_per_s']:.0f}",
                      f"{r['latency_ms']:.1f}", "" if r["agreement"] is None else f"{100 * r['agreement']:.1f}%"]

@@ -3,7 +3,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cnn.evaluation.tta import TTA
+from cnn.runs.tta import TTA
 from cnn.evaluation.gradcam import DEFAULT_METHOD, METHODS
 from cnn.training.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command

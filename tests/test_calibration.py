@@ -50,7 +50,7 @@ def test_temperature_softens_an_over_confident_model_and_keeps_top1():
 
 @pytest.mark.train
 def test_a_run_fits_its_temperature_on_val_and_serves_calibrated_probabilities(small_run):
-    from cnn.inference.predictor import load_predictor
+    from cnn.runs.predictor import open_run
     from cnn.runfolder import load_run
 
     run, table = small_run
@@ -62,5 +62,5 @@ def test_a_run_fits_its_temperature_on_val_and_serves_calibrated_probabilities(s
     loaded = load_run(run)
     images = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
     raw = np.asarray(loaded.model.predict_on_batch(images), np.float64)
-    served = load_predictor(run).predict(images)
+    served = open_run(run).predict_on_batch(images)
     assert np.allclose(served, scaled(raw, record["temperature"]), atol=1e-6)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from cnn.evaluation.cascade import Tree, cascade_lines, cascade_metrics, hard_predictions, soft_probabilities
+from cnn.evaluation.cascade import cascade_lines, cascade_metrics, hard_predictions
+from cnn.runs.tree import Tree, soft_probabilities
 
 # Parents A (labels a1, a2), B (b1 alone: no model), C (c1, c2, c3). Classes in order: a1 a2 b1 c1 c2 c3.
 MAPPING = {"c2": "C", "a1": "A", "b1": "B", "a2": "A", "c3": "C", "c1": "C"}

@@ -8,7 +8,7 @@ import pytest
 from cnn.cli import export_main
 from cnn.data.loader import decode_and_resize
 from cnn.inference.export import export_run
-from cnn.inference.predictor import load_predictor
+from cnn.runs.predictor import open_run
 
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "tf2onnx", "onnxruntime"))
 
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.train  # every test exports the session's trained small
 def test_batch(small_run):
     """The sample's test images as the run's model takes them, and the Keras model's probabilities."""
     run, table = small_run
-    keras_model = load_predictor(run)
+    keras_model = open_run(run)
     images = np.stack([decode_and_resize(p, (keras_model.image_size,) * 2) for p in table[table.split == "test"].path])
-    return images, keras_model.predict(images)
+    return images, keras_model.predict_on_batch(images)
 
 
 @pytest.mark.parametrize("fmt, quantize, tolerance", [
@@ -37,7 +37,7 @@ def test_float_exports_match_the_keras_model(small_run, test_batch, tmp_path, fm
     assert (meta["format"], meta["quantize"], meta["input"]["shape"][1]) == (fmt, quantize, 32)
     assert json.loads((out / "classes.json").read_text()) == json.loads((run / "classes.json").read_text())
     images, expected = test_batch
-    got = load_predictor(out).predict(images)
+    got = open_run(out).predict_on_batch(images)
     assert np.abs(got - expected).max() <= tolerance
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
 
@@ -46,7 +46,7 @@ def test_int8_agrees_on_top1(small_run, test_batch, tmp_path):
     run, _ = small_run
     out = export_run(run, fmt="tflite", quantize="int8", out=tmp_path / "int8", calibration=50)
     images, expected = test_batch
-    got = load_predictor(out).predict(images)
+    got = open_run(out).predict_on_batch(images)
     agreement = np.mean(got.argmax(1) == expected.argmax(1))
     assert agreement >= 0.99, agreement
     assert (out / "model.tflite").stat().st_size < 0.5 * (export_run(run, fmt="tflite", out=tmp_path / "f32")

@@ -8,7 +8,7 @@ import pytest
 
 from cnn.cli import predict_main
 from cnn.data.loader import decode_and_resize
-from cnn.evaluation.calibration import scaled
+from cnn.runs.temperature import scaled
 from cnn.inference.predict import find_images, predict_images
 
 

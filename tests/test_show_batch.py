@@ -185,7 +185,7 @@ def true_class_probabilities(run, rows):
     import keras
 
     from cnn.data.loader import flow_from_dataframe
-    from cnn.evaluation.calibration import scaled
+    from cnn.runs.temperature import scaled
     from cnn.runfolder import load_classes, load_config, load_run
 
     classes = load_classes(run)

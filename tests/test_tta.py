@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnn.evaluation.tta import FlipAverage, mirrored, with_tta
+from cnn.runs.tta import FlipAverage, mirrored, with_tta
 
 
 def tiny_model():
@@ -34,7 +34,7 @@ def test_flip_tta_is_the_mean_of_the_two_outputs():
 @pytest.mark.train
 def test_evaluate_and_predict_apply_the_flip(small_run, monkeypatch, tmp_path):
     from cnn.cli import evaluate_main
-    from cnn.evaluation.calibration import scaled
+    from cnn.runs.temperature import scaled
     from cnn.inference.predict import predict_images
     from cnn.runfolder import load_run
 
@@ -59,7 +59,7 @@ def test_evaluate_and_predict_apply_the_flip(small_run, monkeypatch, tmp_path):
 @pytest.mark.train
 def test_an_ensemble_is_the_mean_of_its_members_calibrated_probabilities(labelled_folder, monkeypatch):
     from cnn.cli import evaluate_main
-    from cnn.evaluation.calibration import scaled
+    from cnn.runs.temperature import scaled
     from cnn.experiments.repeats import train_repeats
     from cnn.inference.predict import predict_images
     from cnn.runfolder import load_run
@@ -87,11 +87,11 @@ def test_an_ensemble_is_the_mean_of_its_members_calibrated_probabilities(labelle
 
     # export-model serves the same mean as one model (each member's temperature folded into its classifier) ...
     from cnn.inference.export import export_run
-    from cnn.inference.predictor import load_predictor
+    from cnn.runs.predictor import open_run
 
     exported = export_run(folder / "rep", fmt="savedmodel")
     assert json.loads((exported / "export.json").read_text())["ensemble"]["n"] == 2
-    np.testing.assert_allclose(np.asarray(load_predictor(exported).predict(image))[0], expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(open_run(exported).predict_on_batch(image))[0], expected, atol=1e-5)
     # ... and a student distils from it.
     from cnn.training.train import train
 

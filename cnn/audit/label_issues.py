@@ -60,7 +60,7 @@ def out_of_fold(df, out, folds, options, seed=0):
     """(train rows, their out-of-fold probabilities at each fold's calibrated temperature, class names)."""
     import numpy as np
 
-    from cnn.evaluation.calibration import scaled
+    from cnn.runs.temperature import scaled
     from cnn.evaluation.scoring import predict_rows
     from cnn.training.train import train as train_run
 

@@ -7,8 +7,9 @@ so p_T = softmax(log p / T). T > 1 softens an over-confident model; the arg-max,
 """
 import numpy as np
 
+from cnn.runs.temperature import EPS, scaled
+
 BINS = 15  # the usual ECE binning: 15 equal-width confidence bins
-EPS = 1e-12  # probabilities are clipped here before the log
 
 
 def reliability(truth, probs, bins=BINS):
@@ -53,14 +54,6 @@ def per_class_auc(truth, probs):
     """One-vs-rest ROC AUC of each class's probability column (None for a class absent from `truth`)."""
     truth = np.asarray(truth)
     return [roc_auc(probs[:, c], truth == c) for c in range(probs.shape[1])]
-
-
-def scaled(probs, temperature):
-    """softmax(log p / T): the probabilities at temperature T."""
-    logits = np.log(np.clip(probs, EPS, 1.0)) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
 
 
 def nll(truth, probs):

@@ -1,17 +1,19 @@
 """Score a trained run on a labels CSV split and write its reports (evaluate-cnn, and after training)."""
 import os
+from functools import partial
 from pathlib import Path
 
 from cnn.data.labels_csv import check_known_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
-from cnn.evaluation.ensemble import is_ensemble
+
 from cnn.evaluation.audits import attach_audits
 from cnn.evaluation.error_maps import write_error_maps
 from cnn.evaluation.html_report import write_html_report
 from cnn.evaluation.reports import write_reports
-from cnn.evaluation.runs import open_scorable
+from cnn.evaluation.scoring import score
 from cnn.evaluation.shifts import FOLDER as SHIFTS_FOLDER
 from cnn.runfolder import HISTORY, METRICS, read_json
+from cnn.runs.predictor import open_run
 from common.console import writer
 from common.errors import UsageError
 
@@ -72,6 +74,15 @@ def shift_check(score, rows, reference, batch_size, skip_missing, out):
     return {**shift_summary(results), "table": results}
 
 
+def open_scored_run(path, tta):
+    """open_run for scoring: a train-cnn run (flat, hierarchical or a --repeats ensemble), whose record names the
+    labels CSV; an export has none."""
+    predictor = open_run(path, tta)
+    if predictor.kind == "export":
+        raise UsageError(f"{path} is an export-model folder; evaluate the run it was exported from")
+    return predictor
+
+
 def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None,
                  tta="none", audits=(), shifts=False):
     """Score a run (flat or hierarchical) on one split of a labels CSV or shards folder; write the reports; return
@@ -83,26 +94,27 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
 
     if shifts and data is not None:  # before any model loads; a run trained from shards is refused below
         raise UsageError(FILES_ONLY.format("--shifts"))
-    mine = open_scorable(run_dir, tta)
+    mine = open_scored_run(run_dir, tta)
     if audits:
         attach_audits(run_dir, audits)
-    run = mine.run
-    other = open_scorable(compare, tta) if compare is not None else None
+    run = mine.record
+    other = open_scored_run(compare, tta) if compare is not None else None
     if other is not None:
-        check_comparable(run, other.run)
+        check_comparable(run, other.record)
     df, source, named, data = scoring_rows(run, run_dir, labels, data)
     for wanted, option in ((compare is not None, "--compare"), (shifts, "--shifts")):
         if wanted and data != "none":
             raise UsageError(FILES_ONLY.format(option))
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
-    truth, probs, metrics = mine.score(rows, batch_size, skip_missing, data)
+    truth, probs, metrics = score(mine, rows, batch_size, skip_missing, data)
     metrics.update(split=split, labels=source)
-    out = report_dir(Path(run_dir) / ENSEMBLE if is_ensemble(run_dir) else run_dir, named, split, tta)
+    out = report_dir(Path(run_dir) / ENSEMBLE if mine.kind == "ensemble" else run_dir, named, split, tta)
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
     if shifts:
-        metrics["shifts"] = shift_check(mine.score, rows, metrics, batch_size, skip_missing, out / SHIFTS_FOLDER)
+        metrics["shifts"] = shift_check(partial(score, mine), rows, metrics, batch_size, skip_missing,
+                                        out / SHIFTS_FOLDER)
     write_reports(out, metrics, run.classes, Path(run_dir) / HISTORY if own else None)
     if mine.explained is not None:
         write_error_maps(out, mine.explained, metrics["worst_errors"])
@@ -112,6 +124,6 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
         say(f"replaced {out / METRICS} (test top-1 {replaced:.4f} before, {metrics['top1']:.4f} now; the training "
              f"figures are kept)")
     if compare is not None:
-        metrics["comparison"] = compare_on_rows((run_dir, truth, probs, metrics), (compare, other.score), rows, out,
-                                                batch_size, skip_missing)
+        metrics["comparison"] = compare_on_rows((run_dir, truth, probs, metrics), (compare, partial(score, other)),
+                                                rows, out, batch_size, skip_missing)
     return metrics, out

@@ -1,7 +1,8 @@
 """Scoring primitives: a model's probabilities on labelled rows (from image files or shards) and their metrics."""
-from cnn.evaluation.calibration import expected_calibration_error, fit_temperature, nll, scaled
+from cnn.evaluation.calibration import expected_calibration_error, fit_temperature, nll
+from cnn.evaluation.cascade import cascade_metrics
 from cnn.evaluation.metrics import classification_metrics
-from cnn.evaluation.tta import with_tta
+from cnn.runs.temperature import scaled
 from cnn.runfolder import CALIBRATION
 from common.atomic import write_json
 from common.errors import UsageError
@@ -35,14 +36,26 @@ def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=F
     return truth, probs, list(loaded.skipped.paths)
 
 
-def score_model(run, rows, batch_size=32, skip_missing=False, data="none", tta="none", shift=None):
-    """(true class indices, probabilities, metrics) of a flat run (a loaded Run) on labelled rows, at the run's
-    calibrated temperature (calibration.json; 1 without it), averaged over flips with tta "flip"."""
-    truth, probs, skipped = predict_rows(with_tta(run.model, tta, shift), rows, run.classes, run.image_size, batch_size,
-                                         skip_missing, data)
-    probs = scaled(probs, run.temperature) if run.temperature != 1.0 else probs
-    return truth, probs, {**classification_metrics(truth, probs, run.classes), "temperature": run.temperature,
-                          **scoring_record(rows, truth, probs, run.classes, skipped, data, tta)}
+def score(predictor, rows, batch_size=32, skip_missing=False, data="none", shift=None):
+    """(true class indices, calibrated probabilities, metrics) of an open run (cnn.runs.Predictor: flat,
+    hierarchical, ensemble or export, with its TTA) on labelled rows; `shift` changes each image first."""
+    truth, outputs, skipped = predict_rows(predictor.viewed(shift), rows, predictor.classes, predictor.image_size,
+                                           batch_size, skip_missing, data)
+    probs = predictor.probabilities(outputs)
+    return truth, probs, {**kind_metrics(predictor, truth, outputs, probs),
+                          **scoring_record(rows, truth, probs, predictor.classes, skipped, data, predictor.tta)}
+
+
+def kind_metrics(predictor, truth, outputs, probs):
+    """The classification metrics, with what each kind adds: a cascade's hard and coarse figures, an ensemble's
+    members, a run's temperature."""
+    if predictor.kind == "hierarchical":
+        return cascade_metrics(predictor.loaded.tree, truth, *predictor.loaded.split(outputs))
+    metrics = classification_metrics(truth, probs, predictor.classes)
+    if predictor.kind == "ensemble":
+        members = [str(r.path) for r in predictor.loaded.runs]
+        return {**metrics, "ensemble": {"members": members, "n": len(members)}}
+    return {**metrics, "temperature": predictor.temperature}
 
 
 def scoring_record(rows, truth, probs, classes, skipped, data, tta):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn.evaluation.tta import Wrapped
+from cnn.runs.tta import Wrapped
 
 FOLDER = "shifts"  # <report folder>/shifts/: shifts.csv, shifts.json, shifts.png
 SCALE = 0.75  # closer: the central SCALE of the side, enlarged; farther: the photo shrunk to SCALE on its border colour

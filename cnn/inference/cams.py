@@ -51,12 +51,12 @@ def picture_of(path, pixels):
 def cam_run(predictor, source, layer=None):
     """The run whose Keras model draws the heatmaps, with `layer` checked before any image is read;
     a hierarchical run or an export (no single Keras model) is a UsageError."""
-    if predictor.run is None:
-        what = ("a hierarchical run (give one of its sub-model folders)" if predictor.source == "cascade"
-                else "an export")
+    if predictor.explained is None:
+        what = {"hierarchical": "a hierarchical run (give one of its sub-model folders)",
+                "ensemble": "a --repeats ensemble (give one of its seed-<s>/ runs)"}.get(predictor.kind, "an export")
         raise UsageError(f"--cam needs the Keras model of a train-cnn run folder; {source} is {what}")
-    cam_layer(predictor.run.model, layer)
-    return predictor.run
+    cam_layer(predictor.explained.model, layer)
+    return predictor.explained
 
 
 def cam_writer(predictor, source, out_dir, layer=None, method=DEFAULT_METHOD, labels_csv=None):

@@ -14,9 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cnn.evaluation.ensemble import is_ensemble, load_ensemble
-from cnn.inference.predictor import METADATA, load_predictor
-from cnn.runfolder import CLASSES, load_run, package_versions, save_classes
+from cnn.runfolder import CLASSES, package_versions, save_classes
+from cnn.runs.exports import METADATA
+from cnn.runs.predictor import open_run
+from cnn.runs.temperature import at_temperature
 from common.atomic import write_json
 from common.errors import UsageError
 
@@ -39,7 +40,7 @@ def export_run(run_dir, *, fmt="savedmodel", quantize="none", out=None, calibrat
     out = Path(out) if out is not None else default_out(run_dir, fmt, quantize)
     if out.exists():
         raise UsageError(f"{out} exists; remove it or choose another -o")
-    run = load_ensemble(run_dir).as_run() if is_ensemble(run_dir) else load_run(run_dir)
+    run = exportable_run(run_dir)
     staging = staging_folder(out)
     try:
         write_artefact(run, fmt, quantize, calibration, staging)
@@ -51,6 +52,17 @@ def export_run(run_dir, *, fmt="savedmodel", quantize="none", out=None, calibrat
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def exportable_run(path):
+    """The run to export: a flat run, or a --repeats folder's ensemble as one run; other kinds are refused."""
+    opened = open_run(path)
+    if opened.kind == "ensemble":
+        return opened.loaded.as_run()
+    if opened.kind != "flat":
+        raise UsageError(f"{path} is a {opened.kind} folder; export-model takes a flat train-cnn run or a --repeats "
+                         f"folder (export each sub-model of a hierarchical run on its own)")
+    return opened.loaded
 
 
 def staging_folder(out):
@@ -76,15 +88,13 @@ def prove(folder, run, quantize, images=4):
     export whose input, output or probabilities disagree is refused, not shipped."""
     import numpy as np
 
-    from cnn.evaluation.calibration import scaled
-
     if quantize == "int8":  # int8 ranges are calibrated on photos: noise would leave them
         batch = np.concatenate([image for [image] in calibration_images(run, images)()]).astype("float32")
     else:
         batch = np.random.default_rng(0).uniform(0, 255, (images, run.image_size, run.image_size, 3)).astype("float32")
-    expected = scaled(np.asarray(run.model.predict_on_batch(batch), dtype=np.float64), run.temperature)
+    expected = at_temperature(run.model.predict_on_batch(batch), run.temperature)
     try:
-        got = np.asarray(load_predictor(folder).predict(batch), dtype=np.float64)
+        got = np.asarray(open_run(folder).predict_on_batch(batch), dtype=np.float64)
     except Exception as error:  # noqa: BLE001 - whatever the runtime raises, the export is not usable
         raise UsageError(f"the written export does not run ({type(error).__name__}: "
                          f"{str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}); not written")

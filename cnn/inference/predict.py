@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cnn.inference.cams import cam_writer
 from cnn.evaluation.gradcam import DEFAULT_METHOD
-from cnn.inference.predictor import load_predictor
+from cnn.runs.predictor import open_run
 from common.console import writer
 from common.errors import UsageError
 from common.schema import is_image_name
@@ -43,7 +43,7 @@ def predict_files(predictor, paths, batch_size=32, keep_images=False):
     probs, images = [], []
     for batch in loaded.dataset:
         batch = np.asarray(batch)
-        probs.append(np.asarray(predictor.predict(batch)))
+        probs.append(np.asarray(predictor.predict_on_batch(batch)))
         images += [batch] if keep_images else []
     skipped = set(loaded.skipped.paths)
     readable = [Path(p) for p in files if p not in skipped]
@@ -65,7 +65,7 @@ def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=
 
     if cam_dir is None and (cam_layer is not None or labels_csv is not None):
         raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
-    predictor = load_predictor(source, tta=tta)
+    predictor = open_run(source, tta=tta)
     draw_cams = None if cam_dir is None else cam_writer(predictor, source, cam_dir, layer=cam_layer,
                                                         method=cam_method, labels_csv=labels_csv)
     readable, probs, images = predict_files(predictor, paths, batch_size, keep_images=draw_cams is not None)

@@ -13,7 +13,7 @@ from cnn.inference.cams import cam_run, overlay_predicted
 from cnn.evaluation.gradcam import DEFAULT_METHOD
 from cnn.evaluation.pictures import open_picture
 from cnn.inference.predict import predict_files
-from cnn.inference.predictor import load_predictor
+from cnn.runs.predictor import open_run
 from common.atomic import atomic_path, write_csv
 from common.console import writer
 from common.errors import UsageError
@@ -112,7 +112,7 @@ def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None, ca
     """The rows to draw, and the run whose model draws --cam's heatmaps (or None): a seeded sample of the
     labels CSV (or of a shards folder's rows), or a run's worst predictions (its model loaded once)."""
     if errors_run is not None:
-        predictor = load_predictor(errors_run)
+        predictor = open_run(errors_run)
         run = cam_run(predictor, errors_run, cam_layer) if cam else None
         return worst_predictions(predictor, errors_run, labels_csv, n, split or "test"), run
     source = str(rows_csv(data)) if data is not None else (labels_csv or "labels.csv")

@@ -17,10 +17,12 @@ EPS = 1e-7
 
 def teacher_runs(path, classes):
     """The teacher's finished runs (one, or an ensemble's members), refused unless they predict `classes` in order."""
-    from cnn.evaluation.ensemble import is_ensemble, load_ensemble
-    from cnn.runfolder import load_run
+    from cnn.runs.predictor import open_run
 
-    runs = load_ensemble(path).runs if is_ensemble(path) else [load_run(path)]
+    teacher = open_run(path)
+    if teacher.kind not in ("flat", "ensemble"):
+        raise UsageError(f"--teacher {path} is a {teacher.kind} folder; distil from a flat run or a --repeats folder")
+    runs = teacher.loaded.runs if teacher.kind == "ensemble" else [teacher.loaded]
     if runs[0].classes != list(classes):
         raise UsageError(f"--teacher {path} predicts {', '.join(runs[0].classes)}, not this run's classes "
                          f"({', '.join(classes)}); distil from a run trained on the same labels")
@@ -39,7 +41,7 @@ def teacher_model(runs):
     probabilities."""
     import keras
 
-    from cnn.evaluation.ensemble import ensemble_model
+    from cnn.runs.ensemble import ensemble_model
 
     image = keras.Input(shape=(None, None, 3), name="image")
     size = runs[0].image_size

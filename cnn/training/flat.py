@@ -184,7 +184,8 @@ def report(run_dir, df, classes, options, seconds):
     from cnn.evaluation.error_maps import write_error_maps
     from cnn.evaluation.html_report import write_html_report
     from cnn.evaluation.reports import summary_lines, write_reports
-    from cnn.evaluation.scoring import fit_run_temperature, score_model
+    from cnn.evaluation.scoring import fit_run_temperature, score
+    from cnn.runs.predictor import from_run
 
     history = usable_history(run_dir, options)
     best = history.loc[history["val_loss"].idxmin()]
@@ -198,7 +199,7 @@ def report(run_dir, df, classes, options, seconds):
                                           options.data)
         log(f"temperature scaling on the val split: T = {temperature:.3f} (calibration.json); the report's "
             f"probabilities are calibrated")
-    _, _, metrics = score_model(run, rows, options.batch_size, options.skip_missing, options.data)
+    _, _, metrics = score(from_run(run), rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
     metrics["collapsed_at_epoch"], metrics["rolled_back_epochs"] = check_collapse(

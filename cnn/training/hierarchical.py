@@ -107,12 +107,13 @@ def train_sub_models(run_dir, options, folders, callbacks):
 
 def report_cascade(run_dir, df, classes, options, finished):
     """Score the cascade once on the test split, write the top-level reports, log the headline figures."""
-    from cnn.evaluation.hierarchical_run import load_cascade, score_cascade
+    from cnn.evaluation.scoring import score
+    from cnn.runs.predictor import open_run
     from cnn.evaluation.html_report import write_html_report
     from cnn.evaluation.reports import summary_lines, write_reports
 
     rows, split = report_rows(df)
-    _, _, metrics = score_cascade(load_cascade(run_dir), rows, options.batch_size, options.skip_missing)
+    _, _, metrics = score(open_run(run_dir), rows, options.batch_size, options.skip_missing)
     # A sub-model whose report was written after a kill has no training time: it counts as 0 s.
     metrics.update(split=split, labels=str(options.labels),
                    train_seconds=round(sum(m.get("train_seconds") or 0 for m in finished.values()), 1),

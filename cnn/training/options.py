@@ -269,7 +269,7 @@ class TrainOptions:
 
     def check_teacher(self):
         """--teacher: a finished run or --repeats folder; a weight and temperature that make a loss."""
-        from cnn.evaluation.ensemble import is_ensemble
+        from cnn.runs.ensemble import is_ensemble
         from cnn.runfolder import run_finished
 
         _require(0 < self.distill_weight <= 1, "distill_weight", self.distill_weight, "must be in (0, 1]")

@@ -6,11 +6,8 @@ probabilities are a mean of calibrated ones. Members must share classes (in orde
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn.evaluation.calibration import scaled
-from cnn.evaluation.metrics import classification_metrics
-from cnn.evaluation.scoring import predict_rows, scoring_record
-from cnn.evaluation.tta import with_tta
 from cnn.runfolder import CONFIG, Run, load_run, run_finished
+from cnn.runs.temperature import at_temperature
 from common.errors import UsageError
 
 
@@ -56,8 +53,7 @@ class Ensemble:
         """The mean over the members of their probabilities, each at its calibrated temperature."""
         import numpy as np
 
-        return np.mean([scaled(np.asarray(r.model.predict_on_batch(images), np.float64), r.temperature)
-                        for r in self.runs], axis=0)
+        return np.mean([at_temperature(r.model.predict_on_batch(images), r.temperature) for r in self.runs], axis=0)
 
 
 @dataclass
@@ -111,12 +107,3 @@ def load_ensemble(path):
         raise UsageError(f"{odd[0]} has other classes or another input size than {runs[0].path}; an ensemble "
                          f"averages runs of the same classes and size")
     return Ensemble(runs)
-
-
-def score_ensemble(ensemble, rows, batch_size=32, skip_missing=False, data="none", tta="none", shift=None):
-    """(true class indices, the ensemble's probabilities, metrics, noting the members) on labelled rows."""
-    truth, probs, skipped = predict_rows(with_tta(ensemble, tta, shift), rows, ensemble.classes, ensemble.image_size,
-                                         batch_size, skip_missing, data)
-    return truth, probs, {**classification_metrics(truth, probs, ensemble.classes),
-                          "ensemble": {"members": [str(r.path) for r in ensemble.runs], "n": len(ensemble.runs)},
-                          **scoring_record(rows, truth, probs, ensemble.classes, skipped, data, tta)}

@@ -1,15 +1,13 @@
-"""A hierarchical run folder at prediction time: its sub-models loaded and checked against its record, run
-together as one model, and scored with the cascade's metrics (evaluate-cnn, predict-cnn, show-batch)."""
+"""A hierarchical run folder at prediction time: its sub-models loaded and checked against its record and run
+together as one model (its metrics are cnn.evaluation.cascade's)."""
 import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from cnn.data.hierarchy import COARSE, read_mapping
-from cnn.evaluation.cascade import Tree, cascade_metrics, soft_probabilities
-from cnn.evaluation.scoring import predict_rows, scoring_record
-from cnn.evaluation.tta import with_tta
 from cnn.runfolder import CLASSES, HIERARCHY, load_run
+from cnn.runs.tree import Tree, soft_probabilities
 from common.errors import UsageError
 
 
@@ -42,9 +40,9 @@ class Cascade:
             start += width
         return outputs[:, :len(self.tree.parents)], fine
 
-    def probabilities(self, images):
-        """The soft cascade's p(label) for a batch of 0-255 images (predict-cnn's Predictor function)."""
-        return soft_probabilities(self.tree, *self.split(self.predict_on_batch(images)))
+    def soft(self, outputs):
+        """The soft cascade's p(label) from `predict_on_batch`'s columns."""
+        return soft_probabilities(self.tree, *self.split(outputs))
 
 
 @contextlib.contextmanager
@@ -80,15 +78,3 @@ def load_cascade(run_dir):
                          f"is damaged (retrain it)")
     fine = {parent: sub_model(run_dir / parent, tree.children[parent]) for parent in tree.modelled}
     return Cascade(tree, run.image_size, sub_model(run_dir / COARSE, tree.parents), fine, run)
-
-
-def score_cascade(cascade, rows, batch_size=32, skip_missing=False, data="none", tta="none", shift=None):
-    """(true class indices, soft cascade probabilities, metrics) of a loaded Cascade on labelled rows (read from
-    their files, or from the `data` shards folder); every sub-model averaged over flips with tta "flip"."""
-    truth, outputs, skipped = predict_rows(with_tta(cascade, tta, shift), rows, list(cascade.tree.classes),
-                                           cascade.image_size, batch_size, skip_missing, data)
-    coarse, fine = cascade.split(outputs)
-    metrics = cascade_metrics(cascade.tree, truth, coarse, fine)
-    probs = soft_probabilities(cascade.tree, coarse, fine)
-    classes = list(cascade.tree.classes)
-    return truth, probs, {**metrics, **scoring_record(rows, truth, probs, classes, skipped, data, tta)}
