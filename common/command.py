@@ -4,6 +4,7 @@ import errno
 import os
 import sys
 
+from common.console import speaking_as
 from common.errors import UsageError
 
 
@@ -16,7 +17,8 @@ def run_command(prog, action, interrupted="interrupted"):
     Anything else is a bug and keeps its traceback.
     """
     try:
-        status = action()
+        with speaking_as(prog):
+            status = action()
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         return 2

@@ -51,3 +51,34 @@ def test_atomic_writers_leave_whole_files_and_no_temporaries(tmp_path):
     assert (tmp_path / "b.json").read_text(encoding="utf-8") == '{\n  "label": "Café"\n}\n'
     assert (tmp_path / "c.csv").read_text() == "x\n1\n2\n"
     assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.json", "c.csv"]
+
+
+def test_a_shared_module_speaks_as_the_command_that_runs(capsys):
+    """A writer made by a module of another command prints the running command's name, and its own outside one."""
+    from common.console import writer
+
+    warn = writer("show-batch", "warning: ")
+    assert run_command("audit-data", lambda: warn("cannot read x.jpg")) == 0
+    warn("outside")
+    assert capsys.readouterr().err.splitlines() == ["audit-data: warning: cannot read x.jpg",
+                                                    "show-batch: warning: outside"]
+
+
+def test_a_class_name_with_mathtext_is_drawn_as_text(tmp_path):
+    """'a$\\foo$b' would be parsed as mathtext and crash the drawing; the grid draws it as it is."""
+    import numpy as np
+
+    from cnn.evaluation.pictures import draw_grid
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    draw_grid([image, image], ["a$\\foo$b", "$x^$"], ["black", "black"], [0, 1], 2, tmp_path / "grid.png")
+    assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_a_confusion_matrix_draws_mathtext_class_names_as_text(tmp_path):
+    import numpy as np
+
+    from cnn.evaluation.reports import plot_confusion
+
+    plot_confusion(np.eye(2), ["a$\\foo$b", "plain"], tmp_path / "confusion.png")
+    assert (tmp_path / "confusion.png").stat().st_size > 0

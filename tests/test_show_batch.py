@@ -12,7 +12,8 @@ from PIL import Image
 
 from common.errors import UsageError
 from conftest import TINY
-from cnn.inference.show_batch import CELL_INCHES, DPI, TITLE_LINE_INCHES, show_batch
+from cnn.evaluation.pictures import CELL_INCHES, DPI, TITLE_LINE_INCHES
+from cnn.inference.show_batch import show_batch
 
 CATEGORIES = ["Dress", "Hoodie", "Jeans", "Shorts", "Skirt", "Tee"]
 

@@ -99,7 +99,7 @@ def worst_sets(table):
 
 def contact_sheet(table, path):
     """duplicates.png: one row per worst set (show-batch's grid), each member titled with its split and label."""
-    from cnn.inference.show_batch import draw_grid, open_image
+    from cnn.evaluation.pictures import draw_grid, open_image
 
     cells, images, names = [], [], []
     for row, number in enumerate(worst_sets(table)):

@@ -117,7 +117,7 @@ def summarise_issues(train, issues):
 
 def draw_suspects(issues, path):
     """A picture grid of the most likely errors, each titled with its given and suggested label."""
-    from cnn.inference.show_batch import draw_grid, open_image
+    from cnn.evaluation.pictures import draw_grid, open_image
 
     top = issues.head(SUSPECTS_DRAWN)
     images = [open_image(p) for p in top["path"]]

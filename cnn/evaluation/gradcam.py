@@ -156,7 +156,7 @@ def save_panels(panels, out_png):
     fig = Figure(figsize=(PANEL_INCHES * len(panels), PANEL_INCHES + 0.4))
     for ax, (picture, title, colour) in zip(fig.subplots(1, len(panels), squeeze=False).flat, panels):
         ax.imshow(picture)
-        ax.set_title(title, fontsize=9, color=colour)
+        ax.set_title(title, fontsize=9, color=colour, parse_math=False)  # class names as text
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(out_png) as tmp:

@@ -1,6 +1,14 @@
-"""Image files as pictures to draw (not model inputs): RGB, shrunk to a drawable size."""
+"""Image files as pictures to draw (not model inputs): RGB, shrunk to a drawable size; a titled grid of them
+(show-batch, audit-data's and audit-labels' contact sheets)."""
+from common.atomic import atomic_path
+from common.console import writer
+
+warn = writer("show-batch", "warning: ")  # the running command's name replaces show-batch (common.console)
 
 THUMBNAIL = 320  # big photos are shrunk to at most this many pixels a side before drawing (~2x a grid cell)
+CELL_INCHES = 1.7  # each image's square in the figure
+DPI = 90  # 1.7 in x 90 dpi ~ 150 px per image: the sample's 128 px images stay sharp, the PNG stays small
+TITLE_LINE_INCHES = 0.15  # height kept above each image per line of its title (8 pt text)
 
 
 def open_picture(path):
@@ -13,3 +21,35 @@ def open_picture(path):
     with Image.open(path) as image:
         image.thumbnail((THUMBNAIL, THUMBNAIL))
         return image.convert("RGB")
+
+
+def open_image(path):
+    """The image as an RGB picture, or None (with a warning) when unreadable."""
+    try:
+        return open_picture(path)
+    except (OSError, ValueError) as e:
+        warn(f"cannot read {path} ({type(e).__name__}), skipped")
+        return None
+
+
+def draw_grid(images, names, colours, cells, cols, out_png):
+    """Draw each image in its cell of a `cols`-wide grid, titled; save the PNG atomically.
+
+    A bare matplotlib Figure (no pyplot) renders off-screen without touching the caller's backend,
+    so it also works inside a notebook whose inline plots must keep working.
+    """
+    from matplotlib.figure import Figure
+
+    rows = max(cells) // cols + 1
+    title_inches = 0.05 + TITLE_LINE_INCHES * max(name.count("\n") + 1 for name in names)
+    fig = Figure(figsize=(cols * CELL_INCHES, rows * (CELL_INCHES + title_inches)))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for cell, image, name, colour in zip(cells, images, names, colours):
+        ax = axes.flat[cell]
+        ax.imshow(image)
+        ax.set_title(name, fontsize=8, color=colour, parse_math=False)  # a '$' in a name is text
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)

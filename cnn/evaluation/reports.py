@@ -90,8 +90,8 @@ def plot_confusion(normalized, class_names, path):
     ax = fig.subplots()
     image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(n), class_names, rotation=90, fontsize=8)
-    ax.set_yticks(range(n), class_names, fontsize=8)
+    ax.set_xticks(range(n), class_names, rotation=90, fontsize=8, parse_math=False)  # a '$' in a name is text
+    ax.set_yticks(range(n), class_names, fontsize=8, parse_math=False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title("Confusion matrix (row-normalised)")

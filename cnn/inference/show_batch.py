@@ -11,18 +11,12 @@ from cnn.data.labels_csv import check_known_labels, read_labels, select_split
 from cnn.data.shards import images_at, read_rows, rows_csv
 from cnn.inference.cams import cam_run, overlay_predicted
 from cnn.evaluation.gradcam import DEFAULT_METHOD
-from cnn.evaluation.pictures import open_picture
+from cnn.evaluation.pictures import draw_grid, open_image
 from cnn.inference.predict import predict_files
 from cnn.runs.predictor import open_run
-from common.atomic import atomic_path, write_csv
-from common.console import writer
+from common.atomic import write_csv
 from common.errors import UsageError
 
-warn = writer("show-batch", "warning: ")
-
-CELL_INCHES = 1.7  # each image's square in the figure
-DPI = 90  # 1.7 in x 90 dpi ~ 150 px per image: the sample's 128 px images stay sharp, the PNG stays small
-TITLE_LINE_INCHES = 0.15  # height kept above each image per line of its title (8 pt text)
 
 
 def sample_rows(df, n, per_class, seed):
@@ -74,38 +68,6 @@ def titles(rows):
         return [f"{label}\n{split}" for label, split in zip(rows["label"], rows["split"])]
     return [f"true: {t}\npred: {p} {c:.2f}\np(true) {pt:.2f}"
             for t, p, c, pt in zip(rows["label"], rows["predicted"], rows["confidence"], rows["p_true"])]
-
-
-def open_image(path):
-    """The image as an RGB picture, or None (with a warning) when unreadable."""
-    try:
-        return open_picture(path)
-    except (OSError, ValueError) as e:
-        warn(f"cannot read {path} ({type(e).__name__}), skipped")
-        return None
-
-
-def draw_grid(images, names, colours, cells, cols, out_png):
-    """Draw each image in its cell of a `cols`-wide grid, titled; save the PNG atomically.
-
-    A bare matplotlib Figure (no pyplot) renders off-screen without touching the caller's backend,
-    so it also works inside a notebook whose inline plots must keep working.
-    """
-    from matplotlib.figure import Figure
-
-    rows = max(cells) // cols + 1
-    title_inches = 0.05 + TITLE_LINE_INCHES * max(name.count("\n") + 1 for name in names)
-    fig = Figure(figsize=(cols * CELL_INCHES, rows * (CELL_INCHES + title_inches)))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for cell, image, name, colour in zip(cells, images, names, colours):
-        ax = axes.flat[cell]
-        ax.imshow(image)
-        ax.set_title(name, fontsize=8, color=colour)
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=DPI)
 
 
 def choose_rows(labels_csv, n, per_class, split, seed, errors_run, data=None, cam=False, cam_layer=None):
