@@ -334,6 +334,10 @@ def audit_labels_main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment")
     args = p.parse_args(own)
     typed = typed_options(_training_after_separator(p, shared, ("labels",)))
+    for seen in ("teacher", "init"):
+        if typed.get(seen, "none") != "none":
+            p.error(f"after --, --{seen} is refused: a run trained on this train split has seen every fold's held-out "
+                    f"images, so the probabilities would not be out of fold")
 
     def action():
         from cnn.audit.label_issues import audit_labels

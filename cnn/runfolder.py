@@ -2,6 +2,7 @@
 import contextlib
 import functools
 import json
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -91,9 +92,30 @@ class Run:
 
     @functools.cached_property
     def temperature(self):
-        """The temperature its probabilities are served at: calibration.json's, or 1 (raw softmax)."""
-        path = self.path / CALIBRATION
-        return float(read_json(path)["temperature"]) if path.is_file() else 1.0
+        """The temperature its probabilities are served at: calibration.json's, or 1 (raw softmax); checked to be a
+        finite number > 0 and, for runs that recorded it, the one finished.json recorded."""
+        path, finished = self.path / CALIBRATION, self.path / FINISHED
+        value = checked_temperature(_field(path, "temperature"), path) if path.is_file() else 1.0
+        recorded = _field(finished, "temperature") if finished.is_file() else None
+        if recorded is not None and value != recorded:
+            raise UsageError(f"{path} says temperature {value} but the run finished with {recorded} "
+                             f"({finished}); restore calibration.json or retrain the run")
+        return value
+
+
+def _field(path, key):
+    """`key` of a JSON object file, None when absent or when the file holds no object."""
+    data = read_json(path)
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def checked_temperature(value, where):
+    """A calibrated temperature read from `where`: a finite number > 0 (0, a negative or NaN one would turn the
+    probabilities to NaN or reverse their ranking), else a user error naming the file."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{where}: temperature {value!r} is not a finite number > 0; the file is damaged (restore "
+                         f"it, or retrain the run)")
+    return float(value)
 
 
 def load_run(run_dir, model=True):
@@ -152,14 +174,16 @@ def check_model(run):
 
 
 def mark_finished(run_dir):
-    """Write the finished marker, last, after every report file: the model's sha256 and the time."""
+    """Write the finished marker, last, after every report file: the model's sha256, the calibrated temperature
+    (so a changed calibration.json is refused) and the time."""
     import datetime
 
     from common.hashing import sha256_file
 
-    model = Path(run_dir) / MODEL
+    model, calibration = Path(run_dir) / MODEL, Path(run_dir) / CALIBRATION
     write_json(Path(run_dir) / FINISHED, {
         "model_sha256": sha256_file(model) if model.is_file() else None,
+        "temperature": _field(calibration, "temperature") if calibration.is_file() else None,
         "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds")})
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from cnn.audit.label_issues import audit_labels, fold_of_rows, rank_issues
 from cnn.cli import audit_labels_main
+from common.errors import UsageError
 from conftest import TINY, tiny_argv
 
 FLIPPED = 15
@@ -18,9 +19,12 @@ FOLD_OPTIONS = dict(TINY, image_size=64, epochs=10, recipe="card", patience=10)
 
 @pytest.fixture(scope="module")
 def flipped(sample_labels, tmp_path_factory):
-    """The sample's labels CSV with FLIPPED train images given the next class's label; (folder, their paths)."""
+    """The sample's labels CSV with FLIPPED train images given the next class's label; (folder, their paths).
+    Its groups are class folders (split/label), as make-labels writes for a folder-per-class dataset with label
+    errors: the case where group-aware folds once held whole classes out."""
     folder = tmp_path_factory.mktemp("audit_labels")
     table = sample_labels.copy()
+    table["group"] = table["split"] + "/" + table["label"]
     classes = sorted(set(table.label))
     chosen = table[table.split == "train"].sample(FLIPPED, random_state=0).index
     table.loc[chosen, "label"] = [classes[(classes.index(l) + 1) % len(classes)] for l in table.label[chosen]]
@@ -66,7 +70,35 @@ def test_folds_keep_products_whole_and_every_class_in_training(sample_labels):
         assert set(train.label[fold != k]) == set(train.label)
 
 
+def test_class_folder_groups_are_dealt_stratified(flipped):
+    """Groups that are class folders (plus the flipped images in them) are no products: every fold holds out its
+    share of every label, within one image of K even parts."""
+    folder, _ = flipped
+    table = pd.read_csv(folder / "labels.csv")
+    train = table[table.split == "train"].reset_index(drop=True)
+    fold = np.array(fold_of_rows(train, 3))
+    counts = pd.crosstab(train.label, fold)
+    assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all(), counts
+
+
+def test_a_label_with_fewer_images_than_folds_is_refused_up_front(sample_labels):
+    train = sample_labels[sample_labels.split == "train"].reset_index(drop=True)
+    rare = train.label.iloc[0]
+    train = pd.concat([train[train.label != rare], train[train.label == rare].head(2)], ignore_index=True)
+    with pytest.raises(UsageError, match=f"label {rare} has 2 image.*--folds 3"):
+        fold_of_rows(train, 3)
+
+
 def test_options_after_the_separator_are_the_folds_own(capsys):
     with pytest.raises(SystemExit):
         audit_labels_main(["labels.csv", "--out", "a", "--", "--out", "b"])
     assert "--out, --resume, --repeats, --labels are the audit-labels command's own" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--teacher", "--init"])
+def test_a_model_that_saw_the_folds_is_refused(option, capsys):
+    """--teacher or --init from a run of the same train split would leak every fold's held-out images."""
+    with pytest.raises(SystemExit) as stop:
+        audit_labels_main(["labels.csv", "--out", "a", "--", option, "runs/x"])
+    assert stop.value.code == 2
+    assert f"{option} is refused" in capsys.readouterr().err

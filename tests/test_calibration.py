@@ -64,3 +64,36 @@ def test_a_run_fits_its_temperature_on_val_and_serves_calibrated_probabilities(s
     raw = np.asarray(loaded.model.predict_on_batch(images), np.float64)
     served = open_run(run).predict_on_batch(images)
     assert np.allclose(served, scaled(raw, record["temperature"]), atol=1e-6)
+
+
+@pytest.mark.train
+@pytest.mark.parametrize("temperature", [-1, 0, "NaN", "abc", None, 0.5])
+def test_a_damaged_temperature_is_refused_before_scoring(small_run, tmp_path, temperature, capsys):
+    """calibration.json's temperature must be a finite number > 0 and the one the run finished with: -1 would reverse
+    the ranking, 0 or NaN give NaN probabilities, "abc" a traceback; a plausible 0.5 is a changed file."""
+    import shutil
+
+    from cnn.cli import evaluate_main
+
+    run = shutil.copytree(small_run[0], tmp_path / "run")
+    record = json.loads((run / "calibration.json").read_text())
+    before = (run / "metrics.json").read_text()
+    text = json.dumps({**record, "temperature": temperature}).replace('"NaN"', "NaN")
+    (run / "calibration.json").write_text(text)
+    capsys.readouterr()
+    assert evaluate_main([str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "calibration.json" in err[0] and "temperature" in err[0], err
+    assert (run / "metrics.json").read_text() == before  # nothing rewritten
+
+
+def test_a_temperature_at_the_search_bound_or_from_few_images_is_doubted():
+    from cnn.evaluation.calibration import TEMPERATURE_BOUNDS, temperature_doubts
+
+    truth = np.array([0, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]])  # every image right: the NLL falls as T -> 0
+    temperature = fit_temperature(truth, probs)
+    assert temperature == pytest.approx(TEMPERATURE_BOUNDS[0], rel=1e-2)
+    doubts = temperature_doubts(temperature, len(truth))
+    assert len(doubts) == 2 and "search bound" in doubts[0] and "3 val images" in doubts[1]
+    assert temperature_doubts(1.3, 400) == []

@@ -76,7 +76,7 @@ def test_missing_image_file(tmp_path, images, monkeypatch, capsys):
 
 
 def test_bad_augment_spec(tmp_path, images, capsys):
-    rows = [(images[0], "x", "train"), (images[1], "y", "train"), (images[2], "x", "val")]
+    rows = [(images[0], "x", "train"), (images[1], "y", "train"), (images[2], "x", "val"), (images[3], "y", "val")]
     assert train_main(["--labels", write_csv(tmp_path / "l.csv", rows), "--augment", "spin=2",
                        "--out", str(tmp_path / "run")]) == 2
     assert "--augment 'spin=2': unknown augmentation spin" in one_line_error(capsys, "train-cnn")

@@ -82,7 +82,9 @@ def test_each_sub_model_gets_the_right_rows(table, tmp_path, monkeypatch):
 
 def test_a_parent_whose_labels_lack_a_split_is_refused_before_training(table):
     no_val = table[~((table["label"].isin(["Hoodie", "Tee"])) & (table["split"] == "val"))]
-    with pytest.raises(UsageError, match="the model of parent 'upper' \\(labels.csv\\) has no 'val' rows"):
+    # The coarse model's own check sees it first: parent 'upper' has no val rows, so its class is missing there.
+    with pytest.raises(UsageError, match="the coarse model \\(labels.csv\\): class\\(es\\) upper appear in 'train' but "
+                                         "not in 'val'"):
         sub_frames(no_val, SAMPLE_TYPES, "category_type", "labels.csv")
 
 

@@ -82,3 +82,14 @@ def test_any_csv_loads_or_is_refused_in_one_line(tmp_path, header, rows, encodin
     assert {"path", "label", "split"} <= set(df.columns)
     assert (df["path"].str.strip() != "").all() and (df["label"].str.strip() != "").all()
     assert not pd.Series([os.path.realpath(p) for p in df["path"]]).duplicated().any()
+
+
+def test_a_class_missing_from_val_is_refused_before_training():
+    """Early stopping, the checkpoint and the temperature are chosen on val: a class it lacks is refused, as a class
+    only in val or test is."""
+    from cnn.data.labels_csv import check_training_splits
+
+    df = pd.DataFrame({"path": list("abcde"), "label": ["x", "y", "x", "z", "z"],
+                       "split": ["train", "train", "val", "train", "test"]})
+    with pytest.raises(UsageError, match="y, z appear in 'train' but not in 'val'"):
+        check_training_splits(df, "labels.csv")

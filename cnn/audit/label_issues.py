@@ -1,13 +1,13 @@
 """audit-labels: likely label errors by confident learning (Northcutt et al. 2021) on out-of-fold probabilities.
 
-The train split is cut into K folds by product group (each label's groups dealt round the folds, so every
-fold's training part holds every class and no product straddles a fold). Fold k trains a run on the other
+The train split is cut into K folds stratified by label and grouped by product (scikit-learn's
+StratifiedGroupKFold: every fold holds out about 1/K of each label, no product straddles two folds; a "group"
+that is a whole class folder is no product and its images are dealt singly). Fold k trains a run on the other
 folds with the train-cnn options given (OUT/fold-<k>/: resumable and kept when finished, like a sweep's runs)
 and scores its held-out images; cleanlab's `find_label_issues` then ranks the images whose given label their
 out-of-fold probabilities doubt most. cleanlab is the library chosen: it is confident learning's reference
 implementation, and writing it again would be neither shorter nor better tested.
 """
-import random
 from pathlib import Path
 
 from cnn import runfolder as rf
@@ -23,27 +23,41 @@ log = writer("audit-labels")
 SUSPECTS_DRAWN = 24  # the picture grid's images: the most likely errors
 
 
+def fold_groups(train, folds):
+    """Each train row's group for the folds: its product group, or the image itself where the group is no product.
+    A group holding more than 1/K of a label's train images (a folder per class, as make-labels writes for
+    clothing-dataset-small) cannot be held out whole without starving some fold's training of that label."""
+    groups = (train["group"] if "group" in train else train["path"]).astype(str)
+    sizes = train.groupby([groups, train["label"]]).size()  # (group, label) -> images
+    share = sizes / train["label"].value_counts()[sizes.index.get_level_values(1)].to_numpy()
+    whole = sorted(set(share[share > 1 / folds].index.get_level_values(0)))
+    if whole:
+        log(f"{len(whole)} group(s) hold more than 1/{folds} of a label's train images (e.g. {whole[0]}): no product, "
+            f"so their images are dealt to the folds one by one")
+    return groups.where(~groups.isin(whole), train["path"].astype(str))
+
+
 def fold_of_rows(train, folds, seed=0):
-    """A fold number per train row: each label's product groups shuffled (by `seed`) and dealt round the folds.
-    A label whose images form fewer groups than folds (a folder per class, as in clothing-dataset-small, where the
-    group is no product) has its images dealt one by one instead, said on stderr."""
-    groups = (train["group"] if "group" in train else train["path"]).copy()
-    for label in sorted(set(train["label"])):
-        mine = train["label"] == label
-        if groups[mine].nunique() < folds:
-            if groups[mine].nunique() > 1 or mine.sum() > 1:
-                log(f"label {label}: {groups[mine].nunique()} group(s) for {folds} folds; its images are dealt to "
-                    f"the folds one by one")
-            groups[mine] = train["path"][mine]
-    fold_of_group = {}
-    for label in sorted(set(train["label"])):
-        names = sorted(set(groups[train["label"] == label]))
-        if len(names) < 2:
-            raise UsageError(f"label {label} has {len(names)} image in the train split; each label needs at least "
-                             f"2 so every fold can train on it")
-        random.Random(f"{seed}-{label}").shuffle(names)
-        fold_of_group.update({name: i % folds for i, name in enumerate(names)})
-    return [fold_of_group[g] for g in groups]
+    """A fold number per train row: scikit-learn's StratifiedGroupKFold over the product groups (fold_groups), so
+    each fold holds out about 1/K of every label and no product straddles two folds. A label with fewer train
+    images than folds, or a fold whose training part lacks a label, is refused before anything trains."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    counts = train["label"].value_counts()
+    if counts.min() < folds:
+        raise UsageError(f"label {counts.idxmin()} has {counts.min()} image(s) in the train split, fewer than "
+                         f"--folds {folds}; use --folds {max(2, counts.min())} or fewer, or drop the label")
+    fold = np.empty(len(train), dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed % 2**32)
+    for k, (_, held) in enumerate(splitter.split(train, train["label"], fold_groups(train, folds))):
+        fold[held] = k
+    for k in range(folds):
+        missing = sorted(set(train["label"]) - set(train["label"][fold != k]))
+        if missing:
+            raise UsageError(f"fold {k} would train without label {missing[0]} (its products all fall in one fold); "
+                             f"use fewer --folds")
+    return [int(f) for f in fold]
 
 
 def fold_table(df, train, fold, k):
@@ -57,17 +71,16 @@ def fold_table(df, train, fold, k):
 
 
 def out_of_fold(df, out, folds, options, seed=0):
-    """(train rows, their out-of-fold probabilities at each fold's calibrated temperature, class names)."""
+    """(train rows, their out-of-fold probabilities at each fold's calibrated temperature, class names, each fold's
+    figures on its held-out images)."""
     import numpy as np
 
-    from cnn.runs.temperature import scaled
-    from cnn.evaluation.scoring import predict_rows
     from cnn.training.train import train as train_run
 
     classes = check_training_splits(df, "the labels CSV")
     train = df[df.split == "train"].reset_index(drop=True)
     fold = fold_of_rows(train, folds, seed)
-    probs = np.full((len(train), len(classes)), np.nan)
+    probs, figures = np.full((len(train), len(classes)), np.nan), []
     for k in range(folds):
         csv, folder = Path(out) / f"fold-{k}.csv", Path(out) / f"fold-{k}"
         write_csv(csv, fold_table(df, train, fold, k), index=False)
@@ -78,14 +91,36 @@ def out_of_fold(df, out, folds, options, seed=0):
         else:
             log(f"fold {k + 1} of {folds}: training on the other folds into {folder}")
             train_run(out=folder, **typed)
-        run = rf.load_run(folder)
         held = [i for i, f in enumerate(fold) if f == k]
-        _, outputs, skipped = predict_rows(run.model, train.iloc[held], run.classes, run.image_size)
-        dropped = set(skipped)
-        kept = [i for i in held if train.path.iloc[i] not in dropped]
-        probs[kept] = scaled(outputs, run.temperature)
+        kept, fold_probs, top1 = score_fold(k, folder, train.iloc[held], classes)
+        probs[[held[i] for i in kept]] = fold_probs
+        figures.append({"fold": k, "held_out": len(held), "top1": top1})
     readable = ~np.isnan(probs).any(axis=1)
-    return train[readable].reset_index(drop=True), probs[readable], classes
+    return train[readable].reset_index(drop=True), probs[readable], classes, figures
+
+
+def score_fold(k, folder, held, classes):
+    """(positions of the readable held-out rows, their probabilities at the fold's temperature, top-1 on them).
+    A fold whose model lacks a class or is no better than chance out of fold is refused, naming the fold: its
+    probabilities would flag most images, not the mislabelled ones."""
+    import numpy as np
+
+    from cnn.evaluation.scoring import predict_rows
+    from cnn.runs.temperature import scaled
+
+    run = rf.load_run(folder)
+    if run.classes != list(classes):
+        raise UsageError(f"fold {k} ({folder}) predicts {len(run.classes)} classes, not the CSV's {len(classes)}; "
+                         f"remove the folder and rerun")
+    truth, outputs, skipped = predict_rows(run.model, held, run.classes, run.image_size)
+    top1 = float(np.mean(outputs.argmax(axis=1) == truth))
+    if top1 <= 1 / len(classes):
+        raise UsageError(f"fold {k}'s model ({folder}) scores top-1 {top1:.3f} on its {len(truth)} held-out images, "
+                         f"no better than chance (1/{len(classes)}); its probabilities cannot rank label errors: "
+                         f"train the folds longer (options after --) and rerun")
+    dropped = set(skipped)
+    kept = [i for i, path in enumerate(held["path"]) if path not in dropped]
+    return kept, scaled(outputs, run.temperature), top1
 
 
 def rank_issues(train, probs, classes):
@@ -135,9 +170,9 @@ def audit_labels(labels, *, out, folds=5, write_clean=None, options=None, seed=0
         raise UsageError(f"--folds {folds}: cross-validation needs at least 2 folds")
     df = read_labels(labels)
     df = df if "group" in df else df.assign(group=df["path"])
-    train, probs, classes = out_of_fold(df, out, folds, {**(options or {})}, seed)
+    train, probs, classes, fold_figures = out_of_fold(df, out, folds, {**(options or {})}, seed)
     issues = rank_issues(train, probs, classes)
-    figures = {**summarise_issues(train, issues), "folds": folds, "labels": str(labels),
+    figures = {**summarise_issues(train, issues), "folds": folds, "fold_scores": fold_figures, "labels": str(labels),
                "labels_sha256": sha256_file(labels),
                "method": "cleanlab.filter.find_label_issues on out-of-fold probabilities (self_confidence ranking)"}
     write_csv(Path(out) / "label_issues.csv", issues, index=False)

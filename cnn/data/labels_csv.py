@@ -74,7 +74,8 @@ def _check_cells(df, source):
 
 
 def check_training_splits(df, source):
-    """The sorted classes; refuses a CSV that cannot train (no train/val rows, one class, unseen classes)."""
+    """The sorted classes; refuses a CSV that cannot train (no train/val rows, one class, a class missing from
+    train or from val)."""
     counts = df["split"].value_counts()
     odd = sorted(set(counts.index) - set(SPLITS))
     if odd:
@@ -92,6 +93,11 @@ def check_training_splits(df, source):
         if unseen:
             raise UsageError(f"{source}: class(es) {', '.join(unseen[:SHOW])} appear in '{split}' but not "
                              f"in 'train'; the model cannot learn them (re-split or drop them)")
+    unchecked = sorted(set(train_classes) - set(df.loc[df.split == "val", "label"]))
+    if unchecked:
+        raise UsageError(f"{source}: class(es) {', '.join(unchecked[:SHOW])} appear in 'train' but not in 'val'; "
+                         f"early stopping, the best checkpoint and calibration could not see them (re-split, e.g. "
+                         f"make-labels --split auto, or drop them)")
     return train_classes
 
 

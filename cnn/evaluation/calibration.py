@@ -61,20 +61,30 @@ def nll(truth, probs):
     return float(-np.mean(np.log(np.clip(probs[np.arange(len(truth)), np.asarray(truth)], EPS, 1.0))))
 
 
-def fit_temperature(truth, probs, low=0.05, high=20.0, steps=60):
-    """The T minimising the validation NLL of softmax(log p / T): a golden-section search over log T, which
-    suits NLL's single minimum in T."""
-    ratio = (np.sqrt(5) - 1) / 2
-    a, b = np.log(low), np.log(high)
-    c, d = b - ratio * (b - a), a + ratio * (b - a)
-    for _ in range(steps):
-        if nll(truth, scaled(probs, np.exp(c))) < nll(truth, scaled(probs, np.exp(d))):
-            b, d = d, c
-            c = b - ratio * (b - a)
-        else:
-            a, c = c, d
-            d = a + ratio * (b - a)
-    return float(np.exp((a + b) / 2))
+TEMPERATURE_BOUNDS = (0.05, 20.0)  # the search range of T; a fit at either end says the val split cannot place it
+FEW_VAL_IMAGES = 50  # below this many val images a fitted temperature is noise more than calibration
+
+
+def fit_temperature(truth, probs, bounds=TEMPERATURE_BOUNDS):
+    """The T minimising the validation NLL of softmax(log p / T), by scipy's bounded scalar minimiser over log T
+    (NLL has a single minimum in T)."""
+    from scipy.optimize import minimize_scalar
+
+    result = minimize_scalar(lambda log_t: nll(truth, scaled(probs, np.exp(log_t))), bounds=np.log(bounds),
+                             method="bounded", options={"xatol": 1e-5})
+    return float(np.exp(result.x))
+
+
+def temperature_doubts(temperature, images, bounds=TEMPERATURE_BOUNDS):
+    """Why a fitted temperature should not be trusted (an empty list when none): it hit a bound of the search, or
+    the val split was too small to fit it."""
+    doubts = []
+    if min(abs(np.log(temperature) - np.log(b)) for b in bounds) < 1e-3:
+        doubts.append(f"T = {temperature:.3g} is at the search bound ({bounds[0]:g}..{bounds[1]:g}): the val split "
+                      f"cannot place it")
+    if images < FEW_VAL_IMAGES:
+        doubts.append(f"it was fitted on {images} val images (fewer than {FEW_VAL_IMAGES})")
+    return doubts
 
 
 def calibration_metrics(truth, probs):

@@ -1,5 +1,5 @@
 """Scoring primitives: a model's probabilities on labelled rows (from image files or shards) and their metrics."""
-from cnn.evaluation.calibration import expected_calibration_error, fit_temperature, nll
+from cnn.evaluation.calibration import expected_calibration_error, fit_temperature, nll, temperature_doubts
 from cnn.evaluation.cascade import cascade_metrics
 from cnn.evaluation.metrics import classification_metrics
 from cnn.runs.temperature import scaled
@@ -82,15 +82,16 @@ def worst_errors(rows, truth, probs, classes, skipped, data="none", count=WORST)
 
 
 def fit_run_temperature(run, rows, batch_size=32, skip_missing=False, data="none"):
-    """Fit the run's temperature on labelled `rows` (the val split) and write calibration.json: the temperature
-    and the NLL and ECE it changed, before and after."""
+    """Fit the run's temperature on labelled `rows` (the val split) and write calibration.json: the temperature,
+    the NLL and ECE it changed, before and after, and its doubts (cnn.evaluation.calibration.temperature_doubts)."""
     truth, probs, _ = predict_rows(run.model, rows, run.classes, run.image_size, batch_size, skip_missing, data)
     temperature = fit_temperature(truth, probs)
     calibrated = scaled(probs, temperature)
     write_json(run.path / CALIBRATION, {
         "method": "temperature scaling (softmax(log p / T)), fitted by NLL on the val split",
         "temperature": temperature, "split": "val", "images": int(len(truth)),
+        "doubts": temperature_doubts(temperature, len(truth)),
         "nll_before": nll(truth, probs), "nll_after": nll(truth, calibrated),
         "ece_before": expected_calibration_error(truth, probs),
         "ece_after": expected_calibration_error(truth, calibrated)})
-    return temperature
+    return temperature, temperature_doubts(temperature, len(truth))

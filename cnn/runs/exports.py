@@ -6,7 +6,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn.runfolder import load_classes
+from cnn.runfolder import checked_temperature, load_classes
 from common.errors import UsageError
 
 METADATA = "export.json"  # an export-model folder's record: format, model file, input (cnn.inference.export)
@@ -37,7 +37,7 @@ def load_export(path):
     if loader is None:
         raise UsageError(f"{path / METADATA}: unknown format {meta.get('format')!r}; re-export the run")
     return Export(load_classes(path), int(meta["input"]["shape"][1]), meta["format"],
-                  float(meta.get("temperature", 1.0)), loader(path / meta["model_file"]))
+                  checked_temperature(meta.get("temperature", 1.0), path / METADATA), loader(path / meta["model_file"]))
 
 
 def savedmodel_fn(path):

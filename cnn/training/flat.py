@@ -195,10 +195,10 @@ def report(run_dir, df, classes, options, seconds):
     rows, split = report_rows(df)
     run = rf.load_run(run_dir)
     if options.calibrate == "temperature":
-        temperature = fit_run_temperature(run, df[df.split == "val"], options.batch_size, options.skip_missing,
-                                          options.data)
+        temperature, doubts = fit_run_temperature(run, df[df.split == "val"], options.batch_size,
+                                                  options.skip_missing, options.data)
         log(f"temperature scaling on the val split: T = {temperature:.3f} (calibration.json); the report's "
-            f"probabilities are calibrated")
+            f"probabilities are calibrated" + "".join(f"; warning: {d}" for d in doubts))
     _, _, metrics = score(from_run(run), rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
