@@ -1,6 +1,9 @@
 """audit-data on the generated sample with planted copies (exact, re-encoded, resized, 5% crop): recall of the
 copies, no false pairs among the distinct images, the clean CSV, the files, the CLI's errors."""
 import json
+import os
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -81,11 +84,13 @@ def test_the_audit_writes_its_files(audited):
 
 
 def test_odd_images_are_counted(tmp_path, sample_labels):
-    Image.new("RGB", (40, 40), (200, 10, 10)).save(tmp_path / "tiny.png")
-    Image.new("RGB", (400, 100), (10, 10, 10)).save(tmp_path / "wide.png")
-    Image.new("L", (120, 120), 128).save(tmp_path / "gray.png")
-    (tmp_path / "broken.jpg").write_bytes(b"not an image")
-    rows = [{"path": str(tmp_path / n), "label": "Tee", "split": "train", "group": n}
+    images = tmp_path / "img"  # the audit writes beside the image folder, never in it
+    images.mkdir()
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(images / "tiny.png")
+    Image.new("RGB", (400, 100), (10, 10, 10)).save(images / "wide.png")
+    Image.new("L", (120, 120), 128).save(images / "gray.png")
+    (images / "broken.jpg").write_bytes(b"not an image")
+    rows = [{"path": str(images / n), "label": "Tee", "split": "train", "group": n}
             for n in ("tiny.png", "wide.png", "gray.png", "broken.jpg")]
     pd.DataFrame(rows).to_csv(tmp_path / "odd.csv", index=False)
     figures = audit_data(tmp_path / "odd.csv", out=tmp_path / "out")
@@ -120,3 +125,43 @@ def test_an_attached_audit_joins_the_runs_report_page(audited, small_run, tmp_pa
     capsys.readouterr()
     assert evaluate_main([str(run), "--audit", str(tmp_path)]) == 2
     assert "holds no audit.json or audit_labels.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where, message", [
+    (lambda f, t: ["-o", str(f / "labels.csv")], "-o .* is a file; give a folder"),
+    (lambda f, t: ["-o", str(f / "labels.csv" / "sub")], "is a file, so nothing can be created under it"),
+    (lambda f, t: ["--write-clean", str(f)], "--write-clean .* is a folder"),
+    (lambda f, t: ["--write-clean", str(f / "labels.csv")], "is the labels CSV being audited"),
+    (lambda f, t: ["--write-clean", t.path.iloc[0]], "in or above the image folder"),
+    (lambda f, t: ["-o", str(Path(t.path.iloc[0]).parent / "audit")], "in or above the image"),
+])
+def test_outputs_that_are_not_theirs_are_refused_before_work(planted, where, message, capsys):
+    """An existing file as -o, a path under a file, a folder as --write-clean, the audited CSV, an image of the
+    dataset or a folder inside it: one line, exit 2, and nothing of the dataset changed."""
+    folder, table, _ = planted
+    before = {p: os.stat(p).st_mtime_ns for p in table.path.head(3)}
+    capsys.readouterr()
+    assert audit_data_main([str(folder / "labels.csv"), *where(folder, table)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+    assert {p: os.stat(p).st_mtime_ns for p in before} == before
+
+
+def test_a_rerun_that_finds_nothing_leaves_no_stale_picture(planted, tmp_path):
+    """The raw -> clean -> audit again workflow: the second audit finds no set, so the first one's duplicates.png
+    must not stay beside its files."""
+    folder, table, truth = planted
+    out = tmp_path / "audit"
+    audit_data(folder / "labels.csv", out=out, write_clean=tmp_path / "clean.csv")
+    assert (out / "duplicates.png").is_file()
+    figures = audit_data(tmp_path / "clean.csv", out=out)
+    assert figures["images_in_sets"] == 0
+    assert not (out / "duplicates.png").exists()
+
+
+def test_a_missing_image_is_not_met_with_an_option_audit_data_lacks(tmp_path, capsys):
+    pd.DataFrame({"path": [str(tmp_path / "gone.jpg")], "label": ["Tee"], "split": ["train"]}).to_csv(
+        tmp_path / "l.csv", index=False)
+    assert audit_data_main([str(tmp_path / "l.csv"), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "image files are missing" in err and "--skip-missing" not in err and "--labels" not in err

@@ -102,3 +102,16 @@ def test_a_model_that_saw_the_folds_is_refused(option, capsys):
         audit_labels_main(["labels.csv", "--out", "a", "--", option, "runs/x"])
     assert stop.value.code == 2
     assert f"{option} is refused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "labels.csv"], "--out labels.csv is a file"),
+    (["--out", "a", "--write-clean", "labels.csv"], "is the labels CSV being audited"),
+])
+def test_outputs_that_are_not_theirs_are_refused_before_training(flipped, monkeypatch, argv, message, capsys):
+    folder, _ = flipped
+    monkeypatch.chdir(folder)
+    before = (folder / "labels.csv").read_bytes()
+    assert audit_labels_main(["labels.csv", "--folds", "3", *argv, "--", *tiny_argv()]) == 2
+    assert message in capsys.readouterr().err
+    assert (folder / "labels.csv").read_bytes() == before and not (folder / "a").exists()

@@ -1,4 +1,5 @@
 """The shared base: the command wrapper's exit statuses, one-line argument errors, and the atomic writers."""
+import json
 import os
 
 import pandas as pd
@@ -82,3 +83,49 @@ def test_a_confusion_matrix_draws_mathtext_class_names_as_text(tmp_path):
 
     plot_confusion(np.eye(2), ["a$\\foo$b", "plain"], tmp_path / "confusion.png")
     assert (tmp_path / "confusion.png").stat().st_size > 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root (CI and the project's machines run as root)")
+def test_a_character_device_at_the_output_is_written_through_never_replaced(tmp_path):
+    """A null device made in the test's own folder (never the machine's /dev) stays a device after a write."""
+    import stat
+
+    node = tmp_path / "null.csv"
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # the null device's numbers
+    write_csv(node, pd.DataFrame({"a": [1]}), index=False)
+    write_text(node, "text")
+    assert stat.S_ISCHR(os.stat(node).st_mode) and not list(tmp_path.glob(".null*"))
+
+
+def test_a_fifo_at_the_output_is_written_through_and_one_without_reader_refused(tmp_path):
+    import stat
+    import threading
+
+    fifo = tmp_path / "clean.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="a FIFO that no process reads"):
+        write_text(fifo, "nobody")
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, encoding="utf-8").read()))
+    reader.start()
+    import time
+
+    for _ in range(100):  # the reader must have the FIFO open before the write
+        try:
+            write_text(fifo, "a,b\n1,2\n")
+            break
+        except UsageError:
+            time.sleep(0.02)
+    reader.join(10)
+    assert got == ["a,b\n1,2\n"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_symlink_is_followed_and_a_folder_refused(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_json(link, {"a": 1})
+    assert link.is_symlink() and json.loads(target.read_text()) == {"a": 1}
+    with pytest.raises(UsageError, match="it is a folder"):
+        write_text(tmp_path, "x")

@@ -263,7 +263,7 @@ def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):
     done = subprocess.run([sys.executable, "-m", "cnn", "train", *tiny_argv(), "--out", "runs/noise", "--labels",
                            "missing.csv"], cwd=workdir, env=ENV, text=True, capture_output=True)
     assert done.returncode == 2 and stderr_lines(done.stderr) == [
-        "train-cnn: error: labels CSV missing.csv not found; create it with make-labels or pass --labels"]
+        "train-cnn: error: labels CSV missing.csv not found; create it with make-labels or give its path"]
 
 
 

@@ -161,7 +161,7 @@ def test_cli_writes_the_grid_and_reports_user_errors_with_exit_2(labels, tmp_pat
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [f"show-batch: error: labels CSV {tmp_path / 'none.csv'} not found; "
-                                               "create it with make-labels or pass --labels"]
+                                               "create it with make-labels or give its path"]
     assert not (tmp_path / "h.png").exists()
 
 

@@ -12,7 +12,7 @@ from cnn.data.labels_csv import read_labels
 from cnn.runfolder import AUDIT_DATA
 from common.atomic import write_csv, write_json
 from common.console import writer
-from common.errors import UsageError
+from common.destinations import check_report_outputs
 from common.hashing import sha256_file
 
 log = writer("audit-data")
@@ -99,18 +99,14 @@ def worst_sets(table):
 
 def contact_sheet(table, path):
     """duplicates.png: one row per worst set (show-batch's grid), each member titled with its split and label."""
-    from cnn.evaluation.pictures import draw_grid, open_image
+    from cnn.evaluation.pictures import draw_sheet, open_image
 
-    cells, images, names = [], [], []
+    cells = []
     for row, number in enumerate(worst_sets(table)):
         for column, (_, member) in enumerate(table[table["set"] == number].head(SHEET_MEMBERS).iterrows()):
-            cells.append(row * SHEET_MEMBERS + column)
-            images.append(open_image(member["path"]))
-            names.append(f"set {number} ({member['kind']})\n{member['split']}/{member['label']}")
-    shown = [(c, i, n) for c, i, n in zip(cells, images, names) if i is not None]
-    if shown:
-        draw_grid([i for _, i, _ in shown], [n for _, _, n in shown], ["black"] * len(shown),
-                  [c for c, _, _ in shown], SHEET_MEMBERS, path)
+            cells.append((row * SHEET_MEMBERS + column, open_image(member["path"]),
+                          f"set {number} ({member['kind']})\n{member['split']}/{member['label']}"))
+    draw_sheet(cells, SHEET_MEMBERS, path)
 
 
 def audit_data(labels, *, out="audit", write_clean=None, workers=None):
@@ -121,11 +117,10 @@ def audit_data(labels, *, out="audit", write_clean=None, workers=None):
     from cnn.data.loader import check_files
 
     started = time.monotonic()
-    df = check_files(read_labels(labels)).reset_index(drop=True)
+    df = check_files(read_labels(labels), can_skip=False).reset_index(drop=True)
     df = df if "group" in df else df.assign(group="")
     out = Path(out)
-    if write_clean is not None and Path(write_clean).resolve() == Path(labels).resolve():
-        raise UsageError(f"--write-clean {write_clean} is the labels CSV being audited; write the clean CSV elsewhere")
+    check_report_outputs(labels, df["path"], out, write_clean, ("-o", "--write-clean"), "audit-data")
     log(f"fingerprinting {len(df):,} images of {labels}")
     fingerprints = fingerprints_of(list(df["path"]), workers)
     exact = exact_sets(fingerprints)
@@ -140,6 +135,7 @@ def audit_data(labels, *, out="audit", write_clean=None, workers=None):
                         for p, fp in zip(df["path"], fingerprints) if (kinds := oddities(fp))],
                        columns=["path", "kinds", "error"])
     figures = summarise(df, table, odd, time.monotonic() - started)
+    (out / AUDIT_DATA).unlink(missing_ok=True)  # written last: a rerun killed half-way leaves no finished audit
     write_csv(out / "duplicates.csv", table, index=False)
     write_csv(out / "odd_images.csv", odd, index=False)
     contact_sheet(table, out / "duplicates.png")

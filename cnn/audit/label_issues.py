@@ -16,6 +16,7 @@ from cnn.training.options import TrainOptions
 from cnn.training.runstate import check_same_run
 from common.atomic import write_csv, write_json
 from common.console import writer
+from common.destinations import check_report_outputs
 from common.hashing import sha256_file
 from common.errors import UsageError
 
@@ -152,15 +153,11 @@ def summarise_issues(train, issues):
 
 def draw_suspects(issues, path):
     """A picture grid of the most likely errors, each titled with its given and suggested label."""
-    from cnn.evaluation.pictures import draw_grid, open_image
+    from cnn.evaluation.pictures import draw_sheet, open_image
 
     top = issues.head(SUSPECTS_DRAWN)
-    images = [open_image(p) for p in top["path"]]
-    shown = [(image, f"#{r} given {g}\nsuggested {s}") for image, r, g, s in
-             zip(images, top["rank"], top["given_label"], top["suggested_label"]) if image is not None]
-    if shown:
-        draw_grid([i for i, _ in shown], [n for _, n in shown], ["black"] * len(shown), list(range(len(shown))), 6,
-                  path)
+    draw_sheet([(cell, open_image(p), f"#{r} given {g}\nsuggested {s}") for cell, (p, r, g, s) in
+                enumerate(zip(top["path"], top["rank"], top["given_label"], top["suggested_label"]))], 6, path)
 
 
 def audit_labels(labels, *, out, folds=5, write_clean=None, options=None, seed=0):
@@ -170,16 +167,18 @@ def audit_labels(labels, *, out, folds=5, write_clean=None, options=None, seed=0
         raise UsageError(f"--folds {folds}: cross-validation needs at least 2 folds")
     df = read_labels(labels)
     df = df if "group" in df else df.assign(group=df["path"])
+    check_report_outputs(labels, df["path"], out, write_clean, ("--out", "--write-clean"), "audit-labels")
     train, probs, classes, fold_figures = out_of_fold(df, out, folds, {**(options or {})}, seed)
     issues = rank_issues(train, probs, classes)
     figures = {**summarise_issues(train, issues), "folds": folds, "fold_scores": fold_figures, "labels": str(labels),
                "labels_sha256": sha256_file(labels),
                "method": "cleanlab.filter.find_label_issues on out-of-fold probabilities (self_confidence ranking)"}
+    (Path(out) / rf.AUDIT_LABELS).unlink(missing_ok=True)  # written last: a killed rerun leaves no finished audit
     write_csv(Path(out) / "label_issues.csv", issues, index=False)
-    write_json(Path(out) / rf.AUDIT_LABELS, figures)
     draw_suspects(issues, Path(out) / "suspects.png")
     if write_clean is not None:
         write_csv(write_clean, df[~df["path"].isin(set(issues["path"]))], index=False)
+    write_json(Path(out) / rf.AUDIT_LABELS, figures)
     log(f"{figures['flagged']} of {figures['images']} train images flagged as likely label errors; "
         f"written to {out}/ (label_issues.csv, audit_labels.json, suspects.png)")
     return figures

@@ -19,7 +19,7 @@ def read_labels(path, base=None):
 
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"labels CSV {path} not found; create it with make-labels or pass --labels")
+        raise UsageError(f"labels CSV {path} not found; create it with make-labels or give its path")
     try:
         with warnings.catch_warnings():  # a row longer than the header: pandas would drop cells or shift columns
             warnings.simplefilter("error", pd.errors.ParserWarning)

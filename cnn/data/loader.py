@@ -50,8 +50,9 @@ class Loaded:
     skipped: SkipLog  # undecodable images met while iterating (skipped, not fatal)
 
 
-def check_files(df, x_col="path", skip_missing=False):
-    """The rows of `df` whose file exists; missing files raise MissingFilesError, or are dropped with a warning."""
+def check_files(df, x_col="path", skip_missing=False, can_skip=True):
+    """The rows of `df` whose file exists; missing files raise MissingFilesError, or are dropped with a warning.
+    `can_skip`: the command offers --skip-missing (the message advises it only then)."""
     exists = df[x_col].map(lambda p: isinstance(p, str) and os.path.isfile(p))
     missing = df.loc[~exists, x_col].tolist()
     if not missing:
@@ -59,7 +60,7 @@ def check_files(df, x_col="path", skip_missing=False):
     if not skip_missing:
         shown = ", ".join(map(str, missing[:SHOW_MISSING])) + (", ..." if len(missing) > SHOW_MISSING else "")
         raise MissingFilesError(f"{len(missing)} of {len(df)} image files are missing ({shown}); "
-                                f"fix the labels CSV or pass --skip-missing to drop them")
+                                f"fix the labels CSV" + (" or pass --skip-missing to drop them" if can_skip else ""))
     print(f"warning: dropped {len(missing)} of {len(df)} rows whose image file is missing "
           f"(first: {missing[0]})", file=sys.stderr, flush=True)
     return df[exists]

@@ -17,6 +17,7 @@ from cnn.data.labels_csv import read_labels
 from cnn.data.shards import ENCODINGS, FORMAT, INDEX, PLAN, ROWS, example, shard_name
 from common.atomic import write_csv, write_json
 from common.console import writer
+from common.destinations import check_outside_dataset
 from common.errors import UsageError
 from common.hashing import sha256_file
 from common.schema import SPLITS
@@ -66,7 +67,7 @@ def checked_labels(labels):
     if odd:
         raise UsageError(f"{labels}: split values must be {', '.join(SPLITS)} (found {', '.join(map(repr, odd[:5]))}); "
                          f"pack-shards writes one set of shards per split (make-labels --split auto makes them)")
-    df = check_files(df)
+    df = check_files(df, can_skip=False)
     if "group" not in df:
         df = df.assign(group="")
     return df.reset_index(drop=True)
@@ -75,15 +76,7 @@ def checked_labels(labels):
 def check_out(out, df):
     """Refuse an OUT in, above or inside a folder of the dataset's images or inside the tree that holds them all
     (the dataset is only read), a file, or a non-empty folder that is not a pack."""
-    folders = {os.path.dirname(os.path.abspath(p)) for p in df["path"]}
-    target = os.path.abspath(out)
-    clash = next((f for f in folders if os.path.commonpath([f, target]) in (f, target)), None)
-    tree = os.path.commonpath(list(folders))  # the dataset's tree (img/ of DeepFashion), unless we work inside it
-    if clash is None and os.path.commonpath([tree, os.getcwd()]) != tree and os.path.commonpath([tree, target]) == tree:
-        clash = tree
-    if clash is not None:
-        raise UsageError(f"{out} is in or above the image folder {clash}, which pack-shards only reads; choose a "
-                         f"folder outside the dataset")
+    check_outside_dataset(out, df["path"], "OUT", "pack-shards", whole_tree=True)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file; choose a folder for the shards")
     if out.is_dir() and any(out.iterdir()) and not (out / PLAN).is_file():

@@ -1,5 +1,7 @@
 """Image files as pictures to draw (not model inputs): RGB, shrunk to a drawable size; a titled grid of them
 (show-batch, audit-data's and audit-labels' contact sheets)."""
+from pathlib import Path
+
 from common.atomic import atomic_path
 from common.console import writer
 
@@ -53,3 +55,14 @@ def draw_grid(images, names, colours, cells, cols, out_png):
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
+
+
+def draw_sheet(cells, cols, out_png):
+    """A contact sheet of (cell, image or None, title) in black titles, the unreadable images left out; with nothing
+    to draw, a sheet an earlier run left at `out_png` is removed, so it never stands for this one."""
+    shown = [(c, i, n) for c, i, n in cells if i is not None]
+    if not shown:
+        Path(out_png).unlink(missing_ok=True)
+        return
+    draw_grid([i for _, i, _ in shown], [n for _, _, n in shown], ["black"] * len(shown), [c for c, _, _ in shown],
+              cols, out_png)
