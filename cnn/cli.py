@@ -7,6 +7,7 @@ from cnn.runs.tta import TTA
 from cnn.evaluation.gradcam import DEFAULT_METHOD, METHODS
 from cnn.training.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command
+from common.tfenv import check_keras_backend
 
 
 def _parser(prog, description):
@@ -73,8 +74,17 @@ def train_main(argv=None):
         out = args.out or default_run_dir(f"{options.get('arch', 'cnn')}-repeats")
         train_repeats(out, args.repeats, options, seed=seed)
 
-    return run_command("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
+    return run_keras_command("train-cnn", action, "interrupted; run the same command again, or train-cnn --resume, "
                                             "to continue from the last finished epoch")
+
+
+def run_keras_command(prog, action, interrupted="interrupted"):
+    """common.command.run_command for a command that loads Keras: KERAS_BACKEND is checked first, in one line."""
+    def checked():
+        check_keras_backend()
+        return action()
+
+    return run_command(prog, checked, interrupted)
 
 
 def _split_at_separator(argv):
@@ -120,7 +130,7 @@ def sweep_main(argv=None):
         run_sweep(out=args.out, grid=parse_grid(args.grid), shared=typed_options(train_args), repeats=args.repeats,
                   seed=args.seed, baseline=args.baseline)
 
-    return run_command("sweep-cnn", action, "interrupted; run the same command again to continue the sweep")
+    return run_keras_command("sweep-cnn", action, "interrupted; run the same command again to continue the sweep")
 
 
 def export_main(argv=None):
@@ -145,7 +155,7 @@ def export_main(argv=None):
                          calibration=args.calibration)
         print(f"export-model: wrote {out} ({args.format}, quantize {args.quantize})", file=sys.stderr)
 
-    return run_command("export-model", action)
+    return run_keras_command("export-model", action)
 
 
 def evaluate_main(argv=None):
@@ -194,7 +204,7 @@ def evaluate_main(argv=None):
             print("\n" + format_comparison(metrics["comparison"]))
         print(f"evaluate-cnn: report written to {out}", file=sys.stderr)
 
-    return run_command("evaluate-cnn", action)
+    return run_keras_command("evaluate-cnn", action)
 
 
 def predict_main(argv=None):
@@ -224,7 +234,7 @@ def predict_main(argv=None):
                                  cam_layer=args.cam_layer, cam_method=args.cam_method, labels_csv=args.labels)
         print(FORMATS[args.format](results))
 
-    return run_command("predict-cnn", action)
+    return run_keras_command("predict-cnn", action)
 
 
 def show_batch_main(argv=None):
@@ -264,7 +274,7 @@ def show_batch_main(argv=None):
         print(f"show-batch: drew {len(drawn)} images to {args.out} (table: {Path(args.out).with_suffix('.csv')})",
               file=sys.stderr)
 
-    return run_command("show-batch", action)
+    return run_keras_command("show-batch", action)
 
 
 def pack_shards_main(argv=None):
@@ -294,7 +304,7 @@ def pack_shards_main(argv=None):
         pack_shards(labels=args.labels, out=args.out, image_size=args.image_size, shard_mb=args.shard_mb,
                     workers=args.workers, raw=args.raw, quality=args.quality, seed=args.seed)
 
-    return run_command("pack-shards", action, "interrupted; run the same command again to keep the finished shards "
+    return run_keras_command("pack-shards", action, "interrupted; run the same command again to keep the finished shards "
                                               "and pack the rest")
 
 
@@ -317,7 +327,7 @@ def audit_data_main(argv=None):
 
         audit_data(args.labels, out=args.out, write_clean=args.write_clean, workers=args.workers)
 
-    return run_command("audit-data", action)
+    return run_keras_command("audit-data", action)
 
 
 def audit_labels_main(argv=None):
@@ -345,7 +355,7 @@ def audit_labels_main(argv=None):
         audit_labels(args.labels, out=args.out, folds=args.folds, write_clean=args.write_clean, options=typed,
                      seed=args.seed)
 
-    return run_command("audit-labels", action, "interrupted; run the same command again to keep the finished folds")
+    return run_keras_command("audit-labels", action, "interrupted; run the same command again to keep the finished folds")
 
 
 COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,

@@ -1,6 +1,7 @@
 """Checks of where a command may write, made before any work: outside the dataset it reads, and a path that can
 be created (a file where a file goes, a folder where a folder goes)."""
 import os
+import tempfile
 from pathlib import Path
 
 from common.errors import UsageError
@@ -38,8 +39,16 @@ def _writable_parent(path, option):
         parent = parent.parent
     if not parent.is_dir():
         raise UsageError(f"{option} {path}: {parent} is a file, so nothing can be created under it; choose another path")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: the folder {parent} is not writable; choose another path")
+    check_writable_folder(parent, f"{option} {path}")
+
+
+def check_writable_folder(folder, what):
+    """Refuse a folder in which nothing can be created, found by creating (and removing) an empty folder there:
+    permission bits do not tell for root, a read-only mount or /proc."""
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".write-check."))
+    except OSError as error:
+        raise UsageError(f"{what}: nothing can be written in {folder} ({error.strerror}); choose another path") from None
 
 
 def check_output_folder(path, option):

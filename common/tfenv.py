@@ -11,9 +11,28 @@ def tensorflow_installed():
     return importlib.util.find_spec("tensorflow") is not None
 
 
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}  # KERAS_BACKEND -> the module it needs
+
+
+def check_keras_backend():
+    """Refuse a KERAS_BACKEND that Keras cannot load here (a typo, or torch when it is not installed) in one line,
+    before Keras's own 40-line traceback."""
+    from common.errors import UsageError
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    module = BACKENDS.get(backend)
+    if module is None:
+        raise UsageError(f"KERAS_BACKEND={backend!r} is not a backend this project runs on; use "
+                         f"{' or '.join(BACKENDS)} (or unset it for tensorflow)")
+    if importlib.util.find_spec(module) is None:
+        raise UsageError(f"KERAS_BACKEND={backend} needs the {module} package, which is not installed; install it "
+                         f"or unset KERAS_BACKEND")
+
+
 def quiet_backend():
-    """Import TensorFlow quietly where it is installed (Keras imports it on any backend when it can), so that
-    its start-up notices never reach a command's stderr; nothing to do without it."""
+    """Check KERAS_BACKEND, then import TensorFlow quietly where it is installed (Keras imports it on any backend
+    when it can), so that its start-up notices never reach a command's stderr."""
+    check_keras_backend()
     if tensorflow_installed():
         quiet_tensorflow()
 

@@ -125,6 +125,30 @@ def test_an_attached_audit_joins_the_runs_report_page(audited, small_run, tmp_pa
     capsys.readouterr()
     assert evaluate_main([str(run), "--audit", str(tmp_path)]) == 2
     assert "holds no audit.json or audit_labels.json" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "audit.json").write_text("[1, 2]")  # valid JSON, not an audit's record: refused before it is recorded
+    assert evaluate_main([str(run), "--audit", str(bad)]) == 2
+    assert "is not an audit-data record" in capsys.readouterr().err
+    assert json.loads((run / "audits.json").read_text()) == [record]
+
+
+def test_the_page_shows_what_was_recorded_and_survives_a_damaged_record(audited, small_run, tmp_path):
+    import shutil
+
+    from cnn.evaluation.audits import attach_audits
+    from cnn.evaluation.html_report import write_html_report
+
+    audit = shutil.copytree(audited[0] / "audit", tmp_path / "audit")
+    run = shutil.copytree(small_run[0], tmp_path / "run")
+    attach_audits(run, [audit])
+    shown = write_html_report(run).read_text()
+    (audit / "duplicates.png").write_bytes((run / "curves.png").read_bytes())  # a later rerun's picture
+    write_html_report(run)
+    page = (run / "report.html").read_text()
+    assert page.count("data:image/png") == shown.count("data:image/png") - 1 and "picture changed" in page
+    (run / "audits.json").write_text('{"not": "a list"}')
+    assert "audits.json is damaged" in write_html_report(run).read_text()
 
 
 @pytest.mark.parametrize("where, message", [

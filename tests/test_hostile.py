@@ -1,6 +1,9 @@
 """Hostile input, replayed: each case ends in one line on stderr and exit 2 (never a traceback), the dataset's
 files unchanged, and no half-written output under its final name (docs/guarantees.md)."""
 import hashlib
+import os
+import subprocess
+import sys
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +15,7 @@ from PIL import Image
 from cnn.cli import evaluate_main, export_main, pack_shards_main, predict_main, train_main
 from cnn.training.strategy import cluster_role
 from common.errors import UsageError
-from conftest import tiny_argv
+from conftest import REPO, tiny_argv
 
 
 def tree_digest(root):
@@ -181,3 +184,32 @@ def test_pack_shards_refuses_an_output_inside_the_image_tree(csv_dir, sample_tre
     table.to_csv(folder / "labels.csv", index=False)
     refused(capsys, pack_shards_main, ["labels.csv", str(sample_tree / "img" / "shards")], "which pack-shards only reads")
     assert not (sample_tree / "img" / "shards").exists()
+
+
+@pytest.mark.parametrize("backend, message", [("bogus", "KERAS_BACKEND='bogus' is not a backend"),
+                                              ("torch", None)])
+def test_a_backend_keras_cannot_load_is_one_line(backend, message, tmp_path):
+    """KERAS_BACKEND=bogus (or torch where it is not installed) is refused in one line by train-cnn and
+    evaluate-cnn, not Keras's traceback."""
+    import importlib.util
+
+    if backend == "torch" and importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here")
+    message = message or "KERAS_BACKEND=torch needs the torch package"
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO)}
+    (tmp_path / "labels.csv").write_text("path,label,split\n")
+    for command in (["train"], ["evaluate", "run"]):
+        done = subprocess.run([sys.executable, "-m", "cnn", *command], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("out", ["labels.csv", "labels.csv/run", "/proc/clothing-cnn-run"])
+def test_an_out_that_cannot_be_written_is_one_line(sample_labels, tmp_path, monkeypatch, capsys, out):
+    """--out a file, under a file, or where nothing can be created (/proc, even as root): one line, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    sample_labels.to_csv("labels.csv", index=False)
+    assert train_main(["--out", out, *tiny_argv()]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("train-cnn: error: --out"), err

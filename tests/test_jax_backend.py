@@ -132,3 +132,4 @@ def test_a_killed_jax_process_restarted_continues_the_run(folder):
     run = folder / "runs" / "killed"
     assert sorted(p.name for p in run.iterdir()) == RUN_FILES
     assert pd.read_csv(run / "history.csv").epoch.tolist() == list(range(30))
+

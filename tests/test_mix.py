@@ -60,7 +60,8 @@ def test_specs_parse(text, expected):
     assert parse_mix(text) == expected
 
 
-@pytest.mark.parametrize("text", ["mixup", "mixup=0", "cutmix=1,p=2", "mixup=0.2,cutmix=1", "blend=0.3"])
+@pytest.mark.parametrize("text", ["mixup", "mixup=0", "cutmix=1,p=2", "mixup=0.2,cutmix=1", "blend=0.3", "mixup=nan",
+                                  "cutmix=inf", "mixup=0.2,p=nan"])
 def test_bad_specs_are_refused_naming_the_option(text):
     with pytest.raises(UsageError, match="--mix"):
         TrainOptions(mix=text)

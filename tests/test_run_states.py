@@ -4,6 +4,7 @@ The kills are simulated where they fall between two writes (the files a kill the
 backup is cut as a kill while writing it would cut it); tests/test_train.py kills real processes.
 """
 import json
+import pathlib
 import shutil
 
 import pandas as pd
@@ -54,12 +55,15 @@ def test_a_kill_between_two_report_writes_is_finished_by_the_same_command(finish
     shutil.copytree(run, copy)
     for name in REPORT_ORDER[kept:]:  # the kill came after the first `kept` report files
         (copy / name).unlink()
+    if kept < len(REPORT_ORDER) - 1:  # and during the next one's atomic write, whose temporary file stayed
+        (copy / f".{REPORT_ORDER[kept]}.k1ll3d{pathlib.Path(REPORT_ORDER[kept]).suffix}").write_bytes(b"torn")
     assert not rf.run_finished(copy)
     monkeypatch.chdir(workdir)
     recorder = EpochRecorder()
     _, again = train(out=f"runs/cut-{kept}", callbacks=[recorder], **dict(TINY, epochs=2))
     assert recorder.epochs == []  # nothing trained again: only the report was missing
     assert all((copy / name).is_file() for name in REPORT_ORDER) and rf.run_finished(copy)
+    assert not list(copy.glob(".*k1ll3d*"))  # no torn temporary file stays in the finished folder
     assert again["top1"] == pytest.approx(metrics["top1"]) and again["epochs_run"] == 2
     assert train_main(["--out", f"runs/cut-{kept}", *tiny_argv(epochs=2)]) == 2  # finished now: refused
 

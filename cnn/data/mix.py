@@ -6,6 +6,8 @@ with its partner, lam * x + (1 - lam) * x[perm], and the one-hot labels alike; C
 partner covering a (1 - lam) share of the image and weighs the labels by the areas actually kept. With
 `p` < 1 a batch is mixed with probability p (else lam = 1: left as it is). Labels stay sums of one.
 """
+import math
+
 MIX_KINDS = ("mixup", "cutmix")
 SEED_OFFSET = 7919  # the mixing draws' stream, apart from the augmentation's (same run seed, other numbers)
 
@@ -24,8 +26,8 @@ def parse_mix(text):
         alpha, probability = float(parts[kinds[0]]), float(parts.get("p", 1.0))
     except ValueError:
         raise ValueError("alpha and p must be numbers, e.g. mixup=0.2,p=0.5") from None
-    if alpha <= 0 or not 0 < probability <= 1:
-        raise ValueError(f"alpha must be > 0 and p in (0, 1]; got {kinds[0]}={alpha}, p={probability}")
+    if not (math.isfinite(alpha) and alpha > 0) or not 0 < probability <= 1:  # nan and inf pass a plain '> 0'
+        raise ValueError(f"alpha must be a finite number > 0 and p in (0, 1]; got {kinds[0]}={alpha}, p={probability}")
     return kinds[0], alpha, probability
 
 

@@ -8,11 +8,12 @@ import html
 import io
 from pathlib import Path
 
-from cnn.evaluation.audits import KINDS, SHOWN
+from cnn.evaluation.audits import KINDS, SHOWN, recorded_audits
 from cnn.evaluation.shifts import FOLDER as SHIFTS_FOLDER
-from cnn.runfolder import (AUDITS, CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, ERROR_MAPS, FINISHED, METRICS,
+from cnn.runfolder import (CALIBRATION, CONFIG, CONFUSION_PNG, CURVES, ERROR_MAPS, FINISHED, METRICS,
                            RELIABILITY, REPORT_HTML, read_json)
 from common.atomic import write_text
+from common.hashing import sha256_file
 
 THUMB = 112  # pixels: the worst errors' thumbnails
 MEANINGS = {
@@ -171,22 +172,34 @@ def sweep_section(run_dir):
 
 
 def audits_section(run_dir):
-    """report.html's "Audits of the data" section, or '' when none is attached."""
-    path = Path(run_dir) / AUDITS
-    if not path.is_file():
-        return ""
+    """report.html's "Audits of the data" section, or '' when none is attached: the figures and picture recorded
+    when each audit was attached (a picture changed since is not shown)."""
+    records = recorded_audits(run_dir)
+    if not records:
+        return "" if records == [] else ("<h2>Audits of the data</h2><p>audits.json is damaged; attach the audits "
+                                         "again (evaluate-cnn RUN --audit DIR)</p>")
     trained_on = (read_json(Path(run_dir) / CONFIG).get("labels") or {}).get("sha256") \
         if (Path(run_dir) / CONFIG).is_file() else None
     parts = ["<h2>Audits of the data</h2>"]
-    for audit in read_json(path):
-        figures, picture = audit["figures"], dict(KINDS.values())[audit["kind"]]
+    for audit in records:
+        figures = audit["figures"]
         same = figures.get("labels_sha256") == trained_on
-        parts.append(f"<h3>{html.escape(audit['kind'])}: {html.escape(audit['folder'])}</h3><p>audited "
+        parts.append(f"<h3>{html.escape(audit['kind'])}: {html.escape(str(audit['folder']))}</h3><p>audited "
                      f"{html.escape(str(figures.get('labels')))}: "
                      f"<b>{'the labels CSV this run trained on' if same else 'another labels CSV than this run'}"
                      f"</b></p>" + table(["figure", "value"], [(k, figures.get(k)) for k in SHOWN[audit["kind"]]])
-                     + embedded_png(Path(audit["folder"]) / picture))
+                     + recorded_picture(audit))
     return "".join(parts)
+
+
+def recorded_picture(audit):
+    """The audit's picture when it is the one recorded at attach time; else a line saying why there is none."""
+    picture = Path(audit["folder"]) / dict(KINDS.values())[audit["kind"]]
+    if audit.get("picture_sha256") is None:
+        return "<p>(no picture: the audit drew none)</p>"
+    if not picture.is_file() or sha256_file(picture) != audit["picture_sha256"]:
+        return "<p>(the picture changed or went since this audit was attached; attach it again)</p>"
+    return embedded_png(picture)
 
 
 def _text(value):

@@ -207,6 +207,7 @@ def report(run_dir, df, classes, options, seconds):
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
     write_error_maps(run_dir, run, metrics["worst_errors"])
     write_html_report(run_dir)
+    rf.remove_partial_files(run_dir)  # what a report killed before this attempt left
     rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
         log(line)

@@ -122,6 +122,7 @@ def report_cascade(run_dir, df, classes, options, finished):
                                for folder, m in finished.items()})
     write_reports(run_dir, metrics, classes)
     write_html_report(run_dir)
+    rf.remove_partial_files(run_dir)  # what a report killed before this attempt left
     rf.mark_finished(run_dir)
     for line in summary_lines(metrics):
         log(line)

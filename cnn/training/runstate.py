@@ -11,6 +11,7 @@ from cnn.data.hierarchy import mapping_differences
 from cnn.data.labels_csv import read_labels
 from cnn.training.options import RESUMABLE, TrainOptions, differences, flag
 from common.atomic import write_json
+from common.destinations import check_output_folder, check_writable_folder
 from common.errors import UsageError
 from common.hashing import sha256_file
 
@@ -85,14 +86,15 @@ def checked_files(df, options):
 def check_run_dir(run_dir, done, classes):
     """Refuse a folder in use by another trainer, a finished run folder, or an interrupted one trained on other
     classes."""
+    check_output_folder(run_dir, "--out")
+    if run_dir.is_dir():
+        check_writable_folder(run_dir, "--out")
     rf.refuse_if_in_use(run_dir)
     if done is not None:
         check_same_classes(run_dir, classes)
         return
     if rf.run_finished(run_dir) or ((run_dir / rf.MODEL).exists() and rf.model_loads(run_dir)):
         raise UsageError(f"{run_dir} already holds a trained model; choose another --out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"--out {run_dir} is a file, not a folder; choose another --out")
 
 
 def check_same_classes(run_dir, classes):
