@@ -83,3 +83,28 @@ def test_a_distilled_run_saves_the_student_alone(small_run, labelled_folder, mon
     model = load_keras_model(run / "model.keras")
     assert model.name == "clothing_cnn" and "teacher" not in [layer.name for layer in model.layers]
     assert metrics["images"] > 0 and (run / "finished.json").is_file()
+
+
+@pytest.mark.train
+def test_a_resumed_student_refuses_a_teacher_that_changed(small_run, labelled_folder, monkeypatch, capsys):
+    """The teacher's identity (each member's model.keras SHA-256) is in config.json; a teacher folder replaced by
+    another run between the kill and the resume is refused in one line, not a crash inside Keras."""
+    import shutil
+
+    from cnn.cli import train_main
+    from cnn.training.train import train
+    from conftest import tiny_argv
+    from interrupt import StopAfterEpoch
+
+    monkeypatch.chdir(labelled_folder("distill-resume"))
+    shutil.copytree(small_run[0], "teacher")
+    with pytest.raises(KeyboardInterrupt):
+        train(out="runs/student", teacher="teacher", callbacks=[StopAfterEpoch(0)], **dict(TINY, epochs=3))
+    record = json.loads(Path("runs/student/config.json").read_text())["teacher"]
+    assert record["members"][0]["model_sha256"] == json.loads(Path("teacher/finished.json").read_text())["model_sha256"]
+    shutil.rmtree("teacher")
+    train(out="teacher", **dict(TINY, epochs=1, seed=5))  # another run in the teacher's place
+    capsys.readouterr()
+    assert train_main(["--out", "runs/student", "--teacher", "teacher", *tiny_argv(epochs=3)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not the teacher runs/student started with" in err[0], err

@@ -10,6 +10,7 @@ is not cached: with augmentation no two epochs show it the same image.
 """
 from pathlib import Path
 
+from cnn.training import log
 from common.errors import UsageError
 
 EPS = 1e-7
@@ -23,10 +24,34 @@ def teacher_runs(path, classes):
     if teacher.kind not in ("flat", "ensemble"):
         raise UsageError(f"--teacher {path} is a {teacher.kind} folder; distil from a flat run or a --repeats folder")
     runs = teacher.loaded.runs if teacher.kind == "ensemble" else [teacher.loaded]
+    left_out = unfinished_seeds(path) if teacher.kind == "ensemble" else []
+    if left_out:
+        log(f"warning: --teacher {path}: {', '.join(left_out)} not finished; the teacher is the ensemble of the "
+            f"{len(runs)} finished run(s)")
     if runs[0].classes != list(classes):
         raise UsageError(f"--teacher {path} predicts {', '.join(runs[0].classes)}, not this run's classes "
                          f"({', '.join(classes)}); distil from a run trained on the same labels")
     return runs
+
+
+def teacher_identity(path):
+    """config.json's record of --teacher: each finished member's folder and model.keras SHA-256 (one run, or a
+    --repeats folder's seeds), so a resumed run refuses a teacher that changed since it started."""
+    from cnn.runfolder import MODEL
+    from cnn.runs.ensemble import members_of
+    from common.hashing import sha256_file
+
+    folders = members_of(path) or [Path(path)]
+    return {"members": [{"path": str(Path(f).resolve()),
+                         "model_sha256": sha256_file(Path(f) / MODEL) if (Path(f) / MODEL).is_file() else None}
+                        for f in folders]}
+
+
+def unfinished_seeds(path):
+    """The seed-<s>/ folders of a --repeats teacher that are not finished (its ensemble leaves them out)."""
+    from cnn.runfolder import run_finished
+
+    return sorted(p.name for p in Path(path).glob("seed-*") if p.is_dir() and not run_finished(p))
 
 
 def log_soften(probs, temperature):

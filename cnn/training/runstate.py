@@ -44,8 +44,22 @@ def continued_run(run_dir, typed):
     if not path.is_file() or sha256_file(path) != entry["sha256"]:
         raise UsageError(f"{path}, the labels CSV {run_dir} was trained on, is missing or changed since (sha256 "
                          f"differs); restore it to continue, or start a new run with another --out")
+    check_same_teacher(config, options, run_dir)
     same_cwd = os.path.realpath(os.getcwd()) == os.path.realpath(entry["cwd"])
     return options, checked_files(read_labels(path, base=None if same_cwd else entry["cwd"]), options)
+
+
+def check_same_teacher(config, options, run_dir):
+    """An interrupted --teacher run continues only with the teacher it started with (its members' model.keras
+    SHA-256 in config.json): a replaced run, or a --repeats folder that gained or lost a member, is refused."""
+    from cnn.training.distill import teacher_identity
+
+    if options.teacher == "none" or "teacher" not in config:  # runs from before the record: the check of old
+        return
+    if teacher_identity(options.teacher) != config["teacher"]:
+        raise UsageError(f"--teacher {options.teacher} is not the teacher {run_dir} started with (its members or "
+                         f"their model.keras differ from config.json's record); restore it, or start a new run with "
+                         f"another --out")
 
 
 def keras_backend():
@@ -121,6 +135,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
     """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
     files, package and code versions (and `extra`)."""
     from cnn.models.transfer import provenance
+    from cnn.training.distill import teacher_identity
 
     write_json(run_dir / rf.CONFIG, {
         "options": {**options.to_dict(), "out": str(run_dir)},
@@ -136,5 +151,6 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "versions": rf.package_versions(),
         "code": rf.code_version(),
+        **({"teacher": teacher_identity(options.teacher)} if options.teacher != "none" else {}),
         **extra,
     })
