@@ -14,14 +14,13 @@ DIR/tradeoff.png and prints the table.
 """
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from cnn.experiments.stats import T95, describe, paired_difference  # noqa: E402
+from cnn.experiments.stats import describe, half_width, paired_difference  # noqa: E402
 
 METRICS = ("top1", "balanced_accuracy", "macro_f1")
 
@@ -35,12 +34,6 @@ def seeds(source):
             for p in Path(source).glob("seed-*/metrics.json")}
 
 
-def interval(values):
-    """Half-width of the mean's 95% t interval (0 for one value)."""
-    n = len(values)
-    return T95[n - 2] * describe(values)["sd"] / math.sqrt(n) if n > 1 else 0.0
-
-
 def recipe_row(name, folder, baseline_seconds, baseline=None):
     """A --repeats folder's metrics over its seeds, its cost, and its paired difference from `baseline`."""
     runs = seeds(folder)
@@ -49,7 +42,7 @@ def recipe_row(name, folder, baseline_seconds, baseline=None):
            "train_seconds": [runs[s]["train_seconds"] for s in sorted(runs)]}
     for metric in METRICS:
         values = [runs[s][metric] for s in sorted(runs)]
-        row[metric] = {**describe(values), "half_interval": interval(values), "values": values}
+        row[metric] = {**describe(values), "half_interval": half_width(values), "values": values}
     if baseline is not None:
         shared = sorted(set(runs) & set(baseline))
         row["vs_baseline"] = paired_difference([runs[s]["top1"] for s in shared],

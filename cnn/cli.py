@@ -183,6 +183,9 @@ def evaluate_main(argv=None):
     p.add_argument("--shifts", action="store_true", help="also score the split under changes of look (closer, "
                    "farther, darker, low contrast, colour cast, greyscale, JPEG, blur): how much of the top-1 "
                    "survives photos that do not look like the dataset's (written to <report folder>/shifts/)")
+    p.add_argument("--also-score", metavar="CSV", action="append", default=[], help="also score every row of this "
+                   "labels CSV (e.g. photos from outside the dataset; repeatable): its report goes to "
+                   "RUN/eval-<name>-all/ and its figures into the report's metrics.json (also_scored)")
     args = p.parse_args(argv)
     if args.labels and args.data:
         p.error("give --labels or --data, not both")
@@ -194,7 +197,8 @@ def evaluate_main(argv=None):
 
         metrics, out = evaluate_run(args.run, labels=args.labels, split=args.split, batch_size=args.batch_size,
                                     tta=args.tta, audits=args.audit, shifts=args.shifts,
-                                    skip_missing=args.skip_missing, compare=args.compare, data=args.data)
+                                    skip_missing=args.skip_missing, compare=args.compare, data=args.data,
+                                    also_score=args.also_score)
         print(format_report(metrics), end="")
         if args.shifts:
             from cnn.evaluation.shifts import format_shifts

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from cnn.cli import evaluate_main
+from cnn.evaluation.evaluate import evaluate_run
 from cnn.evaluation.metrics import classification_metrics, confusion_matrix, normalize_rows, top_k_accuracy
 from cnn.evaluation.reports import write_reports
 
@@ -130,3 +131,18 @@ def test_evaluate_unknown_labels_is_a_user_error(small_run, tmp_path, capsys):
     assert evaluate_main([str(run), "--labels", str(tmp_path / "x.csv"), "--split", "all"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("has 2 label(s) the run never learned: Blouse, Kimono") and "\n" not in err
+
+
+@pytest.mark.train
+def test_also_score_scores_every_row_of_another_csv_and_refuses_unknown_classes(small_run, tmp_path, capsys):
+    run, table = small_run
+    outside = table[table.split != "train"].assign(split="")
+    outside.to_csv(tmp_path / "outside.csv", index=False)
+    metrics, out = evaluate_run(run, split="val", also_score=[str(tmp_path / "outside.csv")])
+    alone, _ = evaluate_run(run, labels=str(tmp_path / "outside.csv"), split="all")
+    assert metrics["also_scored"]["outside"]["top1"] == pytest.approx(alone["top1"])
+    assert metrics["also_scored"]["outside"]["images"] == len(outside)
+    outside.assign(label="Unknown").to_csv(tmp_path / "odd.csv", index=False)
+    capsys.readouterr()
+    assert evaluate_main([str(run), "--also-score", str(tmp_path / "odd.csv")]) == 2
+    assert "Unknown" in capsys.readouterr().err

@@ -131,3 +131,14 @@ def run_labels(run_dir, labels=None):
     if sha256_file(path) != entry["sha256"]:
         warn(f"{path} changed since training (sha256 differs)")
     return df, str(path)
+
+
+def extra_csvs(text):
+    """The labels CSVs of --also-score: a comma-separated list, or none."""
+    return [] if text in ("none", "", None) else [part.strip() for part in text.split(",") if part.strip()]
+
+
+def check_extra_csvs(csvs, classes):
+    """Refuse, before any work, an --also-score CSV that cannot be read or names a class the run does not know."""
+    for csv in csvs:
+        check_known_labels(read_labels(csv), classes, csv)

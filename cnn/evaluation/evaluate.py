@@ -3,7 +3,7 @@ import os
 from functools import partial
 from pathlib import Path
 
-from cnn.data.labels_csv import check_known_labels, run_labels, select_split
+from cnn.data.labels_csv import check_extra_csvs, check_known_labels, read_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
 
 from cnn.evaluation.audits import attach_audits
@@ -18,6 +18,7 @@ from common.console import writer
 from common.errors import UsageError
 
 TRAINING_FIGURES = ("train_seconds", "epochs_run", "best_epoch", "sub_models")  # metrics.json keys only training knows
+EXTRA_FIGURES = ("images", "top1", "balanced_accuracy", "macro_f1")  # what also_scored keeps of each CSV's metrics
 say = writer("evaluate-cnn")
 FILES_ONLY = "{0} scores the image files; drop --data (or {0})"
 ENSEMBLE = "ensemble"  # a --repeats parent's ensemble report: PARENT/ensemble/ (and ensemble/eval-.../)
@@ -54,6 +55,22 @@ def report_dir(run_dir, labels, split, tta="none"):
     return run_dir / f"eval-{Path(labels).stem}-{split}{suffix}"
 
 
+def score_extra_csvs(run_dir, predictor, csvs, batch_size=32, skip_missing=False):
+    """Score every row of each labels CSV (--also-score) and write its report to RUN/eval-<name>-all/; returns
+    {name: {labels, images, top1, balanced_accuracy, macro_f1}} for metrics.json's also_scored."""
+    scored = {}
+    for csv in csvs:
+        rows = select_split(read_labels(csv), "all", csv)
+        check_known_labels(rows, predictor.classes, csv)
+        _, _, metrics = score(predictor, rows, batch_size, skip_missing)
+        metrics.update(split="all", labels=str(csv))
+        write_reports(report_dir(run_dir, csv, "all", predictor.tta), metrics, predictor.classes, None)
+        scored[Path(csv).stem] = {"labels": str(csv), **{k: metrics[k] for k in EXTRA_FIGURES}}
+        say(f"{Path(csv).stem}: top-1 {metrics['top1']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f} "
+            f"on {metrics['images']} images")
+    return scored
+
+
 def carry_training_record(out, metrics):
     """Re-scoring a run's own test split rewrites its metrics.json: keep the figures only training knows (time,
     epochs, sub-models) in `metrics`, and return the top-1 it replaces (None when there was no report)."""
@@ -84,12 +101,13 @@ def open_scored_run(path, tta):
 
 
 def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_missing=False, compare=None, data=None,
-                 tta="none", audits=(), shifts=False):
+                 tta="none", audits=(), shifts=False, also_score=()):
     """Score a run (flat or hierarchical) on one split of a labels CSV or shards folder; write the reports; return
     (metrics, report folder). With `compare` (another run trained on the same labels CSV), metrics["comparison"]
     holds both runs side by side on the same rows (also written as compare.txt and compare.json). `audits`:
     audit-data/audit-labels output folders to attach to the run (RUN/audits.json), shown on its report.html.
-    `shifts`: also score the split under cnn.evaluation.shifts' changes of look (written to <report>/shifts/)."""
+    `shifts`: also score the split under cnn.evaluation.shifts' changes of look (written to <report>/shifts/).
+    `also_score`: labels CSVs whose every row is scored too (metrics["also_scored"], RUN/eval-<name>-all/)."""
     from cnn.evaluation.compare import check_comparable, compare_on_rows
 
     if shifts and data is not None:  # before any model loads; a run trained from shards is refused below
@@ -107,9 +125,13 @@ def evaluate_run(run_dir, *, labels=None, split="test", batch_size=32, skip_miss
             raise UsageError(FILES_ONLY.format(option))
     rows = select_split(df, split, source)
     check_known_labels(rows, run.classes, source)
+    check_extra_csvs(also_score, run.classes)
     truth, probs, metrics = score(mine, rows, batch_size, skip_missing, data)
     metrics.update(split=split, labels=source)
-    out = report_dir(Path(run_dir) / ENSEMBLE if mine.kind == "ensemble" else run_dir, named, split, tta)
+    home = Path(run_dir) / ENSEMBLE if mine.kind == "ensemble" else Path(run_dir)
+    out = report_dir(home, named, split, tta)
+    if also_score:
+        metrics["also_scored"] = score_extra_csvs(home, mine, also_score, batch_size, skip_missing)
     own = out == Path(run_dir)
     replaced = carry_training_record(out, metrics) if own else None
     if shifts:

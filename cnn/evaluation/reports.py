@@ -32,7 +32,14 @@ def summary_lines(metrics):
         ["test-time augmentation: flip (each image's probabilities averaged with its mirror's)"]
         if metrics.get("tta") == "flip" else []) + (
         [f"ensemble of {metrics['ensemble']['n']} runs (their calibrated probabilities averaged)"]
-        if metrics.get("ensemble") else [])
+        if metrics.get("ensemble") else []) + also_scored_lines(metrics)
+
+
+def also_scored_lines(metrics):
+    """One line per --also-score CSV: its top-1, balanced accuracy and macro F1 beside the split's."""
+    return [f"also scored {name}: top-1 {m['top1']:.4f}, balanced accuracy {m['balanced_accuracy']:.4f}, macro F1 "
+            f"{m['macro_f1']:.4f} ({m['images']} images, every row of {m['labels']})"
+            for name, m in metrics.get("also_scored", {}).items()]
 
 
 def calibration_lines(metrics):

@@ -12,6 +12,7 @@ from cnn.training.train import train
 from common.atomic import write_csv, write_json
 
 METRICS_SUMMARISED = ("top1", "top3", "top5", "balanced_accuracy", "macro_f1")
+ALSO_FIGURES = ("top1", "balanced_accuracy", "macro_f1")  # what the summary keeps of each --also-score CSV
 SUMMARY = "summary"  # OUT/summary.csv and OUT/summary.json
 
 
@@ -46,11 +47,21 @@ def finished_seeds(out, repeats, seed=0):
 
 def summarise(runs):
     """{metric: describe(values over seeds)}, the per-run rows, and the code versions they come from, from
-    [(seed, metrics dict with the run's code identity), ...]."""
-    rows = [{"seed": s, **{k: m[k] for k in METRICS_SUMMARISED}, "epochs_run": m.get("epochs_run"),
-             "train_seconds": m.get("train_seconds"), "code": m.get("code")} for s, m in runs]
-    return {"metrics": {k: describe([row[k] for row in rows]) for k in METRICS_SUMMARISED}, "runs": rows,
-            "code": code_versions(rows)}
+    [(seed, metrics dict with the run's code identity), ...]; each --also-score CSV adds <name>_top1,
+    <name>_balanced_accuracy and <name>_macro_f1 beside the test split's."""
+    rows = [{"seed": s, **{k: m[k] for k in METRICS_SUMMARISED}, **also_scored_columns(m),
+             "epochs_run": m.get("epochs_run"), "train_seconds": m.get("train_seconds"), "code": m.get("code")}
+            for s, m in runs]
+    extra = [k for k in rows[0] if k not in METRICS_SUMMARISED and k.endswith(ALSO_FIGURES)
+             and all(k in row for row in rows)]
+    return {"metrics": {k: describe([row[k] for row in rows]) for k in (*METRICS_SUMMARISED, *extra)},
+            "runs": rows, "code": code_versions(rows)}
+
+
+def also_scored_columns(metrics):
+    """{<name>_top1, ...} of a run's also_scored figures (train-cnn --also-score)."""
+    return {f"{name}_{k}": figures[k] for name, figures in metrics.get("also_scored", {}).items()
+            for k in ALSO_FIGURES}
 
 
 def code_versions(rows):

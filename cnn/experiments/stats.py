@@ -1,11 +1,19 @@
-"""Summary statistics over seeds, in plain Python: mean, sample standard deviation, and a paired difference's
-95% interval from the t distribution (so a difference smaller than the seed noise is called so)."""
+"""Summary statistics over seeds: mean, sample standard deviation, and a paired difference's 95% interval from
+Student's t distribution (scipy.stats.t), so a difference smaller than the seed noise is called so."""
 import math
 
-# Two-sided 95% critical values of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96).
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-       2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-       2.045, 2.042)
+
+def t95(dof):
+    """The two-sided 95% critical value of Student's t with `dof` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, dof))
+
+
+def half_width(values):
+    """Half the 95% t interval of the mean of `values` (0 for one value)."""
+    n = len(values)
+    return t95(n - 1) * describe(values)["sd"] / math.sqrt(n) if n > 1 else 0.0
 
 
 def describe(values):
@@ -20,7 +28,6 @@ def paired_difference(values, baseline):
     """Mean of values[i] - baseline[i] with its 95% t interval, and whether the interval excludes 0."""
     diffs = [a - b for a, b in zip(values, baseline)]
     stats = describe(diffs)
-    n = stats["n"]
-    half = (T95[n - 2] if n - 1 <= len(T95) else 1.96) * stats["sd"] / math.sqrt(n) if n > 1 else math.inf
+    half = half_width(diffs) if stats["n"] > 1 else math.inf
     low, high = stats["mean"] - half, stats["mean"] + half
-    return {"mean": stats["mean"], "low": low, "high": high, "n": n, "distinguishable": low > 0 or high < 0}
+    return {"mean": stats["mean"], "low": low, "high": high, "n": stats["n"], "distinguishable": low > 0 or high < 0}

@@ -11,8 +11,9 @@ from dataclasses import fields
 from pathlib import Path
 
 from cnn.evaluation.html_report import write_html_report
-from cnn.experiments.repeats import code_versions, finished_seeds, mixed_code_warning, train_repeats
-from cnn.experiments.stats import describe, paired_difference
+from cnn.experiments.repeats import (ALSO_FIGURES, code_versions, finished_seeds, mixed_code_warning,
+                                     train_repeats)
+from cnn.experiments.stats import describe, half_width, paired_difference
 from cnn.training.options import TrainOptions
 from common.atomic import atomic_path, write_csv, write_json
 from common.errors import UsageError
@@ -145,17 +146,31 @@ def comparison_rows(results, base):
         runs = summary["runs"]
         row = {"configuration": folder_name(config), **config, "n": len(runs),
                "wall_seconds": sum(r["train_seconds"] or 0 for r in runs)}
-        for metric in COMPARED:
+        for metric in compared_metrics(runs):
             stats = describe([r[metric] for r in runs])
             row[f"{metric}_mean"], row[f"{metric}_sd"] = stats["mean"], stats["sd"]
         if base is not None and results[base][0] != config:
-            base_runs = {r["seed"]: r["top1"] for r in results[base][1]["runs"]}
-            pairs = [(r["top1"], base_runs[r["seed"]]) for r in runs if r["seed"] in base_runs]
-            diff = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
-            row.update(top1_diff=diff["mean"], top1_diff_low=diff["low"], top1_diff_high=diff["high"],
-                       verdict="distinguishable" if diff["distinguishable"] else "not distinguishable from seed noise")
+            for metric in [m for m in compared_metrics(runs) if m.endswith("top1")]:
+                row.update(paired_columns(metric, runs, results[base][1]["runs"]))
         rows.append(row)
     return rows
+
+
+def compared_metrics(runs):
+    """The test split's compared metrics, then each --also-score CSV's (<name>_top1, ...) that every run has."""
+    extra = [k for k in runs[0] if k.endswith(ALSO_FIGURES) and k not in COMPARED and all(k in r for r in runs)]
+    return [*COMPARED, *extra]
+
+
+def paired_columns(metric, runs, base_runs):
+    """<metric>_diff, _diff_low, _diff_high against the baseline on the same seeds, and the verdict (for top1:
+    `verdict`, for another CSV's top-1: <metric>_verdict)."""
+    base = {r["seed"]: r[metric] for r in base_runs if metric in r}
+    pairs = [(r[metric], base[r["seed"]]) for r in runs if r["seed"] in base]
+    diff = paired_difference([a for a, _ in pairs], [b for _, b in pairs])
+    verdict = "distinguishable" if diff["distinguishable"] else "not distinguishable from seed noise"
+    return {f"{metric}_diff": diff["mean"], f"{metric}_diff_low": diff["low"], f"{metric}_diff_high": diff["high"],
+            "verdict" if metric == "top1" else f"{metric}_verdict": verdict}
 
 
 def write_sweep(out, results, base):
@@ -181,26 +196,35 @@ def format_sweep(rows):
     """The printed table."""
     from tabulate import tabulate
 
+    extra = [k[:-len("_mean")] for k in rows[0] if k.endswith("_top1_mean")]
     table = [[r["configuration"], f"{r['top1_mean']:.4f} +- {r['top1_sd']:.4f}",
               f"{r['balanced_accuracy_mean']:.4f}", f"{r['macro_f1_mean']:.4f}", r["n"], f"{r['wall_seconds']:.0f}",
-              (f"{r['top1_diff']:+.4f} [{r['top1_diff_low']:+.4f}, {r['top1_diff_high']:+.4f}] {r['verdict']}"
-               if "top1_diff" in r else "")] for r in rows]
-    return tabulate(table, headers=["configuration", "top-1 mean +- sd", "balanced acc.", "macro F1", "n",
-                                    "wall s", "top-1 vs baseline (95% interval)"])
+              versus(r, "top1")] + [cell for m in extra for cell in (f"{r[m + '_mean']:.4f} +- {r[m + '_sd']:.4f}",
+                                                                       versus(r, m))] for r in rows]
+    return tabulate(table, headers=["configuration", "top-1 mean +- sd", "balanced acc.", "macro F1", "n", "wall s",
+                                    "top-1 vs baseline (95% interval)"]
+                    + [h for m in extra for h in (f"{m} mean +- sd", f"{m} vs baseline")])
+
+
+def versus(row, metric):
+    """'+d [low, high] verdict' of a paired difference against the baseline, or '' for the baseline itself."""
+    if f"{metric}_diff" not in row:
+        return ""
+    verdict = row["verdict" if metric == "top1" else f"{metric}_verdict"]
+    return (f"{row[metric + '_diff']:+.4f} [{row[metric + '_diff_low']:+.4f}, {row[metric + '_diff_high']:+.4f}] "
+            f"{verdict}")
 
 
 def plot_sweep(results, path):
     """Each configuration's test top-1: a point per seed, the mean, and its 95% interval."""
     from matplotlib.figure import Figure
 
-    from cnn.experiments.stats import T95
-
     fig = Figure(figsize=(max(5, 1.4 * len(results)), 4))
     ax = fig.subplots()
     for x, (config, summary) in enumerate(results):
         values = [r["top1"] for r in summary["runs"]]
         stats = describe(values)
-        half = T95[stats["n"] - 2] * stats["sd"] / stats["n"] ** 0.5 if 1 < stats["n"] <= len(T95) + 1 else 0
+        half = half_width(values)
         ax.scatter([x] * len(values), values, color="grey", s=14)
         ax.errorbar([x], [stats["mean"]], yerr=[half], fmt="o", color="C0", capsize=6)
     ax.set_xticks(range(len(results)), [folder_name(c) for c, _ in results], rotation=20, ha="right", fontsize=8)

@@ -1,7 +1,7 @@
 """One flat run: fit (fresh or resumed; with --fine-tune, then its second phase), then score the best checkpoint
 once on the test split and write the run folder's reports."""
 from cnn import runfolder as rf
-from cnn.data.labels_csv import check_training_splits
+from cnn.data.labels_csv import check_extra_csvs, check_training_splits, extra_csvs
 from cnn.training import log
 from cnn.training.engine import FitPlan, RunContext, compile_model, largest_share, train_rows
 from cnn.training.resolution import fit_stages, flexible_twin
@@ -19,6 +19,7 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
         raise UsageError(f"nothing to resume in {run_dir}: no {rf.BACKUP}/ (the run finished or never started)")
     options, df = (continued_run(run_dir, typed) if done is not None or pending else fresh_run(typed))
     classes = check_training_splits(df, options.labels)
+    check_extra_csvs(extra_csvs(options.also_score), classes)  # before any training, as the labels CSV is
     run_dir = run_dir if run_dir is not None else rf.default_run_dir(options.arch)
     quiet_backend()
     if pending:
@@ -182,6 +183,7 @@ def report(run_dir, df, classes, options, seconds):
     """Score the best checkpoint once on the test split, write the reports and then the finished marker, log the
     headline figures (`seconds`: this attempt's training time, None when only the report was left to write)."""
     from cnn.evaluation.error_maps import write_error_maps
+    from cnn.evaluation.evaluate import score_extra_csvs
     from cnn.evaluation.html_report import write_html_report
     from cnn.evaluation.reports import summary_lines, write_reports
     from cnn.evaluation.scoring import fit_run_temperature, score
@@ -199,9 +201,13 @@ def report(run_dir, df, classes, options, seconds):
                                                   options.skip_missing, options.data)
         log(f"temperature scaling on the val split: T = {temperature:.3f} (calibration.json); the report's "
             f"probabilities are calibrated" + "".join(f"; warning: {d}" for d in doubts))
-    _, _, metrics = score(from_run(run), rows, options.batch_size, options.skip_missing, options.data)
+    predictor = from_run(run)
+    _, _, metrics = score(predictor, rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
+    if extra_csvs(options.also_score):
+        metrics["also_scored"] = score_extra_csvs(run_dir, predictor, extra_csvs(options.also_score),
+                                                  options.batch_size, options.skip_missing)
     metrics["collapsed_at_epoch"], metrics["rolled_back_epochs"] = check_collapse(
         history, df, int(best.epoch) + 1, options, run.config.get("precision"))
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)

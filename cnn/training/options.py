@@ -24,7 +24,7 @@ MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a mac
 MAX_SEED = 2**32 - 1  # what numpy and TensorFlow accept
 TF_LOOP = ("is not supported with --strategy multiworker on TensorFlow (its training loop is our own; on the jax "
            "backend it is model.fit)")
-RESUMABLE = ("epochs", "patience")  # options an interrupted run may change when it continues
+RESUMABLE = ("epochs", "patience", "also_score")  # options an interrupted run may change when it continues
 FROM_RECIPE = None  # an option left to the recipe
 
 # The recipes (`--recipe`): values for every option left at FROM_RECIPE. `card` is the write-up's original
@@ -108,6 +108,10 @@ class TrainOptions:
     calibrate: str = option("temperature", "after training, fit temperature scaling on the val split "
                             "(calibration.json) so the reported and served probabilities are calibrated; none: raw "
                             "softmax", choices=("temperature", "none"))
+    also_score: str = option("none", "after the test split, also score every row of these labels CSVs (comma-"
+                             "separated), e.g. photos from outside the dataset: reports in RUN/eval-<name>-all/, "
+                             "figures in metrics.json's also_scored and in --repeats' and sweep-cnn's tables; none: "
+                             "off", metavar="CSV[,CSV]")
     precision: str = option("auto", "auto picks mixed_bfloat16 where the CPU/GPU supports it, float32 otherwise",
                             choices=PRECISIONS)
     dropout: float = option(FROM_RECIPE, "dropout rate before the classifier, in [0, 1) (0 = none)")
