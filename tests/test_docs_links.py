@@ -1,8 +1,9 @@
-"""The README and the manual under docs/: every relative link and image points at a file that exists.
+"""The README and the manual under docs/: every relative link and image points at a file that exists, and
+every #anchor (on the same page or another Markdown page) at one of that page's headings.
 
 Fast and self-contained: no TensorFlow, no training. Links inside fenced code blocks and inline code
-spans are not links; http(s)://, mailto: and pure #anchor links are not checked; a #fragment is
-stripped from a path before it is looked up relative to the page.
+spans are not links; http(s)://, mailto: links are not checked. Anchors are GitHub's heading slugs:
+lower case, punctuation dropped, spaces to hyphens, a repeated heading numbered -1, -2, ...
 """
 import re
 from pathlib import Path
@@ -42,18 +43,40 @@ def link_targets(text):
     return targets
 
 
+def anchors(text):
+    """The #anchors GitHub gives a Markdown text's headings (outside fenced code)."""
+    found, seen, fenced = set(), {}, False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        heading = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if fenced or not heading:
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).lower()).replace(" ", "-")
+        found.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
 def broken_links(page):
-    """(page, target) for each relative link of page whose file or folder does not exist."""
+    """(page, target) for each relative link of page whose file or folder does not exist, or whose #anchor names
+    no heading of the Markdown page it points to."""
     broken = []
     for target in link_targets(page.read_text(encoding="utf-8")):
-        if target.startswith(EXTERNAL) or target.startswith("#"):
+        if target.startswith(EXTERNAL):
             continue
-        path = target.split("#", 1)[0].split("?", 1)[0]
-        if not path:
-            continue
-        if not (page.parent / path).exists():
+        path, _, anchor = target.split("?", 1)[0].partition("#")
+        linked = page.parent / path if path else page
+        if not linked.exists():
+            broken.append((page.relative_to(ROOT).as_posix(), target))
+        elif anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text(encoding="utf-8")):
             broken.append((page.relative_to(ROOT).as_posix(), target))
     return broken
+
+
+def test_anchors_are_githubs_heading_slugs():
+    text = "# `train-cnn`: the card's CNN\n## Results (3 seeds)\n## Results (3 seeds)\n```\n# not a heading\n```\n"
+    assert anchors(text) == {"train-cnn-the-cards-cnn", "results-3-seeds", "results-3-seeds-1"}
 
 
 def test_link_parser_sees_links_and_images_but_not_code():

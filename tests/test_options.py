@@ -55,3 +55,18 @@ def test_long_recipe_is_the_default_over_more_epochs_with_progressive_resizing()
     assert TrainOptions(recipe="long", epochs=40, progressive="none").epochs == 40  # the user's values win
     with pytest.raises(UsageError, match=r"--recipe long sets it: pass --progressive none"):
         TrainOptions(recipe="long", image_size=128)
+
+
+def test_the_manual_shows_every_option_as_the_code_has_it():
+    """docs/train-cnn.md's synopsis is TrainOptions' (generated, so it cannot drift), and its options table names
+    every option."""
+    from dataclasses import fields
+    from pathlib import Path
+
+    from cnn.training.options import TrainOptions, flag, synopsis
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "train-cnn.md").read_text(encoding="utf-8")
+    block = page[page.index("```\ntrain-cnn [") + 4:]
+    assert block[:block.index("```")].rstrip("\n") == synopsis(), "regenerate the synopsis: options.synopsis()"
+    table = "\n".join(line for line in page.splitlines() if line.startswith("| `"))
+    assert [flag(f.name) for f in fields(TrainOptions) if f"`{flag(f.name)}" not in table] == []

@@ -331,6 +331,31 @@ def add_to_parser(parser):
                                 help=f"{text} (default: {default})", **meta)
 
 
+def synopsis(width=112):
+    """train-cnn's usage block for docs/train-cnn.md, made from TrainOptions (a test keeps the page equal to it):
+    each option with its choices, metavar or default."""
+    items = [f"[{flag(f.name)}{_synopsis_value(f)}]" for f in fields(TrainOptions)]
+    items += ["[--out runs/NAME]", "[--resume]", "[--repeats N]"]
+    lines, line = [], "train-cnn"
+    for item in items:
+        if len(line) + 1 + len(item) > width:
+            lines.append(line)
+            line = " " * len("train-cnn")
+        line += " " + item
+    return "\n".join(lines + [line])
+
+
+def _synopsis_value(f):
+    """' a|b', ' METAVAR' or ' DEFAULT' after an option's flag in the synopsis ('' for a switch)."""
+    if f.type is bool:
+        return ""
+    if "choices" in f.metadata:
+        return " " + "|".join(map(str, f.metadata["choices"]))
+    if "metavar" in f.metadata:
+        return " " + f.metadata["metavar"]
+    return " " + (f.name.upper() if f.default in (FROM_RECIPE, "none") else str(f.default))
+
+
 def typed_options(namespace):
     """The TrainOptions values present in a parsed namespace (what the user typed), as a dict."""
     names = {f.name for f in fields(TrainOptions)}
