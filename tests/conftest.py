@@ -102,3 +102,29 @@ def wait_for(predicate, process, seconds=120):
             return True
         time.sleep(0.05)
     return predicate()
+
+
+TRAINING_FIXTURES = ("small_run",)  # fixtures that train: a test using one is marked `train` by that alone
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `train` every test that uses a training fixture, so `-m "not train"` deselects it too."""
+    for item in items:
+        if set(TRAINING_FIXTURES) & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.train)
+
+
+@pytest.fixture(autouse=True)
+def _unmarked_tests_train_nothing(request, monkeypatch):
+    """A test not marked `train` that fits a Keras model in this process fails, naming itself: the inner loop
+    `-m "not train"` must train nothing."""
+    if request.node.get_closest_marker("train") is not None or request.node.get_closest_marker("slow") is not None:
+        yield
+        return
+    import keras
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} trains a model but is not marked train (pytest.mark.train)")
+
+    monkeypatch.setattr(keras.Model, "fit", refuse)
+    yield

@@ -50,12 +50,14 @@ def linear_fit(lookahead, epochs=1, steps=7):
     return weights
 
 
+@pytest.mark.train
 def test_lookahead_moves_the_slow_weights_alpha_of_each_k_step_stretch():
     # 7 steps of -0.1: two stretches of 3 steps and the last step, before validation, each taken half-way
     np.testing.assert_allclose(linear_fit("3:0.5", epochs=2), [-0.35, -0.70], rtol=1e-6)
     np.testing.assert_allclose(linear_fit("none"), [-0.7], rtol=1e-6)  # without it: every step in full
 
 
+@pytest.mark.train
 def test_bias_lr_stretches_only_the_batchnorm_biases_steps():
     import keras
 

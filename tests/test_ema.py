@@ -59,6 +59,7 @@ def saved_weights(run_dir):
     return load_keras_model(run_dir / "model.keras").get_weights()
 
 
+@pytest.mark.train
 def test_the_saved_model_is_the_closed_form_average_of_the_best_epoch(tmp_path):
     raw = []
     model = tiny_fit(tmp_path, epochs=3, record=raw)
@@ -74,6 +75,7 @@ def test_the_saved_model_is_the_closed_form_average_of_the_best_epoch(tmp_path):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.train
 def test_a_run_resumed_from_its_backup_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     raw_whole = []
@@ -88,6 +90,7 @@ def test_a_run_resumed_from_its_backup_ends_with_the_weights_of_an_uninterrupted
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.train
 def test_ema_is_checked_and_recorded(workdir_ema):
     from cnn.training.options import TrainOptions as Options
     from common.errors import UsageError

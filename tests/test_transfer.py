@@ -194,6 +194,7 @@ def test_fine_tune_unfreezes_exactly_the_top_n_weighted_layers():
     assert [layer.name for layer in backbone_layers(model) if layer.trainable] == names
 
 
+@pytest.mark.train
 def test_fine_tuning_changes_the_unfrozen_layers_only_and_batch_norm_stays_in_inference_mode():
     keras.utils.set_random_seed(0)
     model = build(TrainOptions(arch="cnn-deep", image_size=48, freeze_backbone=True, batch_norm=True), ["a", "b", "c"])
