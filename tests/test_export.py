@@ -9,6 +9,7 @@ from cnn.cli import export_main
 from cnn.data.loader import decode_and_resize
 from cnn.inference.export import export_run
 from cnn.runs.predictor import open_run
+from conftest import TINY
 
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "tf2onnx", "onnxruntime"))
 
@@ -105,3 +106,23 @@ def test_predict_cnn_reads_exports_with_the_runs_output(small_run, tmp_path, cap
     assert [line.split(",")[:3] for line in from_export] == [line.split(",")[:3] for line in from_run]
     assert predict_main([str(out), images[0], "--cam", str(tmp_path / "cams")]) == 2
     assert "--cam needs the Keras model of a train-cnn run folder" in capsys.readouterr().err
+
+
+def test_a_mixed_bfloat16_run_with_a_small_temperature_exports(labelled_folder, tmp_path, monkeypatch):
+    """bfloat16 against the export's float32 differs by ~1e-3 in a probability; divided by a fitted T of 0.05 that
+    once exceeded the 1e-3 check and no bfloat16 run with a small T could be exported. The raw outputs are compared
+    now, and the served probabilities are the export's at the run's temperature."""
+    from cnn.runs.temperature import scaled
+    from cnn.training.train import train
+
+    monkeypatch.chdir(labelled_folder("export-bf16"))
+    run, _ = train(out="runs/bf16", **dict(TINY, precision="mixed_bfloat16"))
+    for name in ("calibration.json", "finished.json"):  # as a run that fitted T = 0.05 records it
+        record = json.loads((run / name).read_text())
+        (run / name).write_text(json.dumps({**record, "temperature": 0.05}))
+    out = export_run(run, out=tmp_path / "sm")
+    images = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    exported = open_run(out)
+    assert exported.temperature == 0.05
+    raw = np.asarray(exported.outputs(images), np.float64)
+    np.testing.assert_allclose(exported.predict_on_batch(images), scaled(raw, 0.05), atol=1e-9)
