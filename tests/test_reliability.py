@@ -275,3 +275,32 @@ def test_a_run_recorded_by_another_version_is_continued_as_recorded_or_refused()
     assert recorded_options(old, "runs/old") == {"recipe": "card", "lr": 1e-3, "augment": "none"}
     with pytest.raises(UsageError, match="recorded by another version of train-cnn \\(options warp_speed\\)"):
         recorded_options({"options": {"warp_speed": 9}}, "runs/new")
+
+
+@pytest.mark.train
+def test_an_image_deleted_during_training_is_finished_by_the_advice_given(sample_labels, tmp_path, monkeypatch,
+                                                                          capsys):
+    """A test image deleted while the run trains: the report refuses and advises --skip-missing; the same command
+    with --skip-missing then writes the report and the finished marker without training again."""
+    import keras
+
+    from cnn import runfolder as rf
+    from common.errors import MissingFilesError
+
+    monkeypatch.chdir(tmp_path)
+    table = sample_labels.copy()
+    victim = table[table.split == "test"].path.iloc[0]
+    table.loc[table.path == victim, "path"] = str(tmp_path / "victim.jpg")
+    shutil.copy(victim, tmp_path / "victim.jpg")
+    table.to_csv("labels.csv", index=False)
+
+    class DeleteAtTheEnd(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            (tmp_path / "victim.jpg").unlink()
+
+    with pytest.raises(MissingFilesError, match="--skip-missing"):
+        train(out="run", callbacks=[DeleteAtTheEnd()], **TINY)
+    assert not rf.run_finished(tmp_path / "run")
+    capsys.readouterr()
+    assert train_main(["--out", "run", "--skip-missing", *tiny_argv()]) == 0
+    assert rf.run_finished(tmp_path / "run") and "writing it now" in capsys.readouterr().err

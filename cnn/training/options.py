@@ -24,7 +24,7 @@ MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a mac
 MAX_SEED = 2**32 - 1  # what numpy and TensorFlow accept
 TF_LOOP = ("is not supported with --strategy multiworker on TensorFlow (its training loop is our own; on the jax "
            "backend it is model.fit)")
-RESUMABLE = ("epochs", "patience", "also_score")  # options an interrupted run may change when it continues
+RESUMABLE = ("epochs", "patience", "also_score", "skip_missing")  # options an interrupted run may change
 FROM_RECIPE = None  # an option left to the recipe
 
 # The recipes (`--recipe`): values for every option left at FROM_RECIPE. `card` is the write-up's original
