@@ -257,6 +257,11 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(workdir):
     assert process.returncode == 130
     assert "Traceback" not in err
     assert stderr_lines(err)[-1].startswith("train-cnn: interrupted; run the same command again")
+    # A refusal on the resume path is its line alone: no TensorFlow start-up notice before it.
+    done = subprocess.run([sys.executable, "-m", "cnn", "train", *tiny_argv(epochs=200, patience=200), "--lr", "0.5",
+                           "--out", "runs/ctrl-c"], cwd=workdir, env=ENV, text=True, capture_output=True)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and "interrupted run with other options" in lines[0], lines
 
 
 def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):

@@ -14,6 +14,7 @@ from common.atomic import write_json
 from common.destinations import check_output_folder, check_writable_folder
 from common.errors import UsageError
 from common.hashing import sha256_file
+from common.tfenv import quiet_backend
 
 
 def fresh_run(typed):
@@ -63,7 +64,9 @@ def check_same_teacher(config, options, run_dir):
 
 
 def keras_backend():
-    """The Keras backend this process trains on (KERAS_BACKEND, read when Keras is first imported)."""
+    """The Keras backend this process trains on (KERAS_BACKEND, read when Keras is first imported); TensorFlow is
+    imported quietly first, so its start-up notices never precede a refusal on the resume path."""
+    quiet_backend()
     import keras
 
     return keras.backend.backend()
