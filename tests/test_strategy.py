@@ -193,3 +193,19 @@ def test_multiworker_mistakes_are_one_line_exit_2(workdir, monkeypatch, capsys):
         sweep_main(["--grid", "lr=1e-3,1e-2", "--out", "sweeps/x", "--", "--strategy", "multiworker"])
     assert stop.value.code == 2 and "one run per process" in capsys.readouterr().err
     assert not (workdir / "runs" / "x").exists()
+
+
+@pytest.mark.parametrize("addresses, count, index, message", [
+    ("10.0.0.1", "2", "0", "the first address must be host:port"),
+    ("10.0.0.1:http", "2", "0", "the first address must be host:port"),
+    ("10.0.0.1:1234", "0", "0", "KERAS_DISTRIBUTION_NUM_PROCESSES=0 must be 1 or more"),
+    ("10.0.0.1:1234", "2", "2", "KERAS_DISTRIBUTION_PROCESS_ID=2 must be in 0..1"),
+])
+def test_bad_keras_distribution_variables_are_one_line(addresses, count, index, message):
+    """An address without a port was an IndexError traceback; 0 processes said 'must be in 0..-1'."""
+    from cnn.training.keras_distribution import processes
+
+    environ = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": addresses, "KERAS_DISTRIBUTION_NUM_PROCESSES": count,
+               "KERAS_DISTRIBUTION_PROCESS_ID": index}
+    with pytest.raises(UsageError, match=message):
+        processes(environ)

@@ -39,9 +39,22 @@ def processes(environ=os.environ):
         count, index = int(environ[ENVIRONMENT[1]]), int(environ[ENVIRONMENT[2]])
     except ValueError:
         raise UsageError(f"{ENVIRONMENT[1]} and {ENVIRONMENT[2]} must be whole numbers") from None
+    if count < 1:
+        raise UsageError(f"{ENVIRONMENT[1]}={count} must be 1 or more (the number of processes)")
     if not 0 <= index < count:
         raise UsageError(f"{ENVIRONMENT[2]}={index} must be in 0..{count - 1}")
+    coordinator(environ[ENVIRONMENT[0]])
     return count, index
+
+
+def coordinator(addresses):
+    """The coordinator's (host, port): the first of KERAS_DISTRIBUTION_JOB_ADDRESSES, which must be host:port."""
+    first = addresses.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{ENVIRONMENT[0]}={addresses!r}: the first address must be host:port (the coordinator's, "
+                         f"e.g. 10.0.0.1:1234)")
+    return host, int(port)
 
 
 def keras_distribution(choice, make):
@@ -53,6 +66,9 @@ def keras_distribution(choice, make):
     count, index = processes() if choice == "multiworker" else (1, 0)
     if choice == "multiworker":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes' collectives (GPUs: NCCL)
+        host, port = coordinator(os.environ[ENVIRONMENT[0]])
+        log(f"process {index} of {count}: waiting for every process to join the coordinator at {host}:{port} (JAX "
+            f"gives up after 5 minutes)")
         keras.distribution.initialize()  # reads ENVIRONMENT; before anything starts JAX's backend
     devices = jax.devices()
     name = {"auto": "mirrored" if len(devices) > 1 else "default"}.get(choice, choice)
