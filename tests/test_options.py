@@ -70,3 +70,15 @@ def test_the_manual_shows_every_option_as_the_code_has_it():
     assert block[:block.index("```")].rstrip("\n") == synopsis(), "regenerate the synopsis: options.synopsis()"
     table = "\n".join(line for line in page.splitlines() if line.startswith("| `"))
     assert [flag(f.name) for f in fields(TrainOptions) if f"`{flag(f.name)}" not in table] == []
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(distill_weight=0.3), "--distill-weight 0.3: needs --teacher"),
+    (dict(distill_temperature=4.0), "--distill-temperature 4.0: needs --teacher"),
+    (dict(progressive="128:0.02", epochs=20, image_size=256), "leaves no epoch at 128 px"),
+    (dict(progressive="96,128:0.2", epochs=5, image_size=256), "leaves no epoch at 96 px"),  # once dropped silently
+])
+def test_options_that_would_do_nothing_are_refused(options, message):
+    """Once accepted silently: distillation settings without a teacher, a --progressive stage with no epoch."""
+    with pytest.raises(UsageError, match=message):
+        TrainOptions(**options)

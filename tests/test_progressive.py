@@ -18,7 +18,6 @@ from interrupt import EpochRecorder, StopAfterEpoch
     ("128", 20, [(0, 10, 128), (10, 20, 256)]),  # half the epochs unless told
     ("128,192:0.6", 20, [(0, 6, 128), (6, 12, 192), (12, 20, 256)]),
     ("128:0.25", 3, [(0, 1, 128), (1, 3, 256)]),
-    ("96,128:0.2", 5, [(0, 1, 128), (1, 5, 256)]),  # a stage too short for an epoch is dropped
     ("none", 20, [(0, 20, 256)]),
 ])
 def test_stages_share_the_epochs(spec, epochs, expected):

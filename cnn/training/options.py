@@ -280,6 +280,9 @@ class TrainOptions:
         _require(math.isfinite(self.distill_temperature) and self.distill_temperature > 0, "distill_temperature",
                  self.distill_temperature, "must be a finite number > 0")
         if self.teacher == "none":
+            for name in ("distill_weight", "distill_temperature"):
+                _require(getattr(self, name) == self.__dataclass_fields__[name].default, name, getattr(self, name),
+                         "needs --teacher (it shapes the teacher's term of the loss); add --teacher RUN or drop it")
             return
         _require(run_finished(self.teacher) or is_ensemble(self.teacher), "teacher", self.teacher,
                  "is not a finished train-cnn run folder or --repeats folder")

@@ -48,6 +48,10 @@ def check(options, min_size):
     if sizes and not (min_size <= sizes[0] and sizes[-1] < options.image_size):
         return f"the sizes must be between {min_size} (the smallest input --arch {options.arch} takes) and " \
                f"--image-size {options.image_size} (exclusive)"
+    dropped = sorted(set(sizes) - {size for _, _, size in stages(options)})
+    if dropped:
+        return f"--epochs {options.epochs} leaves no epoch at {', '.join(map(str, dropped))} px; raise the fraction " \
+               f"or --epochs"
     return None
 
 
