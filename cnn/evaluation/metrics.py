@@ -1,15 +1,15 @@
-"""Classification metrics in plain numpy: top-k, confusion matrix, per-class precision/recall/F1/ROC AUC,
-calibration."""
+"""Classification metrics: top-k, the confusion matrix and per-class precision/recall/F1 (scikit-learn's), ROC AUC
+and calibration (cnn.evaluation.calibration)."""
 import numpy as np
 
 from cnn.evaluation.calibration import expected_calibration_error, per_class_auc, reliability
 
 
 def confusion_matrix(y_true, y_pred, num_classes):
-    """Counts[i, j] = how many images of true class i were predicted as class j."""
-    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
-    return counts
+    """Counts[i, j] = how many images of true class i were predicted as class j (every class a row and column)."""
+    from sklearn.metrics import confusion_matrix as counted
+
+    return counted(np.asarray(y_true), np.asarray(y_pred), labels=np.arange(num_classes)).astype(np.int64)
 
 
 def normalize_rows(counts):
@@ -25,20 +25,11 @@ def top_k_accuracy(y_true, probs, k):
     return float(np.mean(np.any(top == np.asarray(y_true)[:, None], axis=1)))
 
 
-def _safe_divide(a, b):
-    """a / b elementwise, 0 where b is 0 (an undefined precision/recall counts as 0)."""
-    return np.divide(a, b, out=np.zeros(np.shape(a), dtype=float), where=np.asarray(b) > 0)
+def per_class(y_true, y_pred, num_classes):
+    """Precision, recall, F1 and support per class (scikit-learn's; an undefined precision or recall counts as 0)."""
+    from sklearn.metrics import precision_recall_fscore_support
 
-
-def per_class(counts):
-    """Precision, recall, F1 and support per class from a confusion matrix."""
-    tp = np.diag(counts).astype(float)
-    predicted = counts.sum(axis=0)
-    support = counts.sum(axis=1)
-    precision = _safe_divide(tp, predicted)
-    recall = _safe_divide(tp, support)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
-    return precision, recall, f1, support
+    return precision_recall_fscore_support(y_true, y_pred, labels=np.arange(num_classes), zero_division=0)
 
 
 def classification_metrics(y_true, probs, class_names):
@@ -51,7 +42,7 @@ def classification_metrics(y_true, probs, class_names):
     probs = np.asarray(probs)
     y_pred = probs.argmax(axis=1)
     counts = confusion_matrix(y_true, y_pred, len(class_names))
-    precision, recall, f1, support = per_class(counts)
+    precision, recall, f1, support = per_class(y_true, y_pred, len(class_names))
     present = support > 0
     seen = present | (counts.sum(axis=0) > 0)
     auc = per_class_auc(y_true, probs)
