@@ -134,5 +134,16 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, ema
         BestModel(run_dir / MODEL, best, saved),
         # Kept when a phase ends (the trainer removes it once every phase is fitted): backup/ means "not over".
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True, delete_checkpoint=False),
+        *resumed_seeds(restored and not phase),
         ResumableEarlyStopping(patience, resumed),
     ]
+
+
+def resumed_seeds(restored):
+    """[the callback that brings the dropout masks' seeds to the restored step] for a resumed first phase (a second
+    phase's optimizer counts its own steps), else []."""
+    if not restored:
+        return []
+    from cnn.training.resumed_seeds import ResumedSeeds
+
+    return [ResumedSeeds()]

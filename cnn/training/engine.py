@@ -139,10 +139,21 @@ def keras_fit(context, plan, callbacks, steps=None):
     the training data repeated and every epoch that many steps, so that all processes take the same steps."""
     start, stop = plan.epoch_range
     data = plan.train_data.dataset
+    if steps is None:
+        replay_epochs(data, (plan.done or start) - start)
     plan.model.fit(data if steps is None else data.repeat(), steps_per_epoch=steps,
                    validation_data=plan.val_data.dataset, initial_epoch=start, epochs=stop,
                    class_weight=context.class_weight, shuffle=False, verbose=1 if sys.stderr.isatty() else 2,
                    callbacks=callbacks)
+
+
+def replay_epochs(dataset, epochs):
+    """Advance the training data's random streams past the `epochs` epochs a resumed fit skips. Keras makes one
+    iterator per epoch, and making one draws that epoch's seeds (the shuffle order, the augmentation's and the
+    mix's seed pairs: tf.data's reshuffle/rerandomize_each_iteration), so dropping as many iterators as epochs
+    were done brings a resumed process to the batches the uninterrupted run would have drawn next."""
+    for _ in range(max(0, epochs)):
+        iter(dataset)  # made and dropped at once: only its seeds are drawn (a few batches may be prefetched)
 
 
 def check_decodable(loaded, split):
