@@ -5,13 +5,15 @@ clothing-dataset-small's own photos (none should be false).
         --originals ../shared/data/clothing-outside-dev --per-kind 20 --out benchmarks/results/audit_recall
 
 Each original (a photo from outside the dataset, in the CSV's train split) gets one copy per kind in the test
-split: exact (the same pixels as PNG), re-encoded at JPEG quality 60, resized to 0.7 then quality 60, and
-cropped 3% a side then resized to 0.7 and quality 60 (the kind that was missed). Nothing is written into the
+split: exact (the same pixels as PNG), re-encoded at JPEG quality 60, resized to 0.7 then quality 60, cropped 3% a
+side then resized to 0.7 and quality 60 (the kind that was missed), and cropped 1-5% off each side unevenly, then
+resized and re-encoded alike. Nothing is written into the
 datasets: the copies go to a temporary folder. Prints and writes DIR/audit_recall.json.
 """
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
@@ -19,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-KINDS = ("exact", "reencode", "resize", "crop_resize")
+KINDS = ("exact", "reencode", "resize", "crop_resize", "crop_uneven")
 
 
 def plant(source, target, kind):
@@ -34,7 +36,11 @@ def plant(source, target, kind):
     if kind == "crop_resize":
         dx, dy = round(image.width * 0.03), round(image.height * 0.03)
         image = image.crop((dx, dy, image.width - dx, image.height - dy))
-    if kind in ("resize", "crop_resize"):
+    if kind == "crop_uneven":  # 1-5% off each side, drawn from the file's name: not centred, not on a grid
+        left, top, right, bottom = (0.01 + 0.04 * random.Random(f"{target.name}{k}").random() for k in range(4))
+        w, h = image.width, image.height
+        image = image.crop((round(w * left), round(h * top), round(w * (1 - right)), round(h * (1 - bottom))))
+    if kind in ("resize", "crop_resize", "crop_uneven"):
         image = image.resize((round(image.width * 0.7), round(image.height * 0.7)), Image.BILINEAR)
     image.save(target, quality=60)
     return target

@@ -4,7 +4,8 @@ without comparing every pair.
 Candidates: a KD-tree (scipy's cKDTree) over each image's 15 lowest-frequency DCT coefficients of its 32x32
 grayscale thumbnail, each image's NEIGHBOURS nearest within RADIUS: a tree query, not a quadratic scan.
 Confirmation: the two images at 64x64, one of them centre-cropped by each of SCALES so a cropped copy lines
-up with its original; at the best alignment, two 99th percentiles over pixels must both be small: of the
+up with its original (a pair that misses by less than 3x is looked at again with crops 0.01 apart: FINE_SCALES);
+at the best alignment, two 99th percentiles over pixels must both be small: of the
 largest RGB channel difference (0-1 pixels; colour), at most RGB_LIMIT, and of the difference of the
 standardised grayscale images (in standard deviations; shape and texture, whatever the exposure), at most
 GRAY_LIMIT. A copy differs by noise everywhere; two garments on the same bed, wall or hanger differ a lot
@@ -16,12 +17,15 @@ on distinct images that pass the other test: RGB >= 0.25 (same shapes, other col
 """
 import numpy as np
 
-RADIUS = 0.25  # candidate distance in the DCT space (planted 5% crops: <= 0.19)
+RADIUS = 0.35  # candidate distance in the DCT space (planted 5% crops of the sample: <= 0.19; real photos
+# cropped 3% a side, resized to 0.7 and saved at quality 60: up to 0.27)
 NEIGHBOURS = 16  # at most this many nearest candidates per image: the checks grow as n, not n^2, however alike
 # the photos are (a larger set of copies is still joined, through the chain of its members' nearest ones)
 RGB_LIMIT = 0.18  # the aligned 99th-percentile channel difference (0-1 pixels) a copy stays under
 GRAY_LIMIT = 0.6  # ... and of the standardised grayscale difference (standard deviations)
 SCALES = (1.0, 0.95, 0.9, 0.85)  # centre crops tried to line a cropped copy up with its original
+FINE_SCALES = tuple(round(1 - k / 100, 2) for k in range(16))  # 1.0 .. 0.85, 0.01 apart: a borderline pair's second look
+REFINE_BELOW = 3.0  # a pair whose coarse distance is over 1 but under this is compared again at FINE_SCALES
 SIDE = 64  # the confirming view's side
 CACHED_VIEWS = 20_000  # images whose views are kept in memory (49 KB each as uint8: about 1 GB at most)
 
@@ -33,14 +37,14 @@ def low_frequencies(thumb):
     return dctn(thumb, norm="ortho")[:4, :4].ravel()[1:]
 
 
-def views(path):
-    """The image at SIDE x SIDE RGB (uint8), for each centre crop of SCALES: (len(SCALES), SIDE, SIDE, 3)."""
+def views(path, scales=SCALES):
+    """The image at SIDE x SIDE RGB (uint8), for each centre crop of `scales`: (len(scales), SIDE, SIDE, 3)."""
     from PIL import Image
 
     with Image.open(path) as image:
         rgb = image.convert("RGB")
     out = []
-    for s in SCALES:
+    for s in scales:
         w, h = rgb.width * s, rgb.height * s
         box = ((rgb.width - w) / 2, (rgb.height - h) / 2, (rgb.width + w) / 2, (rgb.height + h) / 2)
         out.append(np.asarray(rgb.crop(box).resize((SIDE, SIDE), Image.BILINEAR)))
@@ -64,12 +68,19 @@ def aligned_differences(a, others):
     """For one image's views `a` and the views of each of `others`: the distance at the best alignment (either
     image cropped to line up with the other), max(RGB q99 / RGB_LIMIT, gray q99 / GRAY_LIMIT); 0 for the same
     pixels, <= 1 for a copy. One numpy pass over all of them."""
-    a = np.asarray(a, np.float32).reshape(1, len(SCALES), SIDE * SIDE, 3) / 255
-    b = np.asarray(others, np.float32).reshape(len(others), len(SCALES), SIDE * SIDE, 3) / 255
+    scales = len(a)
+    a = np.asarray(a, np.float32).reshape(1, scales, SIDE * SIDE, 3) / 255
+    b = np.asarray(others, np.float32).reshape(len(others), scales, SIDE * SIDE, 3) / 255
     rgb = q99(np.concatenate([np.abs(a - b[:, :1]), np.abs(a[:, :1] - b)], axis=1).max(axis=-1))
     ga, gb = standardised_gray(a), standardised_gray(b)
     gray = q99(np.concatenate([np.abs(ga - gb[:, :1]), np.abs(ga[:, :1] - gb)], axis=1))
     return np.maximum(rgb / RGB_LIMIT, gray / GRAY_LIMIT).min(axis=1)
+
+
+def fine_difference(path_a, path_b):
+    """aligned_differences at FINE_SCALES, 0.01 apart: a crop between two coarse scales (3% a side lies between 0.95
+    and 0.9) is misaligned by up to 2.5% of the side, enough to fail a copy of a garment's sharp edges."""
+    return float(aligned_differences(views(path_a, FINE_SCALES), [views(path_b, FINE_SCALES)])[0])
 
 
 def exact_sets(fingerprints):
@@ -111,6 +122,8 @@ def near_pairs(fingerprints, paths, progress=None):
 
     for done, (i, others) in enumerate(sorted(found.items()), start=1):
         differences = aligned_differences(view(i), [view(j) for j in others])
+        differences = [fine_difference(paths[i], paths[j]) if 1.0 < d < REFINE_BELOW else d
+                       for j, d in zip(others, differences)]
         confirmed += [(i, j, float(d)) for j, d in zip(others, differences) if d <= 1.0]
         if progress is not None:
             progress(done, len(found))
