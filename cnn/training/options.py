@@ -72,7 +72,8 @@ class TrainOptions:
                               "128:0.5; validation is always at --image-size; none: every epoch at --image-size",
                               default_text="128:0.75 with --recipe long, none otherwise")
     recipe: str = option(None, "default: augmentation, dropout, AdamW, label smoothing, warm-up + cosine; "
-                         "long: the default over 120 epochs, the first 90 at 128 px (about 3.3x the default's time); "
+                         "long: the default over 120 epochs, the first 90 at 128 px (about 3.3x the default's time; "
+                         "better on photos like the dataset's, worse than the default on photos from elsewhere); "
                          "card: the write-up's Adam 1e-3 with nothing else; transfer: the tutorials' frozen "
                          "pretrained backbone, Adam 5e-4, shear/zoom/flip; options below override it",
                          choices=tuple(RECIPES), default_text="transfer for keras.applications architectures, "
