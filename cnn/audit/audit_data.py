@@ -22,7 +22,10 @@ SHEET_MEMBERS = 6  # images shown per set
 
 
 class Progress:
-    """A line on stderr every PROGRESS_SECONDS: what is done, of how many, the rate and the time left."""
+    """A line on stderr every PROGRESS_SECONDS: what is done, of how many, the rate and the time left.
+
+    Our own rather than tqdm's bar: each report is one `audit-data: ...` line, the project's format for progress in
+    a terminal, a log file and CI alike (a bar redraws itself with carriage returns); it is six lines."""
 
     def __init__(self, what):
         self.what, self.started = what, time.monotonic()

@@ -118,7 +118,11 @@ def plan_shards(df, options):
 
 
 class Progress:
-    """Counts of images done, a rate and the time left, on stderr every PROGRESS_SECONDS."""
+    """Counts of images done, a rate and the time left, on stderr every PROGRESS_SECONDS.
+
+    Our own rather than tqdm's bar: the rate counts only the images this run decodes (shards a rerun keeps are done
+    but took no time, which tqdm's rate would count), and each report is one `pack-shards: ...` line, which reads
+    the same in a terminal, a log file and CI (a bar redraws itself with carriage returns)."""
 
     def __init__(self, total, shards):
         self.total, self.shards, self.done, self.shards_done = total, shards, 0, 0
