@@ -57,8 +57,9 @@ def test_the_training_loss_is_the_stated_blend_and_validation_the_labels_alone(t
 
 
 def test_teacher_options_are_checked(small_run, tmp_path):
+    moved = TrainOptions(teacher=str(tmp_path))  # a recorded config rebuilds though its teacher has moved
     with pytest.raises(UsageError, match="--teacher .* is not a finished"):
-        TrainOptions(teacher=str(tmp_path))
+        moved.check_paths()  # where a run starts
     with pytest.raises(UsageError, match="--distill-weight 0"):
         TrainOptions(teacher=str(small_run[0]), distill_weight=0)
     with pytest.raises(UsageError, match="--distill-temperature -1"):

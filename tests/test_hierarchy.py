@@ -90,7 +90,7 @@ def test_a_parent_whose_labels_lack_a_split_is_refused_before_training(table):
 
 def test_option_value_is_checked_and_a_changed_mapping_file_is_noticed(tmp_path):
     with pytest.raises(UsageError, match="--hierarchy nope.csv: must be none, category_type"):
-        TrainOptions(hierarchy="nope.csv")
+        TrainOptions(hierarchy="nope.csv").check_paths()
     mapping = write(tmp_path / "m.csv", "label,parent\nTee,tops\n")
     config = {"hierarchy": mapping_record(mapping)}
     options = TrainOptions(hierarchy=mapping)

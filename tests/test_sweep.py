@@ -26,8 +26,8 @@ def test_this_rounds_levers_are_grid_options():
 
     grid = parse_grid(["ema=0,0.999", "progressive=none;128,192:0.6", "distill-weight=0.5,1"])
     assert grid == {"ema": [0.0, 0.999], "progressive": ["none", "128,192:0.6"], "distill_weight": [0.5, 1.0]}
-    for config in configurations(grid):  # each a valid run's options
-        TrainOptions(**config)
+    for config in configurations(grid):  # each a valid run's options (the teacher folder is checked at run start)
+        TrainOptions(teacher="runs/teacher", **config)
 
 
 def test_values_with_commas_are_separated_by_semicolons():

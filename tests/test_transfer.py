@@ -114,8 +114,9 @@ def test_pretrained_architectures_default_to_the_tutorials_recipe():
     (dict(hidden=-2), "--hidden -2: must be 0 or more"),
 ])
 def test_impossible_transfer_options_are_refused(options, message):
+    """Refused when the options are built, or (a file that is not there) where the run starts: check_paths."""
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
-        TrainOptions(**options)
+        TrainOptions(**options).check_paths()
 
 
 def test_offline_imagenet_is_a_one_line_error_naming_the_file_and_folder(workdir, tmp_path):

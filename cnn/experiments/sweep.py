@@ -97,7 +97,7 @@ def check_configurations(configs, shared, seed, repeats):
     """Build every configuration's options before any training, so a bad value stops the sweep at once."""
     for config in configs:
         for s in range(seed, seed + repeats):
-            TrainOptions(**{**shared, **config, "seed": s})
+            TrainOptions(**{**shared, **config, "seed": s}).check_paths()
 
 
 def run_sweep(out, grid, shared, repeats, seed=0, baseline=None):

@@ -196,9 +196,6 @@ class TrainOptions:
         _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
         _require(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
                  f"must be in 0..{self.epochs - 1} (fewer than --epochs)")
-        folder = os.path.dirname(os.path.abspath(self.cache))
-        _require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
-                 f"folder {folder} does not exist; create it or use --cache memory")
         self.check_transfer()
         try:
             parse_mix(self.mix)
@@ -207,11 +204,6 @@ class TrainOptions:
         self.check_progressive()
         self.check_teacher()
         self.check_airbench()
-        problem = option_problem(self.hierarchy)
-        _require(problem is None, "hierarchy", self.hierarchy, problem)
-        if self.data != "none" and packed_size(self.data) != self.image_size:
-            _require(False, "image_size", self.image_size, f"--data {self.data} was packed at "
-                     f"{packed_size(self.data)} px; pass --image-size {packed_size(self.data)} or pack again")
         _require(self.data == "none" or self.hierarchy == FLAT, "data", self.data,
                  "a hierarchical run trains its sub-models from the image files; drop --data or --hierarchy")
         for f in fields(self):
@@ -219,17 +211,36 @@ class TrainOptions:
             _require(not choices or getattr(self, f.name) in choices, f.name, getattr(self, f.name),
                      f"must be one of {', '.join(choices or ())}")
 
+    def check_paths(self):
+        """The checks that read the disk, made where a run starts rather than when options are built, so that a
+        recorded config rebuilds after its teacher, --init run or weights file has moved: the files and folders
+        the options name exist and fit (--weights, --init, --teacher, --cache's folder, --hierarchy, --data)."""
+        from cnn.runfolder import run_finished
+        from cnn.runs.ensemble import is_ensemble
+
+        _require(self.weights in ("imagenet", "none") or os.path.isfile(self.weights), "weights", self.weights,
+                 "must be imagenet, none, or an existing weights file")
+        _require(self.init == "none" or os.path.isfile(os.path.join(self.init, RUN_MODEL_FILE)), "init", self.init,
+                 f"is not a finished train-cnn run folder (no {RUN_MODEL_FILE} in it)")
+        _require(self.teacher == "none" or run_finished(self.teacher) or is_ensemble(self.teacher), "teacher",
+                 self.teacher, "is not a finished train-cnn run folder or --repeats folder")
+        folder = os.path.dirname(os.path.abspath(self.cache))
+        _require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
+                 f"folder {folder} does not exist; create it or use --cache memory")
+        problem = option_problem(self.hierarchy)
+        _require(problem is None, "hierarchy", self.hierarchy, problem)
+        if self.data != "none" and packed_size(self.data) != self.image_size:
+            _require(False, "image_size", self.image_size, f"--data {self.data} was packed at "
+                     f"{packed_size(self.data)} px; pass --image-size {packed_size(self.data)} or pack again")
+        return self
+
     def check_transfer(self):
         """--weights, --init, --fine-tune and --hidden: values that exist and fit the architecture."""
         pretrained = self.arch in PRETRAINED
-        _require(self.weights in ("imagenet", "none") or os.path.isfile(self.weights), "weights", self.weights,
-                 "must be imagenet, none, or an existing weights file")
         _require(pretrained or self.weights == "none", "weights", self.weights, f"--arch {self.arch} is trained "
                  f"from scratch; start it from another run with --init RUN")
         _require(self.init == "none" or self.weights == "none", "weights", self.weights,
                  "--init RUN supplies every weight; drop --weights")
-        _require(self.init == "none" or os.path.isfile(os.path.join(self.init, RUN_MODEL_FILE)), "init", self.init,
-                 f"is not a finished train-cnn run folder (no {RUN_MODEL_FILE} in it)")
         _require(not (self.batch_norm and pretrained), "batch_norm", self.batch_norm,
                  f"--arch {self.arch} has its own normalisation")
         _require(self.hidden is None or self.hidden >= 0, "hidden", self.hidden, "must be 0 or more")
@@ -273,10 +284,7 @@ class TrainOptions:
             _require(value == off or not self.tensorflow_loop, name, value, TF_LOOP)
 
     def check_teacher(self):
-        """--teacher: a finished run or --repeats folder; a weight and temperature that make a loss."""
-        from cnn.runs.ensemble import is_ensemble
-        from cnn.runfolder import run_finished
-
+        """--teacher: a weight and temperature that make a loss (the folder itself: check_paths)."""
         _require(0 < self.distill_weight <= 1, "distill_weight", self.distill_weight, "must be in (0, 1]")
         _require(math.isfinite(self.distill_temperature) and self.distill_temperature > 0, "distill_temperature",
                  self.distill_temperature, "must be a finite number > 0")
@@ -285,8 +293,6 @@ class TrainOptions:
                 _require(getattr(self, name) == self.__dataclass_fields__[name].default, name, getattr(self, name),
                          "needs --teacher (it shapes the teacher's term of the loss); add --teacher RUN or drop it")
             return
-        _require(run_finished(self.teacher) or is_ensemble(self.teacher), "teacher", self.teacher,
-                 "is not a finished train-cnn run folder or --repeats folder")
         _require(not self.tensorflow_loop, "teacher", self.teacher, TF_LOOP)
 
     @property

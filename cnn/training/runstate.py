@@ -21,7 +21,7 @@ def fresh_run(typed):
     """(options, labels DataFrame) of a new run; --init RUN without --arch takes RUN's architecture."""
     if typed.get("init", "none") != "none" and "arch" not in typed:
         typed = {**typed, "arch": init_architecture(typed["init"])}
-    options = TrainOptions(**typed)
+    options = TrainOptions(**typed).check_paths()
     return options, checked_files(read_labels(options.labels), options)
 
 
@@ -39,7 +39,7 @@ def continued_run(run_dir, typed):
     if differ:
         raise UsageError(f"{run_dir} is an interrupted run with other options: {'; '.join(differ)}; continue it "
                          f"with its own (only {', '.join(map(flag, RESUMABLE))} may change) or choose another --out")
-    options = TrainOptions(**{**recorded, **typed})
+    options = TrainOptions(**{**recorded, **typed}).check_paths()
     entry = config["labels"]
     path = Path(entry["resolved"])
     if not path.is_file() or sha256_file(path) != entry["sha256"]:
