@@ -57,6 +57,20 @@ def coordinator(addresses):
     return host, int(port)
 
 
+def check_port_free(host, port):
+    """Process 0 runs the coordinator on host:port: refuse in one line when something already listens there (most
+    often another process given id 0, which JAX would end with a C++ abort)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UsageError(f"{ENVIRONMENT[0]}: {host}:{port} is taken ({error.strerror}): another process with "
+                             f"{ENVIRONMENT[2]}=0 may run the coordinator already; give each process its own id, "
+                             f"or another port") from None
+
+
 def keras_distribution(choice, make):
     """The Distribution (`make`: cnn.training.strategy.Distribution) for --strategy `choice` on JAX, after setting
     Keras's global distribution; call before any JAX computation (initialize must come first)."""
@@ -67,6 +81,8 @@ def keras_distribution(choice, make):
     if choice == "multiworker":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes' collectives (GPUs: NCCL)
         host, port = coordinator(os.environ[ENVIRONMENT[0]])
+        if index == 0:
+            check_port_free(host, port)
         log(f"process {index} of {count}: waiting for every process to join the coordinator at {host}:{port} (JAX "
             f"gives up after 5 minutes)")
         keras.distribution.initialize()  # reads ENVIRONMENT; before anything starts JAX's backend
