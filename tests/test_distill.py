@@ -109,3 +109,17 @@ def test_a_resumed_student_refuses_a_teacher_that_changed(small_run, labelled_fo
     assert train_main(["--out", "runs/student", "--teacher", "teacher", *tiny_argv(epochs=3)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not the teacher runs/student started with" in err[0], err
+
+
+@pytest.mark.train
+def test_a_repeats_teacher_with_an_unfinished_seed_says_which(small_run, labelled_folder, monkeypatch, capsys):
+    import shutil
+
+    from cnn.training.train import train
+
+    monkeypatch.chdir(labelled_folder("distill-partial"))
+    shutil.copytree(small_run[0], "rep/seed-0")
+    Path("rep/seed-1").mkdir()  # a seed still training (or killed): not finished
+    train(out="runs/student", teacher="rep", **TINY)
+    assert "warning: --teacher rep: seed-1 not finished; the teacher is the ensemble of the 1 finished run(s)" \
+        in capsys.readouterr().err
