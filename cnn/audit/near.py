@@ -77,10 +77,17 @@ def aligned_differences(a, others):
     return np.maximum(rgb / RGB_LIMIT, gray / GRAY_LIMIT).min(axis=1)
 
 
-def fine_difference(path_a, path_b):
-    """aligned_differences at FINE_SCALES, 0.01 apart: a crop between two coarse scales (3% a side lies between 0.95
-    and 0.9) is misaligned by up to 2.5% of the side, enough to fail a copy of a garment's sharp edges."""
-    return float(aligned_differences(views(path_a, FINE_SCALES), [views(path_b, FINE_SCALES)])[0])
+def refined(path, others, differences):
+    """`differences` (of the image at `path` to each of `others`) with every borderline one (over 1, under
+    REFINE_BELOW) measured again at FINE_SCALES, 0.01 apart: a crop between two coarse scales (3% a side lies
+    between 0.95 and 0.9) is misaligned by up to 2.5% of the side, enough to fail a copy of a garment's sharp
+    edges. The image's own fine views are made once for all its borderline partners."""
+    borderline = [k for k, d in enumerate(differences) if 1.0 < d < REFINE_BELOW]
+    if not borderline:
+        return list(differences)
+    fine = aligned_differences(views(path, FINE_SCALES), [views(others[k], FINE_SCALES) for k in borderline])
+    again = dict(zip(borderline, fine))
+    return [again.get(k, d) for k, d in enumerate(differences)]
 
 
 def exact_sets(fingerprints):
@@ -122,8 +129,7 @@ def near_pairs(fingerprints, paths, progress=None):
 
     for done, (i, others) in enumerate(sorted(found.items()), start=1):
         differences = aligned_differences(view(i), [view(j) for j in others])
-        differences = [fine_difference(paths[i], paths[j]) if 1.0 < d < REFINE_BELOW else d
-                       for j, d in zip(others, differences)]
+        differences = refined(paths[i], [paths[j] for j in others], differences)
         confirmed += [(i, j, float(d)) for j, d in zip(others, differences) if d <= 1.0]
         if progress is not None:
             progress(done, len(found))

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from cnn.data.labels_csv import check_extra_csvs, check_known_labels, read_labels, run_labels, select_split
 from cnn.data.shards import packed_size, read_rows, rows_csv
-
 from cnn.evaluation.audits import attach_audits
 from cnn.evaluation.error_maps import write_error_maps
 from cnn.evaluation.html_report import write_html_report

@@ -36,14 +36,16 @@ def teacher_runs(path, classes):
 
 def teacher_identity(path):
     """config.json's record of --teacher: each finished member's folder and model.keras SHA-256 (one run, or a
-    --repeats folder's seeds), so a resumed run refuses a teacher that changed since it started."""
-    from cnn.runfolder import MODEL
+    --repeats folder's seeds), so a resumed run refuses a teacher that changed since it started. The hash is the
+    one the member's finished.json recorded (loading a run refuses a model.keras that differs from it), so no
+    model is read again here."""
+    from cnn.runfolder import FINISHED, read_json
     from cnn.runs.ensemble import members_of
-    from common.hashing import sha256_file
 
     folders = members_of(path) or [Path(path)]
     return {"members": [{"path": str(Path(f).resolve()),
-                         "model_sha256": sha256_file(Path(f) / MODEL) if (Path(f) / MODEL).is_file() else None}
+                         "model_sha256": (read_json(Path(f) / FINISHED).get("model_sha256")
+                                          if (Path(f) / FINISHED).is_file() else None)}
                         for f in folders]}
 
 

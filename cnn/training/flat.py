@@ -205,9 +205,9 @@ def report(run_dir, df, classes, options, seconds):
     _, _, metrics = score(predictor, rows, options.batch_size, options.skip_missing, options.data)
     metrics.update(split=split, labels=str(options.labels), train_seconds=None if seconds is None else round(seconds, 1),
                    epochs_run=len(history), best_epoch=int(best.epoch) + 1)
-    if extra_csvs(options.also_score):
-        metrics["also_scored"] = score_extra_csvs(run_dir, predictor, extra_csvs(options.also_score),
-                                                  options.batch_size, options.skip_missing)
+    also = extra_csvs(options.also_score)
+    if also:
+        metrics["also_scored"] = score_extra_csvs(run_dir, predictor, also, options.batch_size, options.skip_missing)
     metrics["collapsed_at_epoch"], metrics["rolled_back_epochs"] = check_collapse(
         history, df, int(best.epoch) + 1, options, run.config.get("precision"))
     write_reports(run_dir, metrics, classes, run_dir / rf.HISTORY)
