@@ -33,7 +33,7 @@ def tf_data_rate(rows, classes):
 def numpy_rate(rows, classes, threads):
     """Images/s of one pass of the numpy loader, its batches built on `threads` threads."""
     from cnn.data.loader import SkipLog
-    from cnn.data.numpy_loader import image_batches
+    from cnn.data.image_batches import image_batches
 
     batches = image_batches(rows.path.tolist(), [classes.index(v) for v in rows.label], len(classes), (SIZE, SIZE),
                             BATCH, SkipLog(), shuffle=True, seed=0, augment=dict(AUGMENT))

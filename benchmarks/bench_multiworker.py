@@ -6,7 +6,7 @@ and the time of one gradient all-reduce, for the README's cost table.
 
 Each configuration runs as fresh processes (the strategy must exist before any other TensorFlow work): N
 processes with TF_CONFIG naming N ports on 127.0.0.1, each training from its own in-memory batch of
-global/N images through cnn.training.multiworker's distributed step (the one train-cnn --strategy multiworker runs),
+global/N images through cnn.training.distribute.multiworker's distributed step (the one train-cnn --strategy multiworker runs),
 so loading costs nothing and the figure is compute plus communication. Order: 1 worker, N workers, 1 worker
 again (drift in the machine's load shows as a gap between the two 1-worker figures). Then N processes time
 `--steps` all-reduces of a float32 tensor as large as the model's gradients (what each step exchanges).
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_training import machine, memory_dataset  # noqa: E402
-from cnn.training.strategy import free_loopback_ports  # noqa: E402
+from cnn.training.distribute.strategy import free_loopback_ports  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 
 CLASSES = 46  # DeepFashion's categories: the Dense layer's size, so the gradients are DeepFashion's
@@ -36,9 +36,9 @@ def worker(args):
     import tensorflow as tf
 
     from cnn.models.architectures import build_cnn
-    from cnn.training.multiworker import train_step
+    from cnn.training.distribute.multiworker import train_step
     from cnn.training.precision import apply_precision
-    from cnn.training.strategy import distribution
+    from cnn.training.distribute.strategy import distribution
 
     dist = distribution("multiworker")
     apply_precision(args.precision)

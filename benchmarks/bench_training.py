@@ -28,7 +28,7 @@ from tabulate import tabulate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from cnn.training.options import RECIPES  # noqa: E402
+from cnn.training.recipes import RECIPES  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 DATA = REPO.parent / "shared" / "data" / "clothing-dataset-small"
 PRECISIONS = ("float32", "mixed_bfloat16")

@@ -11,6 +11,7 @@ from pathlib import Path
 from common.atomic import write_json
 from common.errors import UsageError
 from common.keras_model import RUN_MODEL_FILE, load_keras_model
+from common.keras_private import BACKUP_COPY, BACKUP_METADATA, BACKUP_WEIGHTS
 
 # Every file a run folder holds (see README, "The run folder").
 CONFIG = "config.json"
@@ -227,13 +228,13 @@ def backup_epoch(backup):
     put back in place together with the weights' copy so Keras restores a matching pair; None when neither."""
     import shutil
 
-    for suffix in ("", ".bkp"):
-        epoch = _metadata_epoch(backup / f"training_metadata.json{suffix}")
+    for suffix in ("", BACKUP_COPY):
+        epoch = _metadata_epoch(backup / f"{BACKUP_METADATA}{suffix}")
         if epoch is not None:
             if suffix:
-                for weights in backup.glob("*.weights.h5.bkp"):
-                    shutil.copyfile(weights, weights.with_suffix(""))
-                shutil.copyfile(backup / "training_metadata.json.bkp", backup / "training_metadata.json")
+                for name in (BACKUP_WEIGHTS, BACKUP_METADATA):
+                    if (backup / f"{name}{suffix}").is_file():
+                        shutil.copyfile(backup / f"{name}{suffix}", backup / name)
             return epoch
     return None
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from cnn.training.identity_init import identity_init
-from cnn.training.lookahead import parse_lookahead
+from cnn.training.tricks.dirac import identity_init
+from cnn.training.tricks.lookahead import parse_lookahead
 from conftest import TINY
 
 
@@ -33,7 +33,7 @@ def linear_fit(lookahead, epochs=1, steps=7):
     returns the weight after each epoch."""
     import keras
 
-    from cnn.training.lookahead import lookahead_callback
+    from cnn.training.tricks.keras_classes import SlowWeights
 
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss=lambda y, p: keras.ops.mean(p, axis=-1))
@@ -44,7 +44,7 @@ def linear_fit(lookahead, epochs=1, steps=7):
         def on_epoch_end(self, epoch, logs=None):
             weights.append(float(self.model.get_weights()[0][0, 0]))
 
-    steps = [lookahead_callback(*parse_lookahead(lookahead))] if lookahead != "none" else []
+    steps = [SlowWeights(*parse_lookahead(lookahead))] if lookahead != "none" else []
     model.fit(x, x, batch_size=1, epochs=epochs, validation_data=(x, x), shuffle=False, verbose=0,
               callbacks=steps + [Record()])
     return weights
@@ -61,7 +61,7 @@ def test_lookahead_moves_the_slow_weights_alpha_of_each_k_step_stretch():
 def test_bias_lr_stretches_only_the_batchnorm_biases_steps():
     import keras
 
-    from cnn.training.bias_rate import bias_rate_callback
+    from cnn.training.tricks.keras_classes import BiasRate
 
     x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
     y = keras.utils.to_categorical(np.arange(8) % 2, 2)
@@ -73,7 +73,7 @@ def test_bias_lr_stretches_only_the_batchnorm_biases_steps():
                                   keras.layers.Dense(2, activation="softmax", name="d2")])
         model.compile(optimizer=keras.optimizers.AdamW(0.01, weight_decay=0.1), loss="categorical_crossentropy")
         start = {v.path.split("/", 1)[1]: np.asarray(v) for v in model.trainable_variables}  # "bn/beta", ...
-        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[bias_rate_callback(factor)])
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[BiasRate(factor)])
         moved[factor] = {v.path.split("/", 1)[1]: np.asarray(v) - start[v.path.split("/", 1)[1]]
                          for v in model.trainable_variables}
     for name, step in moved[1.0].items():

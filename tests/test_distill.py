@@ -37,7 +37,7 @@ def test_the_training_loss_is_the_stated_blend_and_validation_the_labels_alone(t
     import keras
 
     from cnn.models.architectures import build_cnn
-    from cnn.training.distill import distiller
+    from cnn.training.tricks.teacher import distiller
 
     run_dir, run, images, labels = teacher_and_batch
     options = TrainOptions(teacher=str(run_dir), distill_weight=A, distill_temperature=T, **TINY)

@@ -21,7 +21,8 @@ def tiny_fit(run_dir, epochs, done=None, record=None, kill_after=None):
     at the end of that epoch."""
     import keras
 
-    from cnn.training.callbacks import training_callbacks
+    from cnn.training.callbacks import restores, training_callbacks
+    from cnn.training.tricks.keras_classes import AveragedWeights
     from cnn.training.schedule import make_optimizer
 
     keras.utils.set_random_seed(0)
@@ -31,7 +32,8 @@ def tiny_fit(run_dir, epochs, done=None, record=None, kill_after=None):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     options = dataclasses.replace(TrainOptions(ema=DECAY), lr=0.05, schedule="none", warmup_epochs=0)
     model.compile(optimizer=make_optimizer(options), loss="categorical_crossentropy")
-    callbacks = training_callbacks(run_dir, patience=100, done=done, ema=True)
+    callbacks = training_callbacks(run_dir, patience=100, done=done,
+                                   first=[AveragedWeights(resumed=restores(run_dir))])
 
     class Record(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from cnn.cli import evaluate_main, export_main, pack_shards_main, predict_main, train_main
-from cnn.training.strategy import cluster_role
+from cnn.training.distribute.strategy import cluster_role
 from common.errors import UsageError
 from conftest import REPO, tiny_argv
 

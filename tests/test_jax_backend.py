@@ -65,7 +65,7 @@ def test_an_interrupted_run_continues_only_on_its_own_backend(folder, monkeypatc
 
 def start_processes(folder, argv, out):
     """Two train-cnn processes of one keras.distribution cluster on 127.0.0.1 (process 0 the chief)."""
-    from cnn.training.strategy import free_loopback_ports
+    from cnn.training.distribute.strategy import free_loopback_ports
 
     [port] = free_loopback_ports(1)
     return [start_cnn(["train", *argv, "--strategy", "multiworker", "--out", out], folder,

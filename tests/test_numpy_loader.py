@@ -29,7 +29,7 @@ sys.meta_path[:] = [Blind(finder) for finder in sys.meta_path]
 
 def batches(paths, labels=None, **kw):
     from cnn.data.loader import SkipLog
-    from cnn.data.numpy_loader import image_batches
+    from cnn.data.image_batches import image_batches
 
     settings = {**dict(depth=3, size=(32, 32), batch_size=4, skipped=SkipLog()), **kw}
     return image_batches(paths, labels, **settings), settings["skipped"]

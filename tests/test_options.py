@@ -1,10 +1,12 @@
 """TrainOptions: the recipes fill what the user left open, the user's values win, the schedule by hand."""
 import argparse
 import math
+from dataclasses import fields
 
 import pytest
 
-from cnn.training.options import RECIPES, TrainOptions, add_to_parser, typed_options
+from cnn.training.options import TrainOptions, add_to_parser, typed_options
+from cnn.training.recipes import RECIPES
 from cnn.training.schedule import rate_at
 from common.errors import UsageError
 
@@ -60,7 +62,6 @@ def test_long_recipe_is_the_default_over_more_epochs_with_progressive_resizing()
 def test_the_manual_shows_every_option_as_the_code_has_it():
     """docs/train-cnn.md's synopsis is TrainOptions' (generated, so it cannot drift), and its options table names
     every option."""
-    from dataclasses import fields
     from pathlib import Path
 
     from cnn.training.options import TrainOptions, flag, synopsis
@@ -82,3 +83,28 @@ def test_options_that_would_do_nothing_are_refused(options, message):
     """Once accepted silently: distillation settings without a teacher, a --progressive stage with no epoch."""
     with pytest.raises(UsageError, match=message):
         TrainOptions(**options)
+
+
+ON = dict(whiten=True, dirac=True, bias_lr=64.0, ema=0.99, lookahead="5:0.5", progressive="128:0.5",
+          teacher="runs/teacher")  # a value that turns each trick on
+
+
+def test_every_trick_is_an_option_with_a_value_that_turns_it_on():
+    from cnn.training.tricks import TRICKS, active
+
+    names = {f.name for f in fields(TrainOptions)}
+    assert {t.option for t in TRICKS} == set(ON) and set(ON) <= names
+    for trick in TRICKS:
+        assert [t.option for t in active(TrainOptions(**{trick.option: ON[trick.option]}))] == [trick.option]
+    assert active(TrainOptions()) == []
+
+
+@pytest.mark.parametrize("name", sorted(ON))
+def test_the_tensorflow_loop_refuses_each_trick_it_does_not_declare(name, monkeypatch):
+    import cnn.training.tricks as tricks
+
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    with pytest.raises(UsageError, match=f"--{name.replace('_', '-')} .*not supported with --strategy multiworker"):
+        TrainOptions(strategy="multiworker", **{name: ON[name]})
+    monkeypatch.setattr(tricks, "SUPPORTS", frozenset({name}))  # a loop that declares it: accepted
+    assert TrainOptions(strategy="multiworker", **{name: ON[name]}).strategy == "multiworker"

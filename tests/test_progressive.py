@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cnn.training.options import TrainOptions
-from cnn.training.resolution import parse_progressive, stages
+from cnn.training.tricks.progressive import parse_progressive, stages
 from common.errors import UsageError
 from conftest import TINY
 from interrupt import EpochRecorder, StopAfterEpoch
@@ -43,7 +43,7 @@ def test_the_grid_layer_is_the_identity_at_full_size_and_takes_smaller_images():
     import keras
 
     from cnn.models.architectures import build_cnn5
-    from cnn.training.resolution import flexible_twin
+    from cnn.training.tricks.progressive import flexible_twin
 
     keras.utils.set_random_seed(0)
     plain = build_cnn5(4, (128, 128, 3))

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, RUN_FILES, TINY, tiny_argv
 from cnn.cli import evaluate_main
-from cnn.training.strategy import cluster_role, free_loopback_ports, resolve_strategy
+from cnn.training.distribute.strategy import cluster_role, free_loopback_ports, resolve_strategy
 from cnn.training.train import train
 from common.errors import UsageError
 
@@ -203,7 +203,7 @@ def test_multiworker_mistakes_are_one_line_exit_2(workdir, monkeypatch, capsys):
 ])
 def test_bad_keras_distribution_variables_are_one_line(addresses, count, index, message):
     """An address without a port was an IndexError traceback; 0 processes said 'must be in 0..-1'."""
-    from cnn.training.keras_distribution import processes
+    from cnn.training.distribute.keras_distribution import processes
 
     environ = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": addresses, "KERAS_DISTRIBUTION_NUM_PROCESSES": count,
                "KERAS_DISTRIBUTION_PROCESS_ID": index}
@@ -215,7 +215,7 @@ def test_a_second_process_0_is_refused_before_jax_aborts():
     """Process 0 binds the coordinator's port: one already listening there (another id 0) is one line."""
     import socket
 
-    from cnn.training.keras_distribution import check_port_free
+    from cnn.training.distribute.keras_distribution import check_port_free
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from cnn.training.whiten import EPS, image_patches, whitening_kernel
+from cnn.training.tricks.whiten import EPS, image_patches, whitening_kernel
 from conftest import TINY
 
 

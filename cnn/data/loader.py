@@ -190,7 +190,7 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
     if isinstance(augment, str):
         augment = parse_augment(augment)
     if not tensorflow_installed():
-        from cnn.data.numpy_loader import image_batches
+        from cnn.data.image_batches import image_batches
 
         return Loaded(image_batches(paths, labels if y_col is not None else None, depth, target_size, batch_size,
                                     skipped, shuffle=shuffle, seed=seed, augment=augment, cache=cache,

@@ -5,6 +5,7 @@ rows) and each phase it fits (FitPlan: model, datasets, where it starts); `fit(c
 Variants (flat, fine-tuning, feature cache, hierarchical) import this module, never the front door.
 """
 import contextlib
+import dataclasses
 import math
 import sys
 import time
@@ -12,6 +13,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from cnn.training.distribute.multiworker import fit_multiworker
+from cnn.training.tricks import trick_callbacks
+from cnn.training.tricks.progressive import NONE as PROGRESSIVE_OFF, stages
 from common.errors import UsageError
 
 
@@ -23,7 +27,7 @@ class RunContext:
     options: object  # the run's TrainOptions
     class_weight: dict = None  # class index -> weight (--class-weight balanced), or None
     callbacks: tuple = ()  # extra Keras callbacks, run last
-    dist: object = None  # cnn.training.strategy's Distribution
+    dist: object = None  # cnn.training.distribute.strategy's Distribution
     rows: int = 0  # the train split's size: an epoch is ceil(rows / --batch-size) steps on every worker
     val_share: float = None  # the val split's largest class share: a collapse to it is rolled back (None: never)
 
@@ -74,41 +78,30 @@ def largest_share(df, split):
 
 
 def plan_callbacks(context, plan, steps):
-    """NaN stop, the schedule, the run folder's callbacks (collapse rollback, history, best model, backup, early
-    stop), TensorBoard on request, then the caller's."""
+    """NaN stop, the schedule, the run folder's callbacks (after the tricks' that they must see: --ema's swap;
+    collapse rollback, history, best model, backup, early stop), the tricks' step edits, TensorBoard on request,
+    then the caller's."""
     import keras
 
-    from cnn.training.callbacks import training_callbacks
+    from cnn.training.callbacks import Schedule, restores, training_callbacks
     from cnn.training.collapse import rolls_back
-    from cnn.training.schedule import schedule_callback
 
-    extra = step_callbacks(plan.options) + list(context.callbacks)
-    if plan.options.tensorboard:
+    options, restored = plan.options, restores(context.run_dir)
+    extra = trick_callbacks(options, restored, first=False) + list(context.callbacks)
+    if options.tensorboard:
         from cnn.training.tensorboard import tensorboard_callbacks
 
         extra += tensorboard_callbacks(context.run_dir, plan.val_data, plan.train_data.class_names)
-    return ([keras.callbacks.TerminateOnNaN(), schedule_callback(plan.options, steps, plan.first_epoch)]
-            + training_callbacks(context.run_dir, plan.options.patience, plan.done, plan.phase, plan.saved,
-                                 ema=bool(plan.options.ema), image_size=plan.image_size,
-                                 val_share=context.val_share if rolls_back(plan.options) else None) + extra)
-
-
-def step_callbacks(options):
-    """--lookahead's and --bias-lr's adjustments of each optimizer step, as Keras callbacks."""
-    from cnn.training.bias_rate import bias_rate_callback
-    from cnn.training.lookahead import lookahead_callback, parse_lookahead
-
-    lookahead = parse_lookahead(options.lookahead)
-    return ([bias_rate_callback(options.bias_lr)] if options.bias_lr != 1 else []) + (
-        [lookahead_callback(*lookahead)] if lookahead else [])
+    return ([keras.callbacks.TerminateOnNaN(), Schedule(options, steps, plan.first_epoch)]
+            + training_callbacks(context.run_dir, options.patience, plan.done, plan.phase, plan.saved,
+                                 first=trick_callbacks(options, restored, first=True), image_size=plan.image_size,
+                                 val_share=context.val_share if rolls_back(options) else None) + extra)
 
 
 def fit(context, plan):
-    """model.fit (or cnn.training.multiworker's loop) with the run folder's callbacks and progress on stderr;
+    """model.fit (or cnn.training.distribute.multiworker's loop) with the run folder's callbacks and progress on stderr;
     returns the seconds it took. A split none of whose images decodes is a user error (Keras would fail on the
     empty dataset)."""
-    from cnn.training.multiworker import fit_multiworker
-
     # An epoch is ceil(rows / --batch-size) steps. Multiworker: every worker runs that many (the collectives must
     # match), each from its own share of the rows, repeated, so a worker's pass may end inside an epoch.
     steps = math.ceil(context.rows / plan.options.batch_size)
@@ -122,7 +115,7 @@ def fit(context, plan):
             if context.dist.name == "multiworker" and context.dist.backend == "tensorflow":
                 fit_multiworker(context, plan, callbacks, steps)
             elif context.dist.name == "multiworker":
-                from cnn.training.keras_distribution import stop_when_a_process_fails
+                from cnn.training.distribute.keras_distribution import stop_when_a_process_fails
 
                 with stop_when_a_process_fails():
                     keras_fit(context, plan, callbacks, steps)
@@ -132,6 +125,28 @@ def fit(context, plan):
             check_decodable(plan.train_data, "train")
             check_decodable(plan.val_data, "val")
     return time.perf_counter() - started
+
+
+def fit_stages(context, plan, df, classes):
+    """Fit the first phase stage by stage (or in one fit without --progressive); returns the seconds it took.
+    A stage a resumed run already finished is skipped, and early stopping in one stage ends the run."""
+    from cnn.data.datasets import make_datasets
+
+    options = context.options
+    if options.progressive == PROGRESSIVE_OFF:
+        return fit(context, plan)
+    seconds = 0.0
+    for start, stop, size in stages(options):
+        if plan.done is not None and plan.done >= stop:
+            continue
+        train_data = plan.train_data if size == options.image_size else make_datasets(
+            df, classes, dataclasses.replace(options, image_size=size, progressive=PROGRESSIVE_OFF), context.dist)[0]
+        done = None if plan.done is None and start == 0 else max(plan.done or 0, start)
+        seconds += fit(context, dataclasses.replace(plan, train_data=train_data, done=done, start=start, stop=stop,
+                                                    image_size=size))
+        if plan.model.stop_training:
+            break
+    return seconds
 
 
 def keras_fit(context, plan, callbacks, steps=None):

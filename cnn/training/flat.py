@@ -3,9 +3,9 @@ once on the test split and write the run folder's reports."""
 from cnn import runfolder as rf
 from cnn.data.labels_csv import check_extra_csvs, check_training_splits, extra_csvs
 from cnn.training import log
-from cnn.training.engine import FitPlan, RunContext, compile_model, largest_share, train_rows
-from cnn.training.resolution import fit_stages, flexible_twin
+from cnn.training.engine import FitPlan, RunContext, compile_model, fit_stages, largest_share, train_rows
 from cnn.training.runstate import check_run_dir, continued_run, fresh_run, write_config
+from cnn.training.tricks import prepare, wrapped
 from common.errors import UsageError
 from common.tfenv import quiet_backend
 
@@ -26,7 +26,7 @@ def train_flat(run_dir, *, resume=False, callbacks=(), typed):
         return finish_report(run_dir, df, classes, options)
     from cnn.models.transfer import prepare
     from cnn.training.precision import precision_policy
-    from cnn.training.strategy import chief_process, distribution, workspace
+    from cnn.training.distribute.strategy import chief_process, distribution, workspace
 
     if chief_process(options.strategy):  # only the chief's folder is its own
         check_run_dir(run_dir, done, classes)
@@ -87,12 +87,12 @@ def fit_and_report(context, done, df, classes, policy):
         seconds += second_phase(context, done, df, classes)
     rf.remove_backup(run_dir)
     if dist.name == "multiworker" and dist.backend == "jax":  # the chief scores alone, on its own device
-        from cnn.training.keras_distribution import local_again
+        from cnn.training.distribute.keras_distribution import local_again
 
         local_again()
     result = report(run_dir, df, classes, options, seconds) if dist.chief else (run_dir, None)
     if dist.name == "multiworker":
-        from cnn.training.strategy import finish_together
+        from cnn.training.distribute.strategy import finish_together
 
         finish_together(dist)
     return result
@@ -109,30 +109,14 @@ def first_phase(df, classes, options, dist, done):
     phase = 1 if options.fine_tune else None
     with dist.strategy.scope():
         model = build(options, classes)
-        if options.whiten:
-            from cnn.training.whiten import whiten_first_conv
-
-            whiten_first_conv(model, df[df.split == "train"], options.image_size, options.seed)
-        if options.dirac:
-            from cnn.training.identity_init import identity_init
-
-            identity_init(model)
-        if options.bias_lr != 1:
-            from cnn.training.bias_rate import bias_variables
-
-            if not bias_variables(model):
-                raise UsageError(f"--bias-lr {options.bias_lr}: --arch {options.arch} has no BatchNormalization "
-                                 "biases; add --batch-norm or drop --bias-lr")
+        prepare(model, options, df[df.split == "train"])
         if dist.name == "default" and feature_cache.applies(model, options):
             head, train_data, val_data = feature_cache.cached_datasets(model, df, classes, options)
             return FitPlan(compile_model(head, options), train_data, val_data, options, done=done, saved=model,
                            phase=phase)
-        # --progressive fits a twin that takes any size, --teacher wraps it; model.keras keeps the model itself.
-        fitted = flexible_twin(model) if options.progressive != "none" else model
-        if options.teacher != "none":
-            from cnn.training.distill import distiller
-
-            fitted = distiller(fitted, options, classes)
+        # The tricks may wrap the model (--progressive's any-size twin, --teacher's distiller); model.keras keeps the
+        # model itself.
+        fitted = wrapped(model, options, classes)
         return FitPlan(compile_model(fitted, options), train_data, val_data, options, done=done,
                        saved=None if fitted is model else model, phase=phase)
 

@@ -13,46 +13,17 @@ from cnn.data.hierarchy import FLAT, option_problem
 from cnn.data.mix import parse_mix
 from cnn.data.shards import packed_size, rows_csv
 from cnn.models.architectures import ARCHITECTURES, DEFAULT_ARCH, DEFAULT_IMAGE_SIZE, MIN_IMAGE_SIZE, PRETRAINED
-from cnn.training.lookahead import parse_lookahead
+from cnn.training.distribute.multiworker import UNSUPPORTED
+from cnn.training.distribute.strategy import STRATEGIES
 from cnn.training.precision import PRECISIONS
-from cnn.training.resolution import check as resolution_problem
-from cnn.training.strategy import STRATEGIES
-from common.errors import UsageError
+from cnn.training.recipes import FROM_RECIPE, RECIPES
+from cnn.training.refusal import flag, require
+from cnn.training.tricks import check_tricks
 from common.keras_model import RUN_MODEL_FILE
 
 MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a machine's memory
 MAX_SEED = 2**32 - 1  # what numpy and TensorFlow accept
-TF_LOOP = ("is not supported with --strategy multiworker on TensorFlow (its training loop is our own; on the jax "
-           "backend it is model.fit)")
 RESUMABLE = ("epochs", "patience", "also_score", "skip_missing")  # options an interrupted run may change
-FROM_RECIPE = None  # an option left to the recipe
-
-# The recipes (`--recipe`): values for every option left at FROM_RECIPE. `card` is the write-up's original
-# (Adam 1e-3, no augmentation, no schedule, patience 3 on validation loss); `default` regularises the same
-# network: training-only augmentation, dropout before the classifier, AdamW with weight decay, label
-# smoothing, a one-epoch warm-up then cosine decay, and patience that grows with --epochs (the schedule
-# keeps improving late epochs). `patience` None resolves to max(5, epochs // 3).
-RECIPES = {
-    "card": dict(epochs=20, progressive="none", optimizer="adam", lr=1e-3, weight_decay=0.0, label_smoothing=0.0,
-                 schedule="none", warmup_epochs=0, augment="none", dropout=0.0, patience=3),
-    "default": dict(epochs=20, progressive="none", optimizer="adamw", lr=1e-3, weight_decay=0.05,
-                    label_smoothing=0.1, schedule="cosine", warmup_epochs=1, augment="flip,crop=0.2", dropout=0.5,
-                    patience=None),
-    # The clothing tutorials' pretrained-backbone recipe (the default for keras.applications architectures):
-    # frozen backbone, Adam 5e-4, Dropout(0.5) in the head, and ImageDataGenerator's shear_range=10 (degrees:
-    # a shear factor of tan 10 deg = 0.18), zoom_range=0.1 and horizontal_flip; the best checkpoint is kept.
-    "transfer": dict(epochs=20, progressive="none", optimizer="adam", lr=5e-4, weight_decay=0.0,
-                     label_smoothing=0.0, schedule="none", warmup_epochs=0, augment="flip,zoom=0.1,shear=0.18",
-                     dropout=0.5, patience=None, freeze_backbone=True),
-}
-# `long` (#28): the default's regularisation over 6x the epochs, the first three quarters at 128 px (about a third
-# of a 256-px epoch's cost each, validation included), about 3.3x the default run's time (#28's budget: 4x); cosine
-# decay to 0 makes the last epochs the best, so it does not stop early (docs/results/long-recipe.md).
-RECIPES["long"] = dict(RECIPES["default"], epochs=120, progressive="128:0.75", patience=120)
-for _recipe in RECIPES.values():  # the from-scratch recipes train every layer
-    _recipe.setdefault("freeze_backbone", False)
-
-
 def option(default, help, **argparse_kw):
     """A TrainOptions field with its --help text and argparse settings (type, choices, metavar)."""
     return field(default=default, metadata={"help": help, **argparse_kw})
@@ -157,7 +128,7 @@ class TrainOptions:
 
     def __post_init__(self):
         self.resolve_arch_defaults()
-        _require(self.recipe in RECIPES, "recipe", self.recipe, f"must be one of {', '.join(RECIPES)}")
+        require(self.recipe in RECIPES, "recipe", self.recipe, f"must be one of {', '.join(RECIPES)}")
         for name, value in RECIPES[self.recipe].items():
             if getattr(self, name) is FROM_RECIPE:
                 if name == "warmup_epochs":  # a short run keeps at least one epoch after the warm-up
@@ -171,7 +142,7 @@ class TrainOptions:
 
     def resolve_arch_defaults(self):
         """Fill in what depends on --arch: the recipe, the image size and the backbone's weights."""
-        _require(self.arch in ARCHITECTURES, "arch", self.arch, f"must be one of {', '.join(ARCHITECTURES)}")
+        require(self.arch in ARCHITECTURES, "arch", self.arch, f"must be one of {', '.join(ARCHITECTURES)}")
         pretrained = self.arch in PRETRAINED
         defaults = dict(recipe="transfer" if pretrained else "default", image_size=DEFAULT_IMAGE_SIZE[self.arch],
                         weights="imagenet" if pretrained and self.init == "none" else "none")
@@ -182,33 +153,29 @@ class TrainOptions:
     def check(self):
         """Refuse impossible values with a one-line UsageError naming the option (before any work starts)."""
         for name in ("epochs", "batch_size", "patience"):
-            _require(getattr(self, name) >= 1, name, getattr(self, name), "must be 1 or more")
+            require(getattr(self, name) >= 1, name, getattr(self, name), "must be 1 or more")
         low = MIN_IMAGE_SIZE[self.arch]
-        _require(low <= self.image_size <= MAX_IMAGE_SIZE, "image_size", self.image_size,
+        require(low <= self.image_size <= MAX_IMAGE_SIZE, "image_size", self.image_size,
                  f"must be between {low} (the smallest input --arch {self.arch} can take) and {MAX_IMAGE_SIZE}"
                  + ("; for smaller images use --arch cnn (22 px and up)" if self.image_size < low else ""))
-        _require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a finite number > 0")
-        _require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be in 0..{MAX_SEED}")
-        _require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
-        _require(0 <= self.ema < 1, "ema", self.ema, "must be in [0, 1) (0 = off; 0.99-0.9999 are usual)")
-        _require(self.ema == 0 or not self.tensorflow_loop, "ema", self.ema, TF_LOOP)
-        _require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
-        _require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
-        _require(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
+        require(math.isfinite(self.lr) and self.lr > 0, "lr", self.lr, "must be a finite number > 0")
+        require(0 <= self.seed <= MAX_SEED, "seed", self.seed, f"must be in 0..{MAX_SEED}")
+        require(0 <= self.dropout < 1, "dropout", self.dropout, "must be in [0, 1)")
+        require(0 <= self.label_smoothing < 1, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
+        require(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be 0 or more")
+        require(0 <= self.warmup_epochs < self.epochs, "warmup_epochs", self.warmup_epochs,
                  f"must be in 0..{self.epochs - 1} (fewer than --epochs)")
         self.check_transfer()
         try:
             parse_mix(self.mix)
         except ValueError as error:
-            _require(False, "mix", self.mix, str(error))
-        self.check_progressive()
-        self.check_teacher()
-        self.check_airbench()
-        _require(self.data == "none" or self.hierarchy == FLAT, "data", self.data,
+            require(False, "mix", self.mix, str(error))
+        check_tricks(self)
+        require(self.data == "none" or self.hierarchy == FLAT, "data", self.data,
                  "a hierarchical run trains its sub-models from the image files; drop --data or --hierarchy")
         for f in fields(self):
             choices = f.metadata.get("choices")
-            _require(not choices or getattr(self, f.name) in choices, f.name, getattr(self, f.name),
+            require(not choices or getattr(self, f.name) in choices, f.name, getattr(self, f.name),
                      f"must be one of {', '.join(choices or ())}")
 
     def check_paths(self):
@@ -218,103 +185,47 @@ class TrainOptions:
         from cnn.runfolder import run_finished
         from cnn.runs.ensemble import is_ensemble
 
-        _require(self.weights in ("imagenet", "none") or os.path.isfile(self.weights), "weights", self.weights,
+        require(self.weights in ("imagenet", "none") or os.path.isfile(self.weights), "weights", self.weights,
                  "must be imagenet, none, or an existing weights file")
-        _require(self.init == "none" or os.path.isfile(os.path.join(self.init, RUN_MODEL_FILE)), "init", self.init,
+        require(self.init == "none" or os.path.isfile(os.path.join(self.init, RUN_MODEL_FILE)), "init", self.init,
                  f"is not a finished train-cnn run folder (no {RUN_MODEL_FILE} in it)")
-        _require(self.teacher == "none" or run_finished(self.teacher) or is_ensemble(self.teacher), "teacher",
+        require(self.teacher == "none" or run_finished(self.teacher) or is_ensemble(self.teacher), "teacher",
                  self.teacher, "is not a finished train-cnn run folder or --repeats folder")
         folder = os.path.dirname(os.path.abspath(self.cache))
-        _require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
+        require(self.cache in ("none", "memory") or os.path.isdir(folder), "cache", self.cache,
                  f"folder {folder} does not exist; create it or use --cache memory")
         problem = option_problem(self.hierarchy)
-        _require(problem is None, "hierarchy", self.hierarchy, problem)
+        require(problem is None, "hierarchy", self.hierarchy, problem)
         if self.data != "none" and packed_size(self.data) != self.image_size:
-            _require(False, "image_size", self.image_size, f"--data {self.data} was packed at "
+            require(False, "image_size", self.image_size, f"--data {self.data} was packed at "
                      f"{packed_size(self.data)} px; pass --image-size {packed_size(self.data)} or pack again")
         return self
 
     def check_transfer(self):
         """--weights, --init, --fine-tune and --hidden: values that exist and fit the architecture."""
         pretrained = self.arch in PRETRAINED
-        _require(pretrained or self.weights == "none", "weights", self.weights, f"--arch {self.arch} is trained "
+        require(pretrained or self.weights == "none", "weights", self.weights, f"--arch {self.arch} is trained "
                  f"from scratch; start it from another run with --init RUN")
-        _require(self.init == "none" or self.weights == "none", "weights", self.weights,
+        require(self.init == "none" or self.weights == "none", "weights", self.weights,
                  "--init RUN supplies every weight; drop --weights")
-        _require(not (self.batch_norm and pretrained), "batch_norm", self.batch_norm,
+        require(not (self.batch_norm and pretrained), "batch_norm", self.batch_norm,
                  f"--arch {self.arch} has its own normalisation")
-        _require(self.hidden is None or self.hidden >= 0, "hidden", self.hidden, "must be 0 or more")
-        _require(self.fine_tune >= 0, "fine_tune", self.fine_tune, "must be 0 or more")
-        _require(self.fine_tune == 0 or self.freeze_backbone, "fine_tune", self.fine_tune,
+        require(self.hidden is None or self.hidden >= 0, "hidden", self.hidden, "must be 0 or more")
+        require(self.fine_tune >= 0, "fine_tune", self.fine_tune, "must be 0 or more")
+        require(self.fine_tune == 0 or self.freeze_backbone, "fine_tune", self.fine_tune,
                  "follows a frozen first phase: add --freeze-backbone (the transfer recipe's default)")
-        _require(self.fine_tune == 0 or not self.tensorflow_loop, "fine_tune", self.fine_tune,
-                 TF_LOOP + "; fine-tune in a second run with --init")
-
-    def check_progressive(self):
-        """--progressive: sizes the architecture takes, below --image-size; a from-scratch model read from files."""
-        if self.progressive == "none":
-            return
-        problem = resolution_problem(self, MIN_IMAGE_SIZE[self.arch])
-        if problem and self.progressive == RECIPES[self.recipe]["progressive"]:
-            problem += f" (--recipe {self.recipe} sets it: pass --progressive none, or smaller sizes)"
-        _require(problem is None, "progressive", self.progressive, problem)
-        for ok, rule in ((self.arch not in PRETRAINED, f"takes a from-scratch --arch, not {self.arch}"),
-                         (self.data == "none", "reads the image files at each size; drop --data"),
-                         (not self.tensorflow_loop, TF_LOOP)):
-            _require(ok, "progressive", self.progressive, rule)
-
-    def check_airbench(self):
-        """--whiten and --dirac set a from-scratch network's starting weights; --lookahead and --bias-lr step the
-        weights from Keras callbacks, which neither --ema's swapped weights nor TensorFlow's own loop allow for."""
-        for name in ("whiten", "dirac"):
-            value = getattr(self, name)
-            _require(not value or self.arch not in PRETRAINED, name, value,
-                     f"sets a from-scratch network's starting weights, not {self.arch}'s")
-            _require(not value or self.init == "none", name, value,
-                     "would overwrite the weights --init copies; drop one of them")
-        try:
-            parse_lookahead(self.lookahead)
-        except ValueError as error:
-            _require(False, "lookahead", self.lookahead, str(error))
-        _require(math.isfinite(self.bias_lr) and self.bias_lr > 0, "bias_lr", self.bias_lr,
-                 "must be a finite number > 0 (1 = off)")
-        for name, off in (("lookahead", "none"), ("bias_lr", 1.0)):
-            value = getattr(self, name)
-            _require(value == off or not self.ema, name, value, "cannot be combined with --ema; drop one of them")
-            _require(value == off or not self.tensorflow_loop, name, value, TF_LOOP)
-
-    def check_teacher(self):
-        """--teacher: a weight and temperature that make a loss (the folder itself: check_paths)."""
-        _require(0 < self.distill_weight <= 1, "distill_weight", self.distill_weight, "must be in (0, 1]")
-        _require(math.isfinite(self.distill_temperature) and self.distill_temperature > 0, "distill_temperature",
-                 self.distill_temperature, "must be a finite number > 0")
-        if self.teacher == "none":
-            for name in ("distill_weight", "distill_temperature"):
-                _require(getattr(self, name) == self.__dataclass_fields__[name].default, name, getattr(self, name),
-                         "needs --teacher (it shapes the teacher's term of the loss); add --teacher RUN or drop it")
-            return
-        _require(not self.tensorflow_loop, "teacher", self.teacher, TF_LOOP)
+        require(self.fine_tune == 0 or not self.tensorflow_loop, "fine_tune", self.fine_tune,
+                 UNSUPPORTED + "; fine-tune in a second run with --init")
 
     @property
     def tensorflow_loop(self):
-        """True when the run trains in cnn.training.multiworker's own loop (--strategy multiworker on TensorFlow),
+        """True when the run trains in cnn.training.distribute.multiworker's own loop (--strategy multiworker on TensorFlow),
         which has none of model.fit's extras; on the jax backend multiworker is model.fit."""
         return self.strategy == "multiworker" and os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
     def to_dict(self):
         """The options as a plain dict (config.json's "options")."""
         return asdict(self)
-
-
-def _require(ok, name, value, rule):
-    """Raise the one-line UsageError for option `name` unless `ok`."""
-    if not ok:
-        raise UsageError(f"--{name.replace('_', '-')} {value}: {rule}")
-
-
-def flag(name):
-    """The command-line flag of an option: batch_size -> --batch-size."""
-    return "--" + name.replace("_", "-")
 
 
 def differences(recorded, options, allowed=()):

@@ -53,7 +53,7 @@ def continued_run(run_dir, typed):
 def check_same_teacher(config, options, run_dir):
     """An interrupted --teacher run continues only with the teacher it started with (its members' model.keras
     SHA-256 in config.json): a replaced run, or a --repeats folder that gained or lost a member, is refused."""
-    from cnn.training.distill import teacher_identity
+    from cnn.training.tricks.teacher import teacher_identity
 
     if options.teacher == "none" or "teacher" not in config:  # runs from before the record: the check of old
         return
@@ -138,7 +138,7 @@ def write_config(run_dir, options, df, classes, policy, class_weight, **extra):
     """config.json: every resolved option, the labels CSV's path and hash, precision, the starting weights'
     files, package and code versions (and `extra`)."""
     from cnn.models.transfer import provenance
-    from cnn.training.distill import teacher_identity
+    from cnn.training.tricks.teacher import teacher_identity
 
     write_json(run_dir / rf.CONFIG, {
         "options": {**options.to_dict(), "out": str(run_dir)},

@@ -29,19 +29,3 @@ def make_optimizer(options):
         return keras.optimizers.AdamW(rate, weight_decay=options.weight_decay, **average)
     return keras.optimizers.Adam(rate, **average)
 
-
-def schedule_callback(options, steps_per_epoch, first_epoch=0):
-    """A Keras callback that sets the optimizer's rate before each batch (batch b of epoch e: e + (b+1)/steps),
-    epochs counted from `first_epoch` (where a fine-tuning phase began)."""
-    import keras
-
-    class Schedule(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch = epoch - first_epoch
-
-        def on_train_batch_begin(self, batch, logs=None):
-            # min(): Keras calls once more at the end of a dataset of unknown length, with no data left
-            self.model.optimizer.learning_rate = rate_at(options, self.epoch + min(batch + 1, steps_per_epoch)
-                                                         / steps_per_epoch)
-
-    return Schedule()

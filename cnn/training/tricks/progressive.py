@@ -7,7 +7,9 @@ grid. The trainer fits a twin of the model on a flexible input (same layers, sam
 stage, while model.keras stays the model at --image-size; validation is always at --image-size, so every
 epoch's validation loss is comparable and early stopping and the best checkpoint span the stages.
 """
-import dataclasses
+from cnn.models.architectures import MIN_IMAGE_SIZE, PRETRAINED
+from cnn.training.recipes import RECIPES
+from cnn.training.tricks.base import Trick
 
 NONE = "none"
 
@@ -39,7 +41,7 @@ def stages(options):
     return [(start, stop, size) for start, stop, size in edges if stop > start]
 
 
-def check(options, min_size):
+def problem(options, min_size):
     """The problem with --progressive for these options, or None."""
     try:
         sizes, _ = parse_progressive(options.progressive)
@@ -66,24 +68,21 @@ def flexible_twin(model):
     return keras.Model(inputs, x, name=model.name)
 
 
-def fit_stages(context, plan, df, classes):
-    """Fit the first phase stage by stage (or in one fit without --progressive); returns the seconds it took.
-    A stage a resumed run already finished is skipped, and early stopping in one stage ends the run."""
-    from cnn.data.datasets import make_datasets
-    from cnn.training.engine import fit
+class Progressive(Trick):
+    """--progressive: sizes the architecture takes, below --image-size; a from-scratch model read from files. The
+    fitted model is the twin that takes any size (cnn.training.engine.fit_stages fits it stage by stage)."""
 
-    options = context.options
-    if options.progressive == NONE:
-        return fit(context, plan)
-    seconds = 0.0
-    for start, stop, size in stages(options):
-        if plan.done is not None and plan.done >= stop:
-            continue
-        train_data = plan.train_data if size == options.image_size else make_datasets(
-            df, classes, dataclasses.replace(options, image_size=size, progressive=NONE), context.dist)[0]
-        done = None if plan.done is None and start == 0 else max(plan.done or 0, start)
-        seconds += fit(context, dataclasses.replace(plan, train_data=train_data, done=done, start=start, stop=stop,
-                                                    image_size=size))
-        if plan.model.stop_training:
-            break
-    return seconds
+    option, off = "progressive", NONE
+
+    def check(self, options):
+        if not self.on(options):
+            return
+        found = problem(options, MIN_IMAGE_SIZE[options.arch])
+        if found and options.progressive == RECIPES[options.recipe]["progressive"]:
+            found += f" (--recipe {options.recipe} sets it: pass --progressive none, or smaller sizes)"
+        self.require(found is None, options, found)
+        self.require(options.arch not in PRETRAINED, options, f"takes a from-scratch --arch, not {options.arch}")
+        self.require(options.data == "none", options, "reads the image files at each size; drop --data")
+
+    def wrap(self, fitted, options, classes):
+        return flexible_twin(fitted)

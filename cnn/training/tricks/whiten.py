@@ -8,6 +8,8 @@ negation (so the ReLU after it keeps both signs), as airbench does.
 """
 import numpy as np
 
+from cnn.training.tricks.base import StartingWeights
+
 IMAGES = 256  # training images sampled for the statistics
 PATCHES = 100_000  # patches drawn from them
 EPS = 5e-4  # keeps the faintest directions from blowing up
@@ -52,3 +54,12 @@ def whiten_first_conv(model, rows, image_size, seed=0):
     conv.set_weights([kernel] + [np.zeros_like(w) for w in conv.get_weights()[1:]])
     conv.trainable = False
     return conv
+
+
+class Whiten(StartingWeights):
+    """--whiten: the first convolution's whitening filters, from the train split's images."""
+
+    option = "whiten"
+
+    def prepare(self, model, options, train_rows):
+        whiten_first_conv(model, train_rows, options.image_size, options.seed)

@@ -4,6 +4,8 @@ CIFAR-10 from 21 to 18). Each such stage then starts by passing its input throug
 to undo the random filters before the signal reaches the head."""
 import numpy as np
 
+from cnn.training.tricks.base import StartingWeights
+
 
 def identity_kernel(kernel):
     """`kernel` (k, k, C_in, C_out) with its first min(C_in, C_out) filters replaced by identities: filter i is 1 at
@@ -25,3 +27,12 @@ def identity_init(model):
         weights = conv.get_weights()
         conv.set_weights([identity_kernel(weights[0])] + weights[1:])
     return len(convs)
+
+
+class Dirac(StartingWeights):
+    """--dirac: identity filters in every convolution after the first."""
+
+    option = "dirac"
+
+    def prepare(self, model, options, train_rows):
+        identity_init(model)

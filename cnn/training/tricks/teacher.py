@@ -8,12 +8,14 @@ ensemble). Validation scores the cross-entropy alone, so val_loss, the best chec
 what they mean in any other run; model.keras is the student alone. The teacher runs on every training batch and
 is not cached: with augmentation no two epochs show it the same image.
 """
+import math
 from pathlib import Path
 
 from cnn.training import log
+from cnn.training.refusal import require
+from cnn.training.tricks.base import Trick
 from common.errors import UsageError
 
-EPS = 1e-7
 
 
 def teacher_runs(path, classes):
@@ -56,13 +58,6 @@ def unfinished_seeds(path):
     return sorted(p.name for p in Path(path).glob("seed-*") if p.is_dir() and not run_finished(p))
 
 
-def log_soften(probs, temperature):
-    """log softmax(log p / T) as a Keras op: the log-probabilities at temperature T."""
-    import keras
-
-    return keras.ops.log_softmax(keras.ops.log(keras.ops.clip(probs, EPS, 1.0)) / temperature, axis=-1)
-
-
 def teacher_model(runs):
     """One frozen Keras model: the image (any size, resized to the teacher's) -> the members' mean calibrated
     probabilities."""
@@ -82,27 +77,29 @@ def distiller(student, options, classes):
     """The model train-cnn fits with --teacher: the student, whose loss also follows the teacher."""
     import keras
 
-    class Distiller(keras.Model):
-        """Calls the student; its training loss adds the teacher's term (validation: the labels' loss alone)."""
-
-        def __init__(self, student, teacher, weight, temperature):
-            super().__init__(name="distiller")
-            self.student, self.teacher = student, teacher
-            self.weight, self.temperature = weight, temperature
-
-        def call(self, images, training=False):
-            return self.student(images, training=training)
-
-        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            hard = super().compute_loss(x, y, y_pred, sample_weight, training)
-            if not training:
-                return hard
-            t = self.temperature
-            target, student = log_soften(self.teacher(x, training=False), t), log_soften(y_pred, t)
-            kl = keras.ops.mean(keras.ops.sum(keras.ops.exp(target) * (target - student), axis=-1))
-            return (1 - self.weight) * hard + self.weight * t * t * kl
+    from cnn.training.tricks.keras_classes import Distiller
 
     model = Distiller(student, teacher_model(teacher_runs(Path(options.teacher), classes)), options.distill_weight,
                       options.distill_temperature)
     model(keras.ops.zeros((1, options.image_size, options.image_size, 3)))  # built: BackupAndRestore needs it
     return model
+
+
+class Teacher(Trick):
+    """--teacher RUN with --distill-weight and --distill-temperature (the folder itself: TrainOptions.check_paths);
+    the fitted model is the distiller around the student."""
+
+    option, off = "teacher", "none"
+
+    def check(self, options):
+        require(0 < options.distill_weight <= 1, "distill_weight", options.distill_weight, "must be in (0, 1]")
+        require(math.isfinite(options.distill_temperature) and options.distill_temperature > 0,
+                "distill_temperature", options.distill_temperature, "must be a finite number > 0")
+        if not self.on(options):
+            for name in ("distill_weight", "distill_temperature"):
+                require(getattr(options, name) == options.__dataclass_fields__[name].default, name,
+                        getattr(options, name), "needs --teacher (it shapes the teacher's term of the loss); add "
+                        "--teacher RUN or drop it")
+
+    def wrap(self, fitted, options, classes):
+        return distiller(fitted, options, classes)

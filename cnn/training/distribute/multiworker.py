@@ -12,6 +12,12 @@ import time
 
 from cnn.training import log
 
+# What this loop runs besides plain training, declared once: the tricks (cnn.training.tricks) it supports, by option
+# name. None yet: each needs model.fit's wrappers or per-batch callbacks this loop does not call.
+SUPPORTS = frozenset()
+UNSUPPORTED = ("is not supported with --strategy multiworker on TensorFlow (its training loop is our own; on the jax "
+               "backend it is model.fit)")
+
 
 def per_worker_batch(dist, batch_size):
     """--batch-size is the global batch, split evenly over the replicas; anything else is a UsageError."""

@@ -72,7 +72,7 @@ def check_port_free(host, port):
 
 
 def keras_distribution(choice, make):
-    """The Distribution (`make`: cnn.training.strategy.Distribution) for --strategy `choice` on JAX, after setting
+    """The Distribution (`make`: cnn.training.distribute.strategy.Distribution) for --strategy `choice` on JAX, after setting
     Keras's global distribution; call before any JAX computation (initialize must come first)."""
     import jax
     import keras

@@ -2,7 +2,7 @@
 
 `default` is TensorFlow's default strategy (one device); `mirrored` is MirroredStrategy (every GPU of the
 machine, through model.fit as Keras documents); `multiworker` is MultiWorkerMirroredStrategy across the
-machines of TF_CONFIG, trained by cnn.training.multiworker's loop. Only the chief writes the run folder: the other
+machines of TF_CONFIG, trained by cnn.training.distribute.multiworker's loop. Only the chief writes the run folder: the other
 workers write into a temporary folder that is removed when they finish.
 """
 import contextlib
@@ -52,7 +52,7 @@ def chief_process(choice):
     if choice != "multiworker":
         return True
     if keras.backend.backend() == "jax":
-        from cnn.training.keras_distribution import processes
+        from cnn.training.distribute.keras_distribution import processes
 
         return processes()[1] == 0
     return cluster_role()[2]
@@ -61,11 +61,11 @@ def chief_process(choice):
 def finish_together(dist):
     """Under --strategy multiworker, wait until every process is done (the chief after its report)."""
     if dist.backend == "jax":
-        from cnn.training.keras_distribution import finish_together as wait_for_all
+        from cnn.training.distribute.keras_distribution import finish_together as wait_for_all
 
         wait_for_all()
     else:
-        from cnn.training.multiworker import finish_together as wait_for_all
+        from cnn.training.distribute.multiworker import finish_together as wait_for_all
 
         wait_for_all(dist)
 
@@ -119,7 +119,7 @@ def distribution(choice):
     from common.tfenv import quiet_tensorflow
 
     if keras.backend.backend() == "jax":
-        from cnn.training.keras_distribution import keras_distribution
+        from cnn.training.distribute.keras_distribution import keras_distribution
 
         return keras_distribution(choice, functools.partial(Distribution, backend="jax"))
     if keras.backend.backend() != "tensorflow":
