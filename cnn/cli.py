@@ -362,10 +362,48 @@ def audit_labels_main(argv=None):
     return run_keras_command("audit-labels", action, "interrupted; run the same command again to keep the finished folds")
 
 
+def serve_main(argv=None):
+    """serve-cnn: a run, ensemble or export behind HTTP (Open Inference Protocol, /predict, /metrics, a page)."""
+    p = _parser("serve-cnn", "Serve a trained run over HTTP: the Open Inference Protocol (KServe V2), POST /predict "
+                             "for an uploaded photo, GET /metrics (Prometheus) and a page at / (docs/serve.md).")
+    p.add_argument("run", metavar="RUN_OR_EXPORT", help="a train-cnn run folder, a --repeats folder (its ensemble), "
+                   "a hierarchical run or an export-model folder")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; any other than this machine's "
+                   "loopback needs --token-file")
+    p.add_argument("--port", type=_positive(int), default=8080, help="TCP port")
+    p.add_argument("--max-batch", type=_positive(int), default=32, help="images in one model call: concurrent "
+                   "requests are gathered up to this many")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long the first request of a batch waits for "
+                   "others to join it")
+    p.add_argument("--max-queue", type=_positive(int), default=256, help="requests waiting for the model; beyond "
+                   "it the server answers 503 with Retry-After")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may wait for the model "
+                   "before it is answered 504")
+    p.add_argument("--max-mb", type=float, default=20.0, help="largest request body in MB (413 beyond it)")
+    p.add_argument("--workers", type=_positive(int), default=1, help="server processes, each with its own copy of "
+                   "the model")
+    p.add_argument("--token-file", metavar="F", default=None, help="a file holding the bearer token every request "
+                   "but the page and health checks must send (Authorization: Bearer TOKEN); None: no token")
+    p.add_argument("--tta", choices=TTA, default="none", help="test-time augmentation: flip averages each image's "
+                   "probabilities with its mirror's")
+    args = p.parse_args(argv)
+    if args.max_wait_ms < 0 or args.timeout <= 0 or args.max_mb <= 0:
+        p.error("--max-wait-ms must be 0 or more, --timeout and --max-mb more than 0")
+
+    def action():
+        from cnn.serve.server import serve
+
+        serve(args.run, host=args.host, port=args.port, workers=args.workers, token_file=args.token_file,
+              tta=args.tta, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+              timeout_s=args.timeout, max_bytes=int(args.max_mb * 1_000_000))
+
+    return run_keras_command("serve-cnn", action)
+
+
 COMMANDS = {"train": train_main, "sweep": sweep_main, "evaluate": evaluate_main, "predict": predict_main,
             "show-batch": show_batch_main, "export": export_main,
             "pack-shards": pack_shards_main, "audit-data": audit_data_main,
-            "audit-labels": audit_labels_main}
+            "audit-labels": audit_labels_main, "serve": serve_main}
 
 
 def main(argv=None):

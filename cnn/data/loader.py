@@ -128,6 +128,29 @@ def decode_and_resize(path, target_size=(256, 256)):
                          + "; check the file") from None
 
 
+class ImageTooLarge(ValueError):
+    """An image whose header declares more than MAX_PIXELS pixels (refused before decoding)."""
+
+
+def decode_bytes(contents, target_size):
+    """An encoded image (bytes) exactly as the loader decodes a file: float32 (H, W, 3) 0-255 pixels; a ValueError
+    says why not (ImageTooLarge, from its header before decoding, or not a decodable image)."""
+    from common.tfenv import quiet_tensorflow
+
+    tf = quiet_tensorflow()
+    data = tf.constant(contents, tf.string)
+    try:
+        pixels = int(header_pixels(data))
+    except tf.errors.InvalidArgumentError:  # a JPEG whose header TensorFlow cannot parse
+        raise ValueError("not a decodable image (JPEG, PNG, BMP or GIF)") from None
+    if pixels > MAX_PIXELS:
+        raise ImageTooLarge(f"the image declares {pixels:,} pixels, more than the limit of {MAX_PIXELS:,}")
+    try:
+        return tf.cast(_decode_uint8(data, tuple(target_size)), tf.float32).numpy()
+    except tf.errors.InvalidArgumentError:
+        raise ValueError("not a decodable image (JPEG, PNG, BMP or GIF)") from None
+
+
 def decoded_images(files, target_size, skipped):
     """(path, label) -> (uint8 image, label), decoding in parallel; unreadable files go to `skipped`."""
     from common.tfenv import quiet_tensorflow

@@ -7,6 +7,7 @@ from pathlib import Path
 from cnn.inference.cams import cam_writer
 from cnn.evaluation.gradcam import DEFAULT_METHOD
 from cnn.runs.predictor import open_run
+from cnn.runs.ranking import prediction_record, top_classes
 from common.console import writer
 from common.errors import UsageError
 from common.schema import is_image_name
@@ -61,8 +62,6 @@ def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=
     the top class and of the true class where `labels_csv` lists the image); the options are checked
     before any image is read.
     """
-    import numpy as np
-
     if cam_dir is None and (cam_layer is not None or labels_csv is not None):
         raise UsageError("--cam-layer and --labels serve --cam's heatmaps; add --cam OUTDIR")
     predictor = open_run(source, tta=tta)
@@ -71,9 +70,7 @@ def predict_images(source, paths, top=3, batch_size=32, cam_dir=None, cam_layer=
     readable, probs, images = predict_files(predictor, paths, batch_size, keep_images=draw_cams is not None)
     if draw_cams is not None:
         draw_cams(readable, images, probs)
-    classes = predictor.classes
-    order = np.argsort(-probs, axis=1, kind="stable")[:, :min(top, len(classes))]
-    return [(str(path), [(classes[j], float(p[j])) for j in best]) for path, p, best in zip(readable, probs, order)]
+    return [(str(path), preds) for path, preds in zip(readable, top_classes(probs, predictor.classes, top))]
 
 
 def format_table(results):
@@ -98,8 +95,7 @@ def format_csv(results):
 
 def format_json(results):
     """A JSON list of {path, predictions: [{class, probability}, ...]}."""
-    return json.dumps([{"path": path, "predictions": [{"class": n, "probability": p} for n, p in preds]}
-                       for path, preds in results], indent=2)
+    return json.dumps([prediction_record(path, preds) for path, preds in results], indent=2)
 
 
 FORMATS = {"table": format_table, "csv": format_csv, "json": format_json}

@@ -1,0 +1,88 @@
+"""What a request passes before the app sees it (an ASGI middleware): the bearer token, compared in constant time;
+the body size limit (413 from the Content-Length header, without reading the body, or as soon as a body without
+one passes the limit); and a deadline on reading the body (a client sending a byte a second gets 408). Every
+refusal is one JSON body, {"error": ...}."""
+import asyncio
+import hmac
+import json
+
+OPEN_PATHS = ("/", "/v2/health/live", "/v2/health/ready")  # the page and the probes need no token
+
+
+class TooLarge(Exception):
+    """The body passed the size limit."""
+
+
+async def reply(send, status, message, headers=()):
+    """Send a complete JSON error response."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """`token`: the bearer token every path but OPEN_PATHS needs (None: none); `max_bytes`: the body limit;
+    `read_timeout`: seconds to receive the whole body; `observe(path, status)` counts each refusal."""
+
+    def __init__(self, app, token, max_bytes, read_timeout, observe=None):
+        self.app, self.token, self.max_bytes, self.read_timeout = app, token, max_bytes, read_timeout
+        self.observe = observe or (lambda path, status: None)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        refusal = self.refusal(scope)
+        if refusal is None:
+            try:
+                body = await asyncio.wait_for(self.read(receive), self.read_timeout)
+            except TooLarge:
+                refusal = 413, f"the request body is larger than the limit of {self.max_bytes:,} bytes"
+            except TimeoutError:
+                refusal = 408, f"the request body took longer than {self.read_timeout:g} s to arrive"
+        if refusal is not None:
+            self.observe(scope["path"], refusal[0])
+            extra = [(b"www-authenticate", b"Bearer")] if refusal[0] == 401 else []
+            return await reply(send, *refusal, headers=extra)
+        await self.app(scope, replayed(body, receive), send)
+
+    def refusal(self, scope):
+        """(status, message) for a request refused from its headers alone, else None."""
+        headers = dict(scope["headers"])
+        if self.token and scope["path"] not in OPEN_PATHS:
+            given = headers.get(b"authorization", b"")
+            if not hmac.compare_digest(given, b"Bearer " + self.token.encode()):
+                return 401, "missing or wrong bearer token (send Authorization: Bearer <token>)"
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return 400, "Content-Length is not a number"
+            if int(length) > self.max_bytes:
+                return 413, f"the request body ({int(length):,} bytes) is larger than the limit of {self.max_bytes:,}"
+        return None
+
+    async def read(self, receive):
+        """The whole request body, refused past max_bytes."""
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                raise TooLarge
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+
+def replayed(body, receive):
+    """An ASGI receive that hands the app the body already read, then waits on the client as before."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive_again():
+        return pending.pop() if pending else await receive()
+
+    return receive_again

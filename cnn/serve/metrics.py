@@ -1,0 +1,44 @@
+"""serve-cnn's Prometheus metrics (prometheus_client, in a registry of the server's own): requests by endpoint and
+status, their latency, model calls and the images each took, and the requests waiting for the model."""
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+ENDPOINTS = ("/", "/predict", "/metrics", "/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
+             "/v2/models/{name}/ready", "/v2/models/{name}/infer")
+
+
+class Metrics:
+    """The server's counters; `text()` is what GET /metrics answers."""
+
+    def __init__(self, name, queue_depth):
+        self.name, self.registry = name, CollectorRegistry()
+        self.requests = Counter("serve_requests", "HTTP requests answered, by endpoint and status code",
+                                ["endpoint", "code"], registry=self.registry)
+        self.latency = Histogram("serve_request_seconds", "seconds from a request's arrival to its answer",
+                                 ["endpoint"], registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.model_calls = Counter("serve_model_calls", "model calls (each one batch)", registry=self.registry)
+        self.batch_images = Histogram("serve_batch_images", "images in each model call", registry=self.registry,
+                                      buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.queue = Gauge("serve_queue_requests", "requests waiting for the model", registry=self.registry)
+        self.queue.set_function(queue_depth)
+
+    def endpoint(self, path):
+        """The endpoint label of a path (one per route; anything else is "other", so labels stay few)."""
+        label = path.replace(f"/v2/models/{self.name}", "/v2/models/{name}")
+        return label if label in ENDPOINTS else "other"
+
+    def answered(self, path, status, seconds=None):
+        """Count one answered request (and its latency when known)."""
+        endpoint = self.endpoint(path)
+        self.requests.labels(endpoint, str(status)).inc()
+        if seconds is not None:
+            self.latency.labels(endpoint).observe(seconds)
+
+    def model_call(self, images):
+        """Count one model call of `images` images."""
+        self.model_calls.inc()
+        self.batch_images.observe(images)
+
+    def text(self):
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
