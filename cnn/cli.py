@@ -380,6 +380,8 @@ def serve_main(argv=None):
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may wait for the model "
                    "before it is answered 504")
     p.add_argument("--max-mb", type=float, default=20.0, help="largest request body in MB (413 beyond it)")
+    p.add_argument("--read-timeout", type=float, default=10.0, help="seconds a client may take to send its request "
+                   "body (408 beyond it: a client sending a byte a second holds no connection for long)")
     p.add_argument("--workers", type=_positive(int), default=1, help="server processes, each with its own copy of "
                    "the model")
     p.add_argument("--token-file", metavar="F", default=None, help="a file holding the bearer token every request "
@@ -387,15 +389,15 @@ def serve_main(argv=None):
     p.add_argument("--tta", choices=TTA, default="none", help="test-time augmentation: flip averages each image's "
                    "probabilities with its mirror's")
     args = p.parse_args(argv)
-    if args.max_wait_ms < 0 or args.timeout <= 0 or args.max_mb <= 0:
-        p.error("--max-wait-ms must be 0 or more, --timeout and --max-mb more than 0")
+    if args.max_wait_ms < 0 or min(args.timeout, args.max_mb, args.read_timeout) <= 0:
+        p.error("--max-wait-ms must be 0 or more; --timeout, --max-mb and --read-timeout more than 0")
 
     def action():
         from cnn.serve.server import serve
 
         serve(args.run, host=args.host, port=args.port, workers=args.workers, token_file=args.token_file,
               tta=args.tta, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
-              timeout_s=args.timeout, max_bytes=int(args.max_mb * 1_000_000))
+              timeout_s=args.timeout, max_bytes=int(args.max_mb * 1_000_000), read_timeout_s=args.read_timeout)
 
     return run_keras_command("serve-cnn", action)
 

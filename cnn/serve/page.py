@@ -18,7 +18,7 @@ button:focus,input:focus{outline:3px solid #36c;outline-offset:2px}
 """
 
 SCRIPT = """
-const top = %(top)d, needsToken = %(needs_token)s;
+const topK = %(top)d, needsToken = %(needs_token)s;
 const $ = id => document.getElementById(id);
 async function send(file) {
   $('status').textContent = 'classifying ' + file.name + ' ...';
@@ -27,7 +27,7 @@ async function send(file) {
   const headers = needsToken && $('token').value ? {Authorization: 'Bearer ' + $('token').value} : {};
   let answer;
   try {
-    const response = await fetch('predict?cam=1&top=' + top, {method: 'POST', body: form, headers});
+    const response = await fetch('predict?cam=1&top=' + topK, {method: 'POST', body: form, headers});
     answer = await response.json();
     if (!response.ok) { $('status').textContent = answer.error || ('error ' + response.status); return; }
   } catch (error) { $('status').textContent = 'the server did not answer: ' + error; return; }

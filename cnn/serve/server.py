@@ -5,6 +5,7 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import socket
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def serve(source, *, host="127.0.0.1", port=8080, workers=1, token_file=None, tt
     check_port(host, port)
     settings = {"source": str(source), "tta": tta, "limits": {**limits, "token": token}}
     config = dict(host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=30)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again under the handler it found: a no-op here,
+    # so a stopped server ends with status 0, as a service manager expects.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     if workers == 1:
         app, described = app_from(settings)
         log(f"serving {described} at http://{host}:{port}/ (Ctrl-C or SIGTERM stops it)")

@@ -1,0 +1,61 @@
+"""A real serve-cnn process on a free loopback port, for the tests (not a mocked app), and small HTTP helpers."""
+import socket
+
+import requests
+
+from conftest import start_cnn, wait_for
+
+TOKEN = "s3cret-token"
+
+
+def free_port():
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`serve-cnn RUN --port P ARGS...` started in `cwd`; `url(path)`, `get`/`post` with the token when it has one."""
+
+    def __init__(self, run, cwd, *args, port=None, token=None):
+        self.port, self.token = port or free_port(), token
+        extra = list(args)
+        if token:
+            (cwd / "token.txt").write_text(token + "\n")
+            extra += ["--token-file", str(cwd / "token.txt")]
+        self.process = start_cnn(["serve", str(run), "--port", str(self.port), *extra], cwd=cwd)
+        if not wait_for(self.ready, self.process, seconds=180):
+            self.process.kill()
+            raise AssertionError(f"serve-cnn did not start: {self.process.communicate()[1][-2000:]}")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def headers(self, **extra):
+        return {**({"Authorization": f"Bearer {self.token}"} if self.token else {}), **extra}
+
+    def ready(self):
+        try:
+            return requests.get(self.url("/v2/health/ready"), timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def get(self, path, **kw):
+        return requests.get(self.url(path), headers=self.headers(**kw.pop("headers", {})), timeout=60, **kw)
+
+    def post(self, path, **kw):
+        return requests.post(self.url(path), headers=self.headers(**kw.pop("headers", {})), timeout=60, **kw)
+
+    def model_calls(self):
+        """serve_model_calls_total from /metrics."""
+        text = self.get("/metrics").text
+        return float(next(line.split()[1] for line in text.splitlines() if line.startswith("serve_model_calls_total")))
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self.process.stdout.close()
+            self.process.stderr.close()
