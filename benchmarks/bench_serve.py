@@ -1,0 +1,175 @@
+"""serve-cnn under load: locust (headless, bounded in users and seconds) on loopback, real photos, one per request.
+
+    python benchmarks/bench_serve.py RUN [--seconds 30] [--users 1,8,32,64] [--overload-users 256]
+                                         [--soak-seconds 600] [--out benchmarks/results/serve]
+
+First the same run's model alone (predict_on_batch on batches of --max-batch decoded photos, images/s), then one
+serve-cnn process (--max-batch 32 --max-wait-ms 5 --max-queue 64) driven by each number of users: requests/s
+(= images/s), p50/p95/p99 latency, errors, and images/s as a share of the model alone. Then the overload: many more
+users than the server sustains; the excess must get 503 fast while the server's RSS stays flat. Then the soak at
+32 users: no error, no growth in RSS or open file descriptors. Clients and server share this machine's cores, so
+the figures are a floor for a server with a machine of its own. Prints a table; writes serve.json under --out.
+"""
+import argparse
+import csv
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from common.atomic import write_json  # noqa: E402
+
+PHOTOS = REPO.parent / "shared" / "data" / "clothing-dataset-small" / "test"
+LOCUSTFILE = REPO / "benchmarks" / "serve_locustfile.py"
+MAX_BATCH, MAX_QUEUE = 32, 64
+
+
+def machine():
+    """The CPU's model name (the figures' machine)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    return platform.processor()
+
+
+def model_only(run, batches=8):
+    """images/s of the run's predictor alone on batches of MAX_BATCH decoded photos (after a warm-up batch)."""
+    import numpy as np
+
+    from cnn.data.loader import decode_and_resize
+    from cnn.runs.predictor import open_run
+
+    predictor = open_run(run)
+    size = (predictor.image_size, predictor.image_size)
+    photos = sorted(PHOTOS.rglob("*.jpg"))[:MAX_BATCH * batches]
+    images = np.stack([decode_and_resize(p, size) for p in photos])
+    predictor.predict_on_batch(images[:MAX_BATCH])
+    started = time.perf_counter()
+    for i in range(0, len(images), MAX_BATCH):
+        predictor.predict_on_batch(images[i:i + MAX_BATCH])
+    return len(images) / (time.perf_counter() - started)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(run, port):
+    """A serve-cnn process, once it answers its readiness probe."""
+    import requests
+
+    process = subprocess.Popen([str(Path(sys.executable).parent / "serve-cnn"), str(run), "--port", str(port),
+                                "--max-batch", str(MAX_BATCH), "--max-wait-ms", "5", "--max-queue", str(MAX_QUEUE)])
+    for _ in range(600):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1).ok:
+                return process
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise SystemExit("serve-cnn did not start")
+
+
+def resources(pid):
+    """(RSS in MB, open file descriptors) of a process."""
+    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("VmRSS:"))
+    return rss / 1024, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def locust(port, users, seconds, folder):
+    """Run locust headless; (its aggregated stats row, every request's (status, ms))."""
+    prefix, record = folder / f"u{users}", folder / f"u{users}.json"
+    env = {**os.environ, "BENCH_PHOTOS": str(PHOTOS), "BENCH_RECORD": str(record)}
+    subprocess.run([sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
+                    "-r", str(users), "-t", f"{seconds}s", "--host", f"http://127.0.0.1:{port}", "--csv", str(prefix),
+                    "--only-summary", "--stop-timeout", "10", "--loglevel", "WARNING"], env=env, check=False,
+                   stdout=subprocess.DEVNULL)
+    with open(f"{prefix}_stats.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    return row, json.loads(record.read_text())
+
+
+def percentile(values, q):
+    import numpy as np
+
+    return float(np.percentile(values, q)) if values else None
+
+
+def level(port, users, seconds, folder, model_rate):
+    """One load level's figures."""
+    row, requests = locust(port, users, seconds, folder)
+    ok = [ms for status, ms in requests if status == 200]
+    rate = len(ok) / seconds
+    return {"users": users, "requests": len(requests), "answered_per_s": round(rate, 1),
+            "share_of_model": round(rate / model_rate, 3), "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95),
+            "p99_ms": percentile(ok, 99), "errors": sum(status != 200 for status, _ in requests),
+            "locust_requests_per_s": float(row["Requests/s"])}
+
+
+def overload(port, pid, users, seconds, folder):
+    """Far more users than the server sustains: the 503 share and latency, and RSS before and after."""
+    before = resources(pid)
+    _, requests = locust(port, users, seconds, folder)
+    after = resources(pid)
+    refused = [ms for status, ms in requests if status == 503]
+    return {"users": users, "requests": len(requests), "answered_200": sum(s == 200 for s, _ in requests),
+            "refused_503": len(refused), "other_errors": sum(s not in (200, 503) for s, _ in requests),
+            "p99_ms_503": percentile(refused, 99), "max_ms_503": max(refused, default=None),
+            "rss_mb_before": round(before[0], 1), "rss_mb_after": round(after[0], 1),
+            "rss_change": round(after[0] / before[0] - 1, 3)}
+
+
+def soak(port, pid, seconds, folder):
+    """32 users for `seconds`: errors, and RSS and open descriptors before and after."""
+    before = resources(pid)
+    _, requests = locust(port, 32, seconds, folder)
+    after = resources(pid)
+    return {"seconds": seconds, "requests": len(requests), "errors": sum(s != 200 for s, _ in requests),
+            "rss_mb": [round(before[0], 1), round(after[0], 1)], "open_fds": [before[1], after[1]]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run")
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--users", default="1,8,32,64")
+    parser.add_argument("--overload-users", type=int, default=256)
+    parser.add_argument("--soak-seconds", type=int, default=600, help="0: no soak")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serve"))
+    args = parser.parse_args()
+    from tabulate import tabulate
+
+    rate = model_only(args.run)
+    print(f"{machine()}: the model alone, batches of {MAX_BATCH}: {rate:.1f} images/s", flush=True)
+    port = free_port()
+    server = start_server(args.run, port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            locust(port, 8, 5, folder)  # warm-up
+            levels = [level(port, int(u), args.seconds, folder, rate) for u in args.users.split(",")]
+            print(tabulate(levels, headers="keys"), flush=True)
+            over = overload(port, server.pid, args.overload_users, args.seconds, folder)
+            print("overload:", json.dumps(over), flush=True)
+            soaked = soak(port, server.pid, args.soak_seconds, folder) if args.soak_seconds else None
+            print("soak:", json.dumps(soaked), flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    write_json(Path(args.out) / "serve.json", {"machine": machine(), "run": str(args.run), "max_batch": MAX_BATCH,
+                                               "max_queue": MAX_QUEUE, "model_only_images_per_s": round(rate, 1),
+                                               "levels": levels, "overload": over, "soak": soaked})
+
+
+if __name__ == "__main__":
+    main()
