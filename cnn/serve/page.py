@@ -10,7 +10,7 @@ h1{font-size:1.4rem;margin:.2rem 0}.facts{color:#555;font-size:.9rem}
 #drop{border:2px dashed #888;border-radius:.5rem;padding:1.2rem;text-align:center;margin:1rem 0}
 #drop.over{background:#eef}label{font-weight:600}
 .pictures{display:flex;flex-wrap:wrap;gap:1rem}.pictures figure{margin:0;flex:1 1 14rem}
-.pictures img{max-width:100%;border-radius:.3rem}
+.pictures img{width:100%;max-width:22rem;border-radius:.3rem}
 .bar{display:flex;align-items:center;gap:.5rem;margin:.25rem 0}.bar span{flex:0 0 7rem;overflow-wrap:anywhere}
 .bar meter{flex:1;height:1.1rem}.bar b{flex:0 0 4rem;text-align:right}
 #status{min-height:1.2rem;color:#a00}
