@@ -5,8 +5,10 @@ import sys
 
 from cnn.models.architectures import ARCHITECTURES, DEFAULT_ARCH, MIN_IMAGE_SIZE
 from common.command import ArgumentParser, run_command
+from common.console import writer
 
 PROG = "analyze-model"
+say = writer(PROG)
 FORMATS = ("table", "markdown", "csv", "json")
 DEFAULT_ONLY = ("--input-size", "--classes", "--arch")
 MAX_INPUT_SIZE = 2048  # analysis builds the model: at 2048 px the card's Dense layer already holds 380M weights
@@ -143,13 +145,13 @@ def analyze_command(args):
                        (args.effective_rf, f"effective receptive fields over {args.n} inputs"),
                        (args.timing, f"the time of every layer ({args.repeats} repeats, batch {args.batch_size})")):
         if flag:
-            print(f"{PROG}: measuring {what}...", file=sys.stderr)
+            say(f"measuring {what}...")
     model, source, run_dir = load_model(args.model, input_size=args.input_size, classes=args.classes, arch=args.arch)
     tables, meta = analyze(model, flops=args.flops, receptive_field=args.receptive_field,
                            empirical=args.empirical, convention=args.convention, source=source,
                            effective_rf=_erf_options(args), timing=_timing_options(args))
     for warning in meta["warnings"]:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        say(f"warning: {warning}")
     sys.stdout.write(render(tables, args.format, meta))
     if args.format == "csv":
         for table in tables:
@@ -157,7 +159,7 @@ def analyze_command(args):
     out_dir = args.out or run_dir
     if out_dir:
         written = write_files(tables, meta, out_dir)
-        print(f"{PROG}: wrote {', '.join(map(str, written))}", file=sys.stderr)
+        say(f"wrote {', '.join(map(str, written))}")
 
 
 def _erf_options(args):

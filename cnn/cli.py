@@ -7,6 +7,7 @@ from cnn.runs.tta import TTA
 from cnn.evaluation.gradcam import DEFAULT_METHOD, METHODS
 from cnn.training.options import add_to_parser, typed_options
 from common.command import ArgumentParser, run_command
+from common.console import writer
 from common.tfenv import check_keras_backend
 
 
@@ -153,7 +154,7 @@ def export_main(argv=None):
 
         out = export_run(args.run, fmt=args.format, quantize=args.quantize, out=args.out,
                          calibration=args.calibration)
-        print(f"export-model: wrote {out} ({args.format}, quantize {args.quantize})", file=sys.stderr)
+        writer("export-model")(f"wrote {out} ({args.format}, quantize {args.quantize})")
 
     return run_keras_command("export-model", action)
 
@@ -206,7 +207,7 @@ def evaluate_main(argv=None):
             print("\nunder shifts of look:\n" + format_shifts(metrics["shifts"]["table"]))
         if args.compare:
             print("\n" + format_comparison(metrics["comparison"]))
-        print(f"evaluate-cnn: report written to {out}", file=sys.stderr)
+        writer("evaluate-cnn")(f"report written to {out}")
 
     return run_keras_command("evaluate-cnn", action)
 

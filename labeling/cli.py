@@ -2,6 +2,7 @@
 import sys
 
 from common.command import ArgumentParser, run_command
+from common.console import writer
 from common.schema import IMAGE_EXTENSIONS
 from labeling.choices import SOURCES, SPLIT_METHODS, UNKNOWN_ACTIONS
 
@@ -71,4 +72,4 @@ def make_labels_command(args):
 
 def _progress(message):
     """Periodic counts of long work, on stderr."""
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    writer(PROG)(message)

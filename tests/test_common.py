@@ -65,6 +65,31 @@ def test_a_shared_module_speaks_as_the_command_that_runs(capsys):
                                                     "show-batch: warning: outside"]
 
 
+def test_messages_go_through_logging_so_a_library_user_can_capture_or_silence_them(capsys):
+    import logging
+
+    from common.console import LOGGER, writer
+
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append((record.levelname, record.prog, record.getMessage()))
+
+    keep = Keep()
+    LOGGER.addHandler(keep)
+    try:
+        writer("predict-cnn", "warning: ")("a.jpg skipped")
+        writer("train-cnn")("epoch 1")
+        LOGGER.setLevel(logging.WARNING)
+        writer("train-cnn")("not shown")
+    finally:
+        LOGGER.setLevel(logging.INFO)
+        LOGGER.removeHandler(keep)
+    assert seen == [("WARNING", "predict-cnn", "warning: a.jpg skipped"), ("INFO", "train-cnn", "epoch 1")]
+    assert capsys.readouterr().err.splitlines() == ["predict-cnn: warning: a.jpg skipped", "train-cnn: epoch 1"]
+
+
 def test_a_class_name_with_mathtext_is_drawn_as_text(tmp_path):
     """'a$\\foo$b' would be parsed as mathtext and crash the drawing; the grid draws it as it is."""
     import numpy as np

@@ -44,7 +44,7 @@ def test_unreadable_image_is_warned_about_and_others_continue(run, photo_dir, ca
     results = json.loads(captured.out)
     assert [r["path"] for r in results] == [str(photo_dir / n) for n in ("a.jpg", "b.JPG", "d.png", "sub/c.jpg")]
     assert [line for line in captured.err.splitlines() if "warning" in line] == [
-        f"warning: skipped undecodable image {photo_dir / 'broken.jpg'} (1 skipped so far)"]  # the loader's line
+        f"predict-cnn: warning: skipped undecodable image {photo_dir / 'broken.jpg'} (1 skipped so far)"]  # the loader's
     assert all(len(r["predictions"]) == 3 for r in results)
 
 

@@ -6,13 +6,15 @@ resized, optionally cached, shuffled, batched, optionally augmented and prefetch
 0..255 because the models rescale inside themselves.
 """
 import os
-import sys
 from dataclasses import dataclass
 
 from cnn.data.augment import augment_batches, check_augment, parse_augment
 from cnn.data.mix import mix_batches
 from common.errors import MissingFilesError, UsageError
+from common.console import writer
 from common.schema import MAX_PIXELS, too_large
+
+warn = writer("clothing-cnn", "warning: ")  # speaks as the command that loads the images
 
 SHOW_MISSING = 5  # missing paths named in the error message
 FILE_CACHE_SHUFFLE = 2048  # images a file-cached dataset shuffles among (~400 MB at 256x256), not all of them
@@ -34,7 +36,7 @@ class SkipLog:
             self.paths.append(path)
             large = too_large(path)
             what = f"image {path} (too large to decode: {large})" if large else f"undecodable image {path}"
-            print(f"warning: skipped {what} ({self.count} skipped so far)", file=sys.stderr, flush=True)
+            warn(f"skipped {what} ({self.count} skipped so far)")
 
     def __repr__(self):
         return f"SkipLog(count={self.count})"
@@ -61,8 +63,7 @@ def check_files(df, x_col="path", skip_missing=False, can_skip=True):
         shown = ", ".join(map(str, missing[:SHOW_MISSING])) + (", ..." if len(missing) > SHOW_MISSING else "")
         raise MissingFilesError(f"{len(missing)} of {len(df)} image files are missing ({shown}); "
                                 f"fix the labels CSV" + (" or pass --skip-missing to drop them" if can_skip else ""))
-    print(f"warning: dropped {len(missing)} of {len(df)} rows whose image file is missing "
-          f"(first: {missing[0]})", file=sys.stderr, flush=True)
+    warn(f"dropped {len(missing)} of {len(df)} rows whose image file is missing (first: {missing[0]})")
     return df[exists]
 
 

@@ -69,13 +69,13 @@ def code_versions(rows):
     return sorted({str(row["code"]) for row in rows})
 
 
-def mixed_code_warning(rows, who):
+def mixed_code_warning(rows):
     """A warning line when `rows` (runs with a "code" identity) come from more than one version of the code
     or its packages: such results are kept, but flagged, since a change of code can move them."""
     versions = code_versions(rows)
     if len(versions) < 2:
         return None
-    return (f"{who}: warning: these {len(rows)} runs come from {len(versions)} versions of the code or its "
+    return (f"warning: these {len(rows)} runs come from {len(versions)} versions of the code or its "
             f"packages ({' | '.join(versions)}); compare them with care, or retrain the odd ones into a new --out")
 
 
@@ -97,7 +97,7 @@ def write_summary(out, runs):
     write_csv(Path(out) / f"{SUMMARY}.csv", pd.DataFrame(summary["runs"]), index=False)
     write_html_report(out)
     print(format_summary(summary), file=sys.stderr)
-    warning = mixed_code_warning(summary["runs"], "train-cnn")
+    warning = mixed_code_warning(summary["runs"])
     if warning:
-        print(warning, file=sys.stderr)
+        log(warning)
     return summary

@@ -5,7 +5,6 @@ one's test metrics as mean +- sd, and with a baseline the paired difference over
 95% t interval, so a gain smaller than the seed-to-seed noise is called "not distinguishable".
 """
 import itertools
-import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -16,7 +15,10 @@ from cnn.experiments.repeats import (ALSO_FIGURES, code_versions, finished_seeds
 from cnn.experiments.stats import describe, half_width, paired_difference
 from cnn.training.options import TrainOptions
 from common.atomic import atomic_path, write_csv, write_json
+from common.console import writer
 from common.errors import UsageError
+
+say = writer("sweep-cnn")
 
 FIELDS = {f.name: f for f in fields(TrainOptions)}
 COMPARED = ("top1", "balanced_accuracy", "macro_f1")
@@ -125,7 +127,7 @@ def seconds_left(elapsed, trained, to_train):
 def progress(done, total, config, seconds):
     """Which run of how many, and the time left (seconds, or None when unknown yet), on stderr."""
     left = f"; about {seconds / 60:.0f} min left" if seconds is not None else ""
-    print(f"sweep-cnn: runs {done + 1}.. of {total}: {folder_name(config)}{left}", file=sys.stderr, flush=True)
+    say(f"runs {done + 1}.. of {total}: {folder_name(config)}{left}")
 
 
 def match_baseline(configs, baseline):
@@ -186,9 +188,9 @@ def write_sweep(out, results, base):
     plot_sweep(results, out / "sweep.png")
     write_html_report(out)
     print(format_sweep(rows))
-    warning = mixed_code_warning(every_run, "sweep-cnn")
+    warning = mixed_code_warning(every_run)
     if warning:
-        print(warning, file=sys.stderr)
+        say(warning)
     return rows
 
 
