@@ -32,13 +32,14 @@ def files_rate(model, photos, steps):
     import keras
 
     from bench_limits import photo_rows
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
     rows = photo_rows(photos)
     classes = sorted(set(rows.label))[:model.outputs[0].shape[-1]]
     rows = rows[rows.label.isin(classes)]
-    data = flow_from_dataframe(rows, classes=classes, target_size=(SIZE, SIZE), batch_size=BATCH, shuffle=True,
-                               seed=0).dataset.repeat()
+    data = flow_from_dataframe(rows, classes=classes, target_size=(SIZE, SIZE),
+                               batching=Batching(batch_size=BATCH, shuffle=True, seed=0)).dataset.repeat()
     times = []
     timer = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: times.append(time.perf_counter()),
                                            on_epoch_end=lambda e, logs: times.append(time.perf_counter()))

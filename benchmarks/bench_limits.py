@@ -135,10 +135,12 @@ def photo_rows(folder):
 
 def loader_rate(rows):
     """Images/s of the loader alone (decode + resize, batched), over the photos."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
     def run():
-        for _ in flow_from_dataframe(rows, y_col=None, target_size=(SIZE, SIZE), batch_size=BATCH).dataset:
+        for _ in flow_from_dataframe(rows, y_col=None, target_size=(SIZE, SIZE),
+                                     batching=Batching(batch_size=BATCH)).dataset:
             pass
 
     return len(rows) / median_seconds(run, repeats=3, warmup=1)

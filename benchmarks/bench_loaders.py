@@ -21,10 +21,11 @@ SIZE, BATCH, AUGMENT = 256, 32, {"flip": True, "crop": 0.2}
 
 def tf_data_rate(rows, classes):
     """Images/s of one pass of the tf.data loader (parallel on every core)."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
-    loaded = flow_from_dataframe(rows, classes=classes, target_size=(SIZE, SIZE), batch_size=BATCH, shuffle=True,
-                                 seed=0, augment=dict(AUGMENT))
+    loaded = flow_from_dataframe(rows, classes=classes, target_size=(SIZE, SIZE),
+                                 batching=Batching(batch_size=BATCH, shuffle=True, seed=0, augment=dict(AUGMENT)))
     started = time.perf_counter()
     count = sum(len(labels) for _, labels in loaded.dataset)
     return count / (time.perf_counter() - started)
@@ -32,11 +33,12 @@ def tf_data_rate(rows, classes):
 
 def numpy_rate(rows, classes, threads):
     """Images/s of one pass of the numpy loader, its batches built on `threads` threads."""
-    from cnn.data.loader import SkipLog
+    from cnn.data.batching import Batching
     from cnn.data.image_batches import image_batches
+    from cnn.data.loader import SkipLog
 
     batches = image_batches(rows.path.tolist(), [classes.index(v) for v in rows.label], len(classes), (SIZE, SIZE),
-                            BATCH, SkipLog(), shuffle=True, seed=0, augment=dict(AUGMENT))
+                            SkipLog(), Batching(batch_size=BATCH, shuffle=True, seed=0, augment=dict(AUGMENT)))
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         count = sum(len(labels) for _, labels in pool.map(batches.__getitem__, range(len(batches))))

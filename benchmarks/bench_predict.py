@@ -26,12 +26,13 @@ def batches(folder, size, batch_size):
     """The folder's images as predict-cnn reads them: the training loader's tf.data pipeline, in batches."""
     import pandas as pd
 
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
     from common.schema import is_image_name
 
     paths = sorted(str(p) for p in Path(folder).rglob("*") if is_image_name(p.name))
     loaded = flow_from_dataframe(pd.DataFrame({"path": paths}), y_col=None, target_size=(size, size),
-                                 batch_size=batch_size)
+                                 batching=Batching(batch_size=batch_size))
     return loaded.dataset
 
 

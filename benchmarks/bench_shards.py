@@ -73,11 +73,12 @@ def packed(labels, work, name, size):
 
 def sources(df, shards, size, batch):
     """The four training inputs, repeated: memory, files loader, JPEG shards, raw shards."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
     from cnn.data.shards import flow_from_shards
 
     classes = sorted(set(df.label))
-    common = dict(batch_size=batch, shuffle=True, seed=0, drop_remainder=True)
+    common = dict(batching=Batching(batch_size=batch, shuffle=True, seed=0, drop_remainder=True))
     return {"memory": memory_dataset(batch, size, len(classes)),
             "files": flow_from_dataframe(df, classes=classes, target_size=(size, size), **common).dataset.repeat(),
             "shards_jpeg": flow_from_shards(shards["jpeg"], ["train"], classes, **common).dataset.repeat(),

@@ -53,10 +53,11 @@ def memory_dataset(batch_size, size, num_classes):
 
 def files_dataset(df, batch_size, size, augment=None):
     """The training split as train-cnn reads it (shuffled, no cache), repeated across epochs."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
-    return flow_from_dataframe(df, target_size=(size, size), batch_size=batch_size, shuffle=True, seed=0,
-                               drop_remainder=True, augment=augment).dataset.repeat()
+    batching = Batching(batch_size=batch_size, shuffle=True, seed=0, drop_remainder=True, augment=augment)
+    return flow_from_dataframe(df, target_size=(size, size), batching=batching).dataset.repeat()
 
 
 def timed_steps(model, dataset, steps):

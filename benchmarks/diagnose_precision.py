@@ -115,13 +115,15 @@ def probe(batch, records, save):
 
 def fixed_batch(labels, image_size, batch_size=32):
     """The first `batch_size` training rows of the labels CSV, decoded as train-cnn decodes them."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
     from cnn.data.labels_csv import read_labels
 
     df = read_labels(labels)
     classes = sorted(df["label"].unique())
     rows = df[df.split == "train"].head(batch_size)
-    loaded = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size), batch_size=batch_size)
+    loaded = flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
+                                 batching=Batching(batch_size=batch_size))
     return next(iter(loaded.dataset))
 
 

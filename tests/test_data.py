@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from cnn.data.augment import DEFAULT_AUGMENT, parse_augment
+from cnn.data.batching import Batching
 from cnn.data.loader import MissingFilesError, check_files, decode_and_resize, flow_from_dataframe
 
 SIZE = (16, 16)
@@ -41,7 +42,7 @@ def five(tmp_path):
 
 def test_batches_have_the_promised_shapes_dtypes_and_exact_pixels(five):
     df, colours = five
-    ds = flow_from_dataframe(df, target_size=SIZE, batch_size=2)
+    ds = flow_from_dataframe(df, target_size=SIZE, batching=Batching(batch_size=2))
     batches = [(x.numpy(), y.numpy()) for x, y in ds.dataset]
     assert [x.shape for x, _ in batches] == [(2, 16, 16, 3), (2, 16, 16, 3), (1, 16, 16, 3)]
     assert all(x.dtype == np.float32 and y.dtype == np.float32 for x, y in batches)
@@ -53,7 +54,7 @@ def test_batches_have_the_promised_shapes_dtypes_and_exact_pixels(five):
 
 def test_non_square_target_size_and_drop_remainder(five):
     df, _ = five
-    x, _ = collect(flow_from_dataframe(df, target_size=(12, 20), batch_size=2, drop_remainder=True))
+    x, _ = collect(flow_from_dataframe(df, target_size=(12, 20), batching=Batching(batch_size=2, drop_remainder=True)))
     assert x.shape == (4, 12, 20, 3)
 
 
@@ -69,7 +70,7 @@ def test_resize_keeps_the_layout_of_the_picture(tmp_path):
 
 def test_labels_default_to_sorted_order_and_are_one_hot(five):
     df, _ = five
-    ds = flow_from_dataframe(df, target_size=SIZE, batch_size=4)
+    ds = flow_from_dataframe(df, target_size=SIZE, batching=Batching(batch_size=4))
     assert ds.class_names == ["a", "b", "c"]
     _, y = collect(ds)
     assert y.tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 1]]
@@ -92,7 +93,7 @@ def test_a_label_outside_the_given_classes_is_named(five):
 
 def test_without_labels_the_dataset_yields_images_only(five):
     df, colours = five
-    ds = flow_from_dataframe(df, y_col=None, target_size=SIZE, batch_size=8)
+    ds = flow_from_dataframe(df, y_col=None, target_size=SIZE, batching=Batching(batch_size=8))
     (images,) = list(ds.dataset)
     assert images.shape == (5, 16, 16, 3) and ds.class_names is None
     np.testing.assert_array_equal(images.numpy()[:, 0, 0], colours)
@@ -148,7 +149,7 @@ def test_undecodable_files_are_skipped_and_counted_not_fatal(five, tmp_path, cap
     corrupt = [str(tmp_path / n) for n in ("truncated.jpg", "empty.jpg", "text.jpg")]
     mixed = pd.concat([frame(corrupt[:1], ["a"]), df.iloc[:2], frame(corrupt[1:], ["b", "c"]), df.iloc[2:]],
                       ignore_index=True)
-    ds = flow_from_dataframe(mixed, target_size=SIZE, batch_size=2)
+    ds = flow_from_dataframe(mixed, target_size=SIZE, batching=Batching(batch_size=2))
     for _ in range(2):  # a second epoch re-meets them without counting them twice
         x, y = collect(ds)
         np.testing.assert_array_equal(x[:, 0, 0], colours)
@@ -190,23 +191,24 @@ def textured(tmp_path):
 
 
 def test_augmentation_changes_training_batches_only(textured):
-    plain, y_plain = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=4, seed=3))
-    again, _ = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=4, seed=3))
+    plain, y_plain = collect(flow_from_dataframe(textured, target_size=SIZE, batching=Batching(batch_size=4, seed=3)))
+    again, _ = collect(flow_from_dataframe(textured, target_size=SIZE, batching=Batching(batch_size=4, seed=3)))
     np.testing.assert_array_equal(plain, again)  # no augment: the deterministic pipeline, image for image
-    augmented, y_aug = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=4, seed=3,
-                                                   augment="default"))
+    augmented, y_aug = collect(flow_from_dataframe(textured, target_size=SIZE,
+                                                   batching=Batching(batch_size=4, seed=3, augment="default")))
     np.testing.assert_array_equal(y_aug, y_plain)
     assert augmented.dtype == np.float32 and augmented.shape == plain.shape
     assert all(not np.allclose(a, p) for a, p in zip(augmented, plain))
     assert augmented.min() >= 0 and augmented.max() <= 255.001
-    repeat, _ = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=4, seed=3, augment="default"))
+    repeat, _ = collect(flow_from_dataframe(textured, target_size=SIZE,
+                                            batching=Batching(batch_size=4, seed=3, augment="default")))
     np.testing.assert_array_equal(repeat, augmented)  # the seed makes the random transforms repeatable
 
 
 def test_flip_only_mirrors_some_images_and_leaves_the_rest(textured):
-    plain, _ = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=8))
-    flipped, _ = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=8, seed=1,
-                                             augment={"flip": True}))
+    plain, _ = collect(flow_from_dataframe(textured, target_size=SIZE, batching=Batching(batch_size=8)))
+    flipped, _ = collect(flow_from_dataframe(textured, target_size=SIZE,
+                                             batching=Batching(batch_size=8, seed=1, augment={"flip": True})))
     mirrored = [np.array_equal(f, p[:, ::-1]) for f, p in zip(flipped, plain)]
     untouched = [np.array_equal(f, p) for f, p in zip(flipped, plain)]
     assert all(m or u for m, u in zip(mirrored, untouched))  # each image is itself or its mirror
@@ -216,10 +218,10 @@ def test_flip_only_mirrors_some_images_and_leaves_the_rest(textured):
 @pytest.mark.parametrize("cache", ["memory", "file"])
 def test_cache_gives_the_same_data(five, tmp_path, cache):
     df, _ = five
-    reference = collect(flow_from_dataframe(df, target_size=SIZE, batch_size=2))
+    reference = collect(flow_from_dataframe(df, target_size=SIZE, batching=Batching(batch_size=2)))
     where = "memory" if cache == "memory" else str(tmp_path / "cache" / "train")
     (tmp_path / "cache").mkdir()
-    ds = flow_from_dataframe(df, target_size=SIZE, batch_size=2, cache=where)
+    ds = flow_from_dataframe(df, target_size=SIZE, batching=Batching(batch_size=2, cache=where))
     for _ in range(2):  # the first epoch fills the cache, the second reads it
         for got, want in zip(collect(ds), reference):
             np.testing.assert_array_equal(got, want)
@@ -229,9 +231,9 @@ def test_cache_gives_the_same_data(five, tmp_path, cache):
 
 @pytest.mark.parametrize("cache", [None, "memory"])
 def test_shuffle_is_seeded_and_keeps_every_row(textured, cache):
-    plain, y = collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=3))
-    runs = [collect(flow_from_dataframe(textured, target_size=SIZE, batch_size=3, shuffle=True, seed=7,
-                                        cache=cache)) for _ in range(2)]
+    plain, y = collect(flow_from_dataframe(textured, target_size=SIZE, batching=Batching(batch_size=3)))
+    shuffled = Batching(batch_size=3, shuffle=True, seed=7, cache=cache)
+    runs = [collect(flow_from_dataframe(textured, target_size=SIZE, batching=shuffled)) for _ in range(2)]
     np.testing.assert_array_equal(runs[0][0], runs[1][0])  # same seed, same order
     order = [next(j for j in range(8) if np.array_equal(img, plain[j])) for img in runs[0][0]]
     assert sorted(order) == list(range(8)) and order != list(range(8))

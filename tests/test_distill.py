@@ -22,14 +22,15 @@ def softened(p, t):
 
 @pytest.fixture(scope="module")
 def teacher_and_batch(small_run):
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
     from cnn.runfolder import load_run
 
     run_dir, df = small_run
     run = load_run(run_dir)
     rows = df[df.split == "val"].head(8)
-    images, labels = next(iter(flow_from_dataframe(rows, classes=run.classes, target_size=(32, 32), batch_size=8,
-                                                   shuffle=False).dataset))
+    images, labels = next(iter(flow_from_dataframe(rows, classes=run.classes, target_size=(32, 32),
+                                                   batching=Batching(batch_size=8)).dataset))
     return run_dir, run, np.asarray(images), np.asarray(labels)
 
 

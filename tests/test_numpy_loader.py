@@ -28,11 +28,15 @@ sys.meta_path[:] = [Blind(finder) for finder in sys.meta_path]
 
 
 def batches(paths, labels=None, **kw):
-    from cnn.data.loader import SkipLog
+    """The numpy loader's batches of `paths` (3 classes, 32 px, batches of 4 unless `kw` says otherwise: Batching's
+    fields), and their skip log."""
+    from cnn.data.batching import Batching
     from cnn.data.image_batches import image_batches
+    from cnn.data.loader import SkipLog
 
-    settings = {**dict(depth=3, size=(32, 32), batch_size=4, skipped=SkipLog()), **kw}
-    return image_batches(paths, labels, **settings), settings["skipped"]
+    skipped = SkipLog()
+    size, depth = kw.pop("size", (32, 32)), kw.pop("depth", 3)
+    return image_batches(paths, labels, depth, size, skipped, Batching(**{"batch_size": 4, **kw})), skipped
 
 
 @pytest.mark.parametrize("source, size", [((37, 53), (32, 32)), ((20, 30), (64, 48)), ((711, 400), (256, 256))])
@@ -49,11 +53,13 @@ def test_resize_samples_as_tensorflow_does(source, size):
 def test_batches_hold_the_tf_data_loaders_pixels_and_labels(sample_labels):
     import tensorflow as tf
 
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
     rows = sample_labels[sample_labels.split == "train"].head(10)
     classes = sorted(set(sample_labels.label))
-    expected = list(flow_from_dataframe(rows, classes=classes, target_size=(32, 32), batch_size=4).dataset)
+    expected = list(flow_from_dataframe(rows, classes=classes, target_size=(32, 32),
+                                        batching=Batching(batch_size=4)).dataset)
     ours, skipped = batches(rows.path.tolist(), [classes.index(v) for v in rows.label], depth=len(classes))
     assert len(ours) == len(expected) == 3 and skipped.count == 0
     ours = [ours[i] for i in range(len(ours))]

@@ -190,12 +190,14 @@ def test_user_errors_are_one_line_exit_2(raw_shards, workdir, tmp_path, capsys):
 
 @pytest.mark.parametrize("fixture", ["raw_shards", "jpeg_shards"])  # one train shard; several
 def test_two_workers_read_disjoint_shares_covering_the_split(fixture, request):
+    from cnn.data.batching import Batching
     from cnn.data.shards import flow_from_shards
 
     folder = request.getfixturevalue(fixture)
     rows = read_rows(folder)
     train = rows[rows.split == "train"]
-    shares = [flow_from_shards(folder, ["train"], sorted(set(rows.label)), batch_size=16, shard=(i, 2))
+    shares = [flow_from_shards(folder, ["train"], sorted(set(rows.label)), shard=(i, 2),
+                               batching=Batching(batch_size=16))
               for i in range(2)]
     assert sorted(shares[0].file_paths + shares[1].file_paths) == sorted(train.path)
     assert not set(shares[0].file_paths) & set(shares[1].file_paths)

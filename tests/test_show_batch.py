@@ -185,6 +185,7 @@ def true_class_probabilities(run, rows):
     """Independently of show-batch: the run's model over the batch loader, probability of each row's true class."""
     import keras
 
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
     from cnn.runs.temperature import scaled
     from cnn.runfolder import load_classes, load_config, load_run
@@ -192,8 +193,8 @@ def true_class_probabilities(run, rows):
     classes = load_classes(run)
     size = load_config(run)["options"]["image_size"]
     model = keras.saving.load_model(run / "model.keras")
-    dataset = flow_from_dataframe(rows, classes=classes, target_size=(size, size), batch_size=16,
-                                  shuffle=False).dataset
+    dataset = flow_from_dataframe(rows, classes=classes, target_size=(size, size),
+                                  batching=Batching(batch_size=16)).dataset
     probs = np.concatenate([np.asarray(model.predict_on_batch(x)) for x, _ in dataset])
     probs = scaled(probs, load_run(run, model=False).temperature)  # served at the run's calibrated temperature
     return dict(zip(rows["path"], probs[np.arange(len(rows)), [classes.index(c) for c in rows["label"]]]))

@@ -49,7 +49,7 @@ def predictions(run_dir, workdir, split="test"):
     """The run's softmax outputs on a split of labels.csv, in CSV order."""
     run = load_run(run_dir)
     rows = pd.read_csv(workdir / "labels.csv").query("split == @split")
-    loaded = flow_from_dataframe(rows, classes=run.classes, target_size=(run.image_size,) * 2, shuffle=False)
+    loaded = flow_from_dataframe(rows, classes=run.classes, target_size=(run.image_size,) * 2)
     return np.concatenate([run.model.predict_on_batch(x) for x, _ in loaded.dataset])
 
 

@@ -2,6 +2,7 @@
 import hashlib
 import json
 
+from cnn.data.batching import Batching
 from common.errors import UsageError
 
 
@@ -78,12 +79,13 @@ def make_datasets(df, classes, options, dist=None):
         cache = cache_for(options.cache, split if shard is None else f"{split}-worker{shard[0]}", rows, classes, size)
         if cache not in (None, "memory"):
             remove_stale_lockfiles(cache)
-        shared = dict(batch_size=options.batch_size // dist.replicas if shard else options.batch_size,
-                      shuffle=training, seed=options.seed if training else None, drop_remainder=shard is not None,
-                      augment=parse_augmentation(options.augment) if training else None, cache=cache,
-                      mix=options.mix if training and options.mix != "none" else None)
-        loaded[split] = (flow_from_shards(options.data, [split], classes, shard=shard, **shared)
+        batching = Batching(batch_size=options.batch_size // dist.replicas if shard else options.batch_size,
+                            shuffle=training, seed=options.seed if training else None, drop_remainder=shard is not None,
+                            augment=parse_augmentation(options.augment) if training else None, cache=cache,
+                            mix=options.mix if training and options.mix != "none" else None)
+        loaded[split] = (flow_from_shards(options.data, [split], classes, batching=batching, shard=shard)
                          if options.data != "none" else
                          flow_from_dataframe(rows if shard is None else rows.iloc[shard[0]::shard[1]], classes=classes,
-                                             target_size=(size, size), skip_missing=options.skip_missing, **shared))
+                                             target_size=(size, size), batching=batching,
+                                             skip_missing=options.skip_missing))
     return loaded["train"], loaded["val"]

@@ -72,10 +72,10 @@ class ImageBatches(keras.utils.PyDataset):
         return images, np.eye(self.depth, dtype=np.float32)[[self.labels[row] for row, _ in kept]]
 
 
-def image_batches(paths, labels, depth, size, batch_size, skipped, shuffle=False, seed=None, augment=None,
-                  cache=None, drop_remainder=False, mix=None):
+def image_batches(paths, labels, depth, size, skipped, batching):
     """A PyDataset of (float32 [B, H, W, 3] pixels, float32 one-hot [B, depth]) batches, or pixels alone when
-    `labels` is None, decoding in Keras's worker threads."""
-    check_supported(augment, cache, mix)
-    return ImageBatches(paths, labels, depth, tuple(size), batch_size, skipped, shuffle, seed, augment,
-                                cache, drop_remainder)
+    `labels` is None, decoding in Keras's worker threads; `batching`: cnn.data.batching.Batching."""
+    b = batching
+    check_supported(b.augment, b.cache, b.mix)
+    return ImageBatches(paths, labels, depth, tuple(size), b.batch_size, skipped, b.shuffle, b.seed, b.augment,
+                        b.cache, b.drop_remainder)

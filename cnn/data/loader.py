@@ -5,10 +5,12 @@ successor: files are read with `tf.io`, decoded in parallel (JPEG, PNG, BMP, GIF
 resized, optionally cached, shuffled, batched, optionally augmented and prefetched. Pixels stay in
 0..255 because the models rescale inside themselves.
 """
+import dataclasses
 import os
 from dataclasses import dataclass
 
 from cnn.data.augment import augment_batches, check_augment, parse_augment
+from cnn.data.batching import Batching
 from cnn.data.mix import mix_batches
 from common.errors import MissingFilesError, UsageError
 from common.console import writer
@@ -189,17 +191,14 @@ def _label_indices(df, y_col, classes):
     return names, [index[v] for v in labels]
 
 
-def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_size=(256, 256), batch_size=32,
-                        shuffle=False, seed=None, augment=None, cache=None, skip_missing=False,
-                        drop_remainder=False, mix=None):
+def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_size=(256, 256), batching=Batching(),
+                        skip_missing=False):
     """A Loaded whose dataset yields (float32 [B, H, W, 3] pixels in 0..255, float32 one-hot [B, classes]).
 
     `classes` fixes the label order (default: sorted unique labels); `y_col=None` yields images only.
-    `cache` is None, "memory" or a file path prefix (decoded, resized images are kept after the first
-    epoch). `augment` (a dict or parse_augment text) applies random flips/rotation/zoom/shear/shifts to
-    batches; give it (and `mix`, cnn.data.mix's mixup or CutMix) for the training split only. Undecodable
-    images are skipped, not fatal, and
-    recorded in the result's `skipped` log as iteration meets them. Without TensorFlow installed the batches
+    `batching` (cnn.data.batching.Batching) sets the batch size, the order, the cache and the training-only
+    augmentation and mixing. Undecodable images are skipped, not fatal, and recorded in the result's `skipped`
+    log as iteration meets them. Without TensorFlow installed the batches
     come from cnn.data.numpy_loader (a Keras PyDataset) instead of tf.data.
     """
     from common.tfenv import quiet_tensorflow, tensorflow_installed
@@ -211,41 +210,41 @@ def flow_from_dataframe(df, x_col="path", y_col="label", classes=None, target_si
     class_names, labels = _label_indices(df, y_col, classes) if y_col is not None else (None, [0] * len(df))
     paths, skipped = df[x_col].tolist(), SkipLog()
     depth = len(class_names) if class_names is not None else 1
-    if isinstance(augment, str):
-        augment = parse_augment(augment)
+    if isinstance(batching.augment, str):
+        batching = dataclasses.replace(batching, augment=parse_augment(batching.augment))
     if not tensorflow_installed():
         from cnn.data.image_batches import image_batches
 
-        return Loaded(image_batches(paths, labels if y_col is not None else None, depth, target_size, batch_size,
-                                    skipped, shuffle=shuffle, seed=seed, augment=augment, cache=cache,
-                                    drop_remainder=drop_remainder, mix=mix), class_names, paths, skipped)
+        return Loaded(image_batches(paths, labels if y_col is not None else None, depth, target_size, skipped,
+                                    batching), class_names, paths, skipped)
     tf = quiet_tensorflow()
     files = tf.data.Dataset.from_tensor_slices((paths, labels))
+    shuffle, cache = batching.shuffle, batching.cache
     if shuffle and not cache:  # without a cache, shuffling names is cheap and keeps pixels out of the buffer
-        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        files = files.shuffle(len(paths), seed=batching.seed, reshuffle_each_iteration=True)
     ds = decoded_images(files, target_size, skipped)
     buffer = (len(paths) if cache == "memory" else min(len(paths), FILE_CACHE_SHUFFLE)) if shuffle and cache else 0
-    ds = batched(ds, depth, batch_size, cache=cache, shuffle_buffer=buffer, seed=seed, augment=augment,
-                 drop_remainder=drop_remainder, labelled=y_col is not None, mix=mix)
+    ds = batched(ds, depth, batching, shuffle_buffer=buffer, labelled=y_col is not None)
     return Loaded(ds, class_names, paths, skipped)
 
 
-def batched(ds, depth, batch_size, cache=None, shuffle_buffer=0, seed=None, augment=None, drop_remainder=False,
-            labelled=True, mix=None):
+def batched(ds, depth, batching, shuffle_buffer=0, labelled=True):
     """(uint8 image, class index) elements -> prefetched batches of (float32 pixels, one-hot), as every loader yields.
 
     The files loader and the shards reader (cnn.data.shards) share this tail, so caching, shuffling, batching
-    and augmentation are the same whichever feeds them. `shuffle_buffer` > 0 shuffles after the cache
-    (with `seed`, reshuffled every epoch); `labelled` False yields the pixels alone.
+    and augmentation are the same whichever feeds them (`batching`: cnn.data.batching.Batching).
+    `shuffle_buffer` > 0 shuffles after the cache (with the batching's seed, reshuffled every epoch); `labelled`
+    False yields the pixels alone.
     """
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
+    cache, seed, augment, mix = batching.cache, batching.seed, batching.augment, batching.mix
     if cache:  # after decode+resize, before shuffle/augment: only the deterministic work is kept
         ds = ds.cache("" if cache == "memory" else str(cache))
     if shuffle_buffer:  # a memory cache's buffer only references cached images; a file cache's would load them
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batching.batch_size, drop_remainder=batching.drop_remainder, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda images, y: (tf.cast(images, tf.float32), tf.one_hot(y, depth, dtype=tf.float32)),
                 num_parallel_calls=tf.data.AUTOTUNE)
     if augment:

@@ -8,6 +8,7 @@ A shards folder holds, per split, `<split>-00000-of-00004.tfrecord` files of tf.
 import json
 from pathlib import Path
 
+from cnn.data.batching import Batching
 from common.errors import UsageError
 
 INDEX = "index.json"  # counts, classes, options, source CSV hash, shard names, skipped images: written last
@@ -137,8 +138,7 @@ def worker_share(files, rows, shard):
     return files, rows.iloc[shard[0]::shard[1]], shard
 
 
-def flow_from_shards(data, splits, classes, batch_size=32, shuffle=False, seed=None, augment=None, cache=None,
-                     drop_remainder=False, shard=None, mix=None):
+def flow_from_shards(data, splits, classes, batching=Batching(), shard=None):
     """A cnn.data.loader.Loaded reading the `splits` of a shards folder through the files loader's own batching tail.
 
     Labels outside `classes` are a UsageError. With everything in one shard per split and `shuffle`, the
@@ -159,10 +159,11 @@ def flow_from_shards(data, splits, classes, batch_size=32, shuffle=False, seed=N
     files, rows, part = worker_share(shard_files(data, index, splits), rows, shard)
     paths = list(rows["path"])
     parse = parser(index, classes)
-    ds = records(files, shuffle, seed, part).map(lambda record: parse(record)[:2], num_parallel_calls=tf.data.AUTOTUNE)
-    buffer = (len(paths) if cache == "memory" else min(len(paths), SHUFFLE_RECORDS)) if shuffle else 0
-    ds = batched(ds, len(classes), batch_size, cache=cache, shuffle_buffer=buffer, seed=seed, augment=augment,
-                 drop_remainder=drop_remainder, mix=mix)
+    shuffle = batching.shuffle
+    ds = records(files, shuffle, batching.seed, part).map(lambda record: parse(record)[:2],
+                                                          num_parallel_calls=tf.data.AUTOTUNE)
+    buffer = (len(paths) if batching.cache == "memory" else min(len(paths), SHUFFLE_RECORDS)) if shuffle else 0
+    ds = batched(ds, len(classes), batching, shuffle_buffer=buffer)
     return Loaded(ds, list(classes), paths, SkipLog())
 
 

@@ -26,12 +26,14 @@ def predict_dataset(model, dataset):
 def predict_rows(model, rows, classes, image_size, batch_size=32, skip_missing=False, data="none"):
     """(true class indices, `model`'s outputs, paths of the images skipped) on the labelled `rows`, read by the
     loader from the image files, or from the shards of those rows' splits in the `data` folder."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
     from cnn.data.shards import flow_from_shards
 
-    loaded = (flow_from_shards(data, sorted(set(rows["split"])), classes, batch_size) if data != "none" else
-              flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size),
-                                  batch_size=batch_size, shuffle=False, skip_missing=skip_missing))
+    batching = Batching(batch_size=batch_size)
+    loaded = (flow_from_shards(data, sorted(set(rows["split"])), classes, batching=batching) if data != "none" else
+              flow_from_dataframe(rows, classes=classes, target_size=(image_size, image_size), batching=batching,
+                                  skip_missing=skip_missing))
     truth, probs = predict_dataset(model, loaded.dataset)
     return truth, probs, list(loaded.skipped.paths)
 

@@ -34,13 +34,15 @@ def predict_files(predictor, paths, batch_size=32, keep_images=False):
     import numpy as np
     import pandas as pd
 
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
     files = [str(p) for p in find_images(paths)]
     if not files:
         raise UsageError("no readable image among the given paths")
     size = (predictor.image_size, predictor.image_size)
-    loaded = flow_from_dataframe(pd.DataFrame({"path": files}), y_col=None, target_size=size, batch_size=batch_size)
+    loaded = flow_from_dataframe(pd.DataFrame({"path": files}), y_col=None, target_size=size,
+                                 batching=Batching(batch_size=batch_size))
     probs, images = [], []
     for batch in loaded.dataset:
         batch = np.asarray(batch)

@@ -60,13 +60,14 @@ def cached_datasets(model, df, classes, options):
 
 def features_loaded(features, rows, classes, options, split):
     """One split's features, computed once, as a Loaded of shuffled (train) or ordered (val) batches."""
+    from cnn.data.batching import Batching
     from cnn.data.loader import Loaded, flow_from_dataframe, prefetched
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
     size = options.image_size
-    images = flow_from_dataframe(rows, classes=classes, target_size=(size, size), batch_size=options.batch_size,
-                                 shuffle=False, skip_missing=options.skip_missing)
+    images = flow_from_dataframe(rows, classes=classes, target_size=(size, size), skip_missing=options.skip_missing,
+                                 batching=Batching(batch_size=options.batch_size))
     values, labels = compute(features, images.dataset, store_path(features, rows, classes, options, split))
     count = len(labels)
     order = tf.data.Dataset.range(count)

@@ -43,12 +43,14 @@ def whiten_first_conv(model, rows, image_size, seed=0):
     `image_size`, drawn with `seed`) and freeze it; returns the layer."""
     import keras
 
+    from cnn.data.batching import Batching
     from cnn.data.loader import flow_from_dataframe
 
     conv = next(layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
     sample = rows.sample(min(IMAGES, len(rows)), random_state=seed)
-    images = np.concatenate([np.asarray(batch, np.float32) / 255.0 for batch in flow_from_dataframe(
-        sample, y_col=None, target_size=(image_size, image_size), batch_size=64).dataset])
+    loaded = flow_from_dataframe(sample, y_col=None, target_size=(image_size, image_size),
+                                 batching=Batching(batch_size=64))
+    images = np.concatenate([np.asarray(batch, np.float32) / 255.0 for batch in loaded.dataset])
     size, channels = conv.kernel.shape[0], conv.kernel.shape[2]
     kernel = whitening_kernel(image_patches(images, size, seed=seed), conv.filters, size, channels)
     conv.set_weights([kernel] + [np.zeros_like(w) for w in conv.get_weights()[1:]])
