@@ -376,8 +376,8 @@ def serve_main(argv=None):
                    "requests are gathered up to this many")
     p.add_argument("--max-wait-ms", type=float, default=5.0, help="how long the first request of a batch waits for "
                    "others to join it")
-    p.add_argument("--max-queue", type=_positive(int), default=256, help="requests waiting for the model; beyond "
-                   "it the server answers 503 with Retry-After")
+    p.add_argument("--max-queue", type=_positive(int), default=256, help="requests in progress (being decoded or "
+                   "waiting for the model); beyond it the server answers 503 with Retry-After at once")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds a request may wait for the model "
                    "before it is answered 504")
     p.add_argument("--max-mb", type=float, default=20.0, help="largest request body in MB (413 beyond it)")

@@ -36,6 +36,7 @@ def recall_at(issues, planted, k):
     return len(set(issues.path.head(k)) & planted) / len(planted)
 
 
+@pytest.mark.slow  # 40-80 s: in make test-slow, to keep make test under 12 minutes
 @pytest.mark.train
 def test_flipped_labels_rank_at_the_top(flipped, monkeypatch, capsys):
     folder, planted = flipped

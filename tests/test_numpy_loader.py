@@ -129,6 +129,7 @@ def test_what_needs_tensorflow_is_refused_in_one_line(sample_labels):
         batches(sample_labels.path.head(2).tolist(), mix="mixup=0.2")
 
 
+@pytest.mark.slow  # 40-80 s: in make test-slow, to keep make test under 12 minutes
 @pytest.mark.train
 def test_train_evaluate_and_predict_without_tensorflow(labelled_folder):
     pytest.importorskip("jax", reason="the jax extra is not installed: pip install -e '.[jax]'")

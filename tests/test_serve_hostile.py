@@ -170,16 +170,20 @@ def run_folder_hashes(run):
     return {p.relative_to(run): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(run.rglob("*")) if p.is_file()}
 
 
-def test_sigterm_finishes_in_flight_and_kill_9_under_load_changes_nothing(small_run, tmp_path):
+def test_excess_503_sigterm_finishes_in_flight_and_kill_9_under_load_changes_nothing(small_run, tmp_path):
     run, labels = small_run
     with open(labels[labels.split == "test"].path.iloc[0], "rb") as f:
         photo = f.read()
     before = run_folder_hashes(run)
-    server = Server(run, tmp_path, "--max-wait-ms", "1500")  # a request waits 1.5 s for company
+    server = Server(run, tmp_path, "--max-wait-ms", "1500", "--max-queue", "1")  # a request waits 1.5 s for company
     answers = []
     slow = threading.Thread(target=lambda: answers.append(upload(server, photo).status_code))
     slow.start()
-    time.sleep(0.7)
+    time.sleep(0.5)
+    started = time.monotonic()
+    excess = upload(server, photo)  # a second request while the first is in progress: over --max-queue 1
+    refused(excess, 503, "at capacity")
+    assert excess.headers["Retry-After"] == "1" and time.monotonic() - started < 0.5  # at once, not queued
     server.process.send_signal(signal.SIGTERM)
     slow.join()
     assert answers == [200] and server.process.wait(timeout=60) == 0

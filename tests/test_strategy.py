@@ -115,6 +115,7 @@ def cluster(workdir):
         c.close()
 
 
+@pytest.mark.slow  # 40-80 s: in make test-slow, to keep make test under 12 minutes
 @pytest.mark.train
 def test_two_workers_on_loopback_train_like_one(workdir, cluster, monkeypatch):
     two = cluster("runs/two")

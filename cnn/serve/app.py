@@ -39,7 +39,7 @@ class Limits:
 
     max_batch: int = 32  # images in one model call
     max_wait_ms: float = 5.0  # how long the first request of a batch waits for others
-    max_queue: int = 256  # requests waiting for the model; beyond it 503
+    max_queue: int = 256  # requests in progress (being decoded or waiting for the model); beyond it 503
     timeout_s: float = 30.0  # from a request's arrival at the model queue to its answer; beyond it 504
     max_bytes: int = 20_000_000  # a request body's size
     read_timeout_s: float = 10.0  # to receive a request's whole body; beyond it 408
@@ -48,7 +48,7 @@ class Limits:
 
 def make_app(predictor, name, limits, test_top1=None):
     """The ASGI app serving `predictor` (cnn.runs.predictor.Predictor) as model `name`."""
-    metrics = Metrics(name, lambda: batcher.depth())
+    metrics = Metrics(name, lambda: batcher.depth(), lambda: batcher.admitted)
     batcher = Batcher(predictor.predict_on_batch, limits.max_batch, limits.max_wait_ms / 1000, limits.max_queue,
                       observe=metrics.model_call)
     decoder = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="decode")
@@ -125,9 +125,10 @@ def make_app(predictor, name, limits, test_top1=None):
         except ValueError:
             raise RequestError(400, "the body is not valid JSON") from None
         what, data = parse_infer(body, size)
-        pixels = data if what == "pixels" else np.stack(
-            await asyncio.gather(*(decode(item, i) for i, item in enumerate(data))))
-        return infer_response(name, body.get("id"), await classify(pixels), classes)
+        with batcher.admission():
+            pixels = data if what == "pixels" else np.stack(
+                await asyncio.gather(*(decode(item, i) for i, item in enumerate(data))))
+            return infer_response(name, body.get("id"), await classify(pixels), classes)
 
     @app.post("/predict")
     async def predict(request: Request, top: int = 3, cam: bool = False):
@@ -138,8 +139,9 @@ def make_app(predictor, name, limits, test_top1=None):
         data = await upload.read()
         if not data:
             raise RequestError(422, f"{upload.filename or 'the file'} is empty (0 bytes)")
-        pixels = await decode(data)
-        probs = (await classify(pixels[None]))[0]
+        with batcher.admission():
+            pixels = await decode(data)
+            probs = (await classify(pixels[None]))[0]
         record = prediction_record(PurePath(upload.filename or "upload").name, top_classes(probs[None], classes,
                                                                                            top)[0])
         return [{**record, **(await explain(pixels, int(probs.argmax())) if cam else {})}]

@@ -1,8 +1,10 @@
 """Dynamic batching: the images of concurrent requests gathered into one model call, up to `max_batch` images or
 `max_wait` seconds after the first, on one model thread, while the requests' decoding runs in other threads (so a
 loaded server decodes the next batch while the model runs this one). The queue is bounded: past `max_queue` waiting
-requests, submit() raises Overloaded at once instead of letting memory and latency grow without limit."""
+requests, admission() and submit() raise Overloaded at once instead of letting memory and latency grow without
+limit; admission() counts a request from its arrival, so the requests being decoded count too."""
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,10 +24,22 @@ class Batcher:
         self.model_thread = ThreadPoolExecutor(1, thread_name_prefix="model")
         self.queue = None  # made in run(), inside the server's event loop
         self.carried = None  # a request that did not fit the last batch: the next one starts with it
+        self.admitted = 0  # requests between their arrival and their answer (decoding, queued or in the model)
 
     def depth(self):
         """Requests waiting for the model."""
         return 0 if self.queue is None else self.queue.qsize()
+
+    @contextlib.contextmanager
+    def admission(self):
+        """One request from its arrival to its answer; with max_queue requests already in, Overloaded at once."""
+        if self.admitted >= self.max_queue:
+            raise Overloaded
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     async def submit(self, images):
         """The probabilities of `images` (float32 [n, S, S, 3]) once the model has run them in some batch."""

@@ -9,7 +9,7 @@ ENDPOINTS = ("/", "/predict", "/metrics", "/v2", "/v2/health/live", "/v2/health/
 class Metrics:
     """The server's counters; `text()` is what GET /metrics answers."""
 
-    def __init__(self, name, queue_depth):
+    def __init__(self, name, queue_depth, in_progress):
         self.name, self.registry = name, CollectorRegistry()
         self.requests = Counter("serve_requests", "HTTP requests answered, by endpoint and status code",
                                 ["endpoint", "code"], registry=self.registry)
@@ -21,6 +21,9 @@ class Metrics:
                                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.queue = Gauge("serve_queue_requests", "requests waiting for the model", registry=self.registry)
         self.queue.set_function(queue_depth)
+        self.in_progress = Gauge("serve_requests_in_progress", "requests admitted and not yet answered (decoding, "
+                                 "waiting or in the model; --max-queue bounds it)", registry=self.registry)
+        self.in_progress.set_function(in_progress)
 
     def endpoint(self, path):
         """The endpoint label of a path (one per route; anything else is "other", so labels stay few)."""
