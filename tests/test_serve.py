@@ -139,6 +139,24 @@ def test_an_export_is_served_and_says_why_it_has_no_heatmap(small_run, tmp_path)
         assert server.stop() == 0
 
 
+def test_an_ensemble_is_served_as_the_mean_of_its_members(small_run, tmp_path):
+    """A --repeats folder (here two copies of one finished run as seed-0/ and seed-1/) is served as its ensemble."""
+    run, labels = small_run
+    for seed in (0, 1):
+        shutil.copytree(run, tmp_path / "repeats" / f"seed-{seed}")
+    photo = labels[labels.split == "test"].path.iloc[0]
+    server = Server(tmp_path / "repeats", tmp_path)
+    try:
+        assert server.get("/v2/models/repeats").json()["parameters"]["kind"] == "ensemble"
+        with open(photo, "rb") as f:
+            [record] = server.post("/predict?cam=true&top=2", files={"file": ("a.jpg", f)}).json()
+        [(_, preds)] = predict_images(tmp_path / "repeats", [photo], top=2)
+        assert [p["probability"] for p in record["predictions"]] == pytest.approx([p for _, p in preds], abs=1e-5)
+        assert record["cam"] is None and "ensemble" in record["cam_note"]
+    finally:
+        assert server.stop() == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--host", "0.0.0.0"], "give --token-file"),
     (["--token-file", "/nonexistent/token"], "cannot be read"),
