@@ -14,8 +14,6 @@ import argparse
 import csv
 import json
 import os
-import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench_limits import cpu_name  # noqa: E402
+from cnn.training.distribute.strategy import free_loopback_ports  # noqa: E402
 from common.atomic import write_json  # noqa: E402
 
 PHOTOS = REPO.parent / "shared" / "data" / "clothing-dataset-small" / "test"
@@ -32,11 +32,8 @@ MAX_BATCH, MAX_QUEUE = 32, 64
 
 
 def machine():
-    """The CPU's model name (the figures' machine)."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return platform.processor()
+    """The figures' machine: the CPU's model name and its cores."""
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def model_only(run, batches=8):
@@ -55,12 +52,6 @@ def model_only(run, batches=8):
     for i in range(0, len(images), MAX_BATCH):
         predictor.predict_on_batch(images[i:i + MAX_BATCH])
     return len(images) / (time.perf_counter() - started)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(run, port):
@@ -150,7 +141,7 @@ def main():
 
     rate = model_only(args.run)
     print(f"{machine()}: the model alone, batches of {MAX_BATCH}: {rate:.1f} images/s", flush=True)
-    port = free_port()
+    port = free_loopback_ports(1)[0]
     server = start_server(args.run, port)
     try:
         with tempfile.TemporaryDirectory() as tmp:

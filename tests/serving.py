@@ -1,25 +1,17 @@
 """A real serve-cnn process on a free loopback port, for the tests (not a mocked app), and small HTTP helpers."""
-import socket
-
 import requests
 
+from cnn.training.distribute.strategy import free_loopback_ports
 from conftest import start_cnn, wait_for
 
 TOKEN = "s3cret-token"
-
-
-def free_port():
-    """A TCP port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
     """`serve-cnn RUN --port P ARGS...` started in `cwd`; `url(path)`, `get`/`post` with the token when it has one."""
 
     def __init__(self, run, cwd, *args, port=None, token=None):
-        self.port, self.token = port or free_port(), token
+        self.port, self.token = port or free_loopback_ports(1)[0], token
         extra = list(args)
         if token:
             (cwd / "token.txt").write_text(token + "\n")

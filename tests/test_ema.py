@@ -32,8 +32,9 @@ def tiny_fit(run_dir, epochs, done=None, record=None, kill_after=None):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
     options = dataclasses.replace(TrainOptions(ema=DECAY), lr=0.05, schedule="none", warmup_epochs=0)
     model.compile(optimizer=make_optimizer(options), loss="categorical_crossentropy")
-    callbacks = training_callbacks(run_dir, patience=100, done=done,
-                                   first=[AveragedWeights(resumed=restores(run_dir))])
+    restored = restores(run_dir)
+    callbacks = training_callbacks(run_dir, patience=100, restored=restored, done=done,
+                                   first=[AveragedWeights(resumed=restored)])
 
     class Record(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

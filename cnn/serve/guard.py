@@ -4,22 +4,14 @@ one passes the limit); and a deadline on reading the body (a client sending a by
 refusal is one JSON body, {"error": ...}."""
 import asyncio
 import hmac
-import json
+
+from starlette.responses import JSONResponse
 
 OPEN_PATHS = ("/", "/v2/health/live", "/v2/health/ready")  # the page and the probes need no token
 
 
 class TooLarge(Exception):
     """The body passed the size limit."""
-
-
-async def reply(send, status, message, headers=()):
-    """Send a complete JSON error response."""
-    body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class Guard:
@@ -43,8 +35,9 @@ class Guard:
                 refusal = 408, f"the request body took longer than {self.read_timeout:g} s to arrive"
         if refusal is not None:
             self.observe(scope["path"], refusal[0])
-            extra = [(b"www-authenticate", b"Bearer")] if refusal[0] == 401 else []
-            return await reply(send, *refusal, headers=extra)
+            status, message = refusal
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            return await JSONResponse({"error": message}, status_code=status, headers=headers)(scope, receive, send)
         await self.app(scope, replayed(body, receive), send)
 
     def refusal(self, scope):

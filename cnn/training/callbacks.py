@@ -140,12 +140,13 @@ def restores(run_dir):
     return backup_epoch(Path(run_dir) / BACKUP) is not None
 
 
-def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, first=(), image_size=None,
+def training_callbacks(run_dir, patience, *, restored, done=None, phase=None, saved=None, first=(), image_size=None,
                        val_share=None):
     """`first` (the tricks' callbacks whose work the run folder must hold: --ema's swap), the collapse rollback,
     history, best model, then the backup, then early stopping (so a stopped epoch is still saved).
 
-    History is written before the backup: a kill between the two leaves an extra history row, which a
+    `restored` (restores(run_dir), computed once by the caller: it may repair the backup) says the fit starts from
+    the backup. History is written before the backup: a kill between the two leaves an extra history row, which a
     resumed run drops, rather than a missing one. `done` is the number of epochs an interrupted attempt
     (or a finished first phase) completed (None for a fresh run). With `phase` (1 or 2, fine-tuning runs)
     history.csv gets a phase column and early stopping looks at this phase's epochs only, while model.keras
@@ -169,7 +170,7 @@ def training_callbacks(run_dir, patience, done=None, phase=None, saved=None, fir
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP), double_checkpoint=True, delete_checkpoint=False),
         # A resumed first phase's dropout masks come back to the restored step (a second phase's optimizer counts
         # its own steps).
-        *([ResumedSeeds()] if restores(run_dir) and not phase else []),
+        *([ResumedSeeds()] if restored and not phase else []),
         ResumableEarlyStopping(patience, resumed),
     ]
 

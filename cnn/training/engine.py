@@ -93,7 +93,8 @@ def plan_callbacks(context, plan, steps):
 
         extra += tensorboard_callbacks(context.run_dir, plan.val_data, plan.train_data.class_names)
     return ([keras.callbacks.TerminateOnNaN(), Schedule(options, steps, plan.first_epoch)]
-            + training_callbacks(context.run_dir, options.patience, plan.done, plan.phase, plan.saved,
+            + training_callbacks(context.run_dir, options.patience, restored=restored, done=plan.done,
+                                 phase=plan.phase, saved=plan.saved,
                                  first=trick_callbacks(options, restored, first=True), image_size=plan.image_size,
                                  val_share=context.val_share if rolls_back(options) else None) + extra)
 
