@@ -9,6 +9,7 @@ from cnn.data.labels_csv import check_known_labels, read_labels
 from cnn.data.loader import decode_and_resize
 from cnn.evaluation.gradcam import DEFAULT_METHOD, cam_layer, heatmaps, overlay, save_panels
 from cnn.evaluation.pictures import open_picture
+from cnn.runs.predictor import UNEXPLAINED
 from common.atomic import write_csv
 from common.errors import UsageError
 
@@ -52,9 +53,8 @@ def cam_run(predictor, source, layer=None):
     """The run whose Keras model draws the heatmaps, with `layer` checked before any image is read;
     a hierarchical run or an export (no single Keras model) is a UsageError."""
     if predictor.explained is None:
-        what = {"hierarchical": "a hierarchical run (give one of its sub-model folders)",
-                "ensemble": "a --repeats ensemble (give one of its seed-<s>/ runs)"}.get(predictor.kind, "an export")
-        raise UsageError(f"--cam needs the Keras model of a train-cnn run folder; {source} is {what}")
+        raise UsageError(f"--cam needs the Keras model of a train-cnn run folder; {source} is "
+                         f"{UNEXPLAINED[predictor.kind]}")
     cam_layer(predictor.explained.model, layer)
     return predictor.explained
 

@@ -14,6 +14,11 @@ from cnn.runs.tta import TTA, with_tta
 from common.errors import UsageError
 
 KINDS = ("flat", "hierarchical", "ensemble", "export")
+# The kinds with no single Keras model to take gradients of (Grad-CAM: predict-cnn --cam, serve-cnn's page), and
+# what to give instead.
+UNEXPLAINED = {"hierarchical": "a hierarchical run (give one of its sub-model folders)",
+               "ensemble": "a --repeats ensemble (give one of its seed-<s>/ runs)",
+               "export": "an export (give the run folder it was exported from)"}
 
 
 def kind_of(path):

@@ -21,17 +21,13 @@ from starlette.exceptions import HTTPException
 
 from cnn.data.loader import ImageTooLarge, decode_bytes
 from cnn.evaluation.gradcam import heatmaps, overlay
+from cnn.runs.predictor import UNEXPLAINED
 from cnn.runs.ranking import prediction_record, top_classes
 from cnn.serve.batcher import Batcher, Overloaded
 from cnn.serve.guard import Guard
 from cnn.serve.metrics import Metrics
 from cnn.serve.page import page_html
 from cnn.serve.protocol import RequestError, infer_response, model_metadata, parse_infer
-
-NO_CAM = {"hierarchical": "a hierarchical run has no single network to explain (serve one of its sub-model folders)",
-          "ensemble": "an ensemble averages several networks (serve one of its seed-<s>/ runs for a heatmap)",
-          "export": "an export holds no Keras model to take gradients of (serve the run folder for a heatmap)"}
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -62,7 +58,8 @@ def make_app(predictor, name, limits, test_top1=None):
     app = FastAPI(lifespan=lifespan, title="serve-cnn", docs_url=None, redoc_url=None, openapi_url=None)
     answers(app, metrics)
     size, classes, kind = predictor.image_size, predictor.classes, predictor.kind
-    page = page_html(name, kind, classes, test_top1, NO_CAM.get(kind), limits.token is not None)
+    no_cam = None if kind == "flat" else f"no heatmap: this is {UNEXPLAINED[kind]}"
+    page = page_html(name, kind, classes, test_top1, no_cam, limits.token is not None)
 
     async def decode(data, index=None):
         where = "" if index is None else f"image {index}: "
@@ -79,7 +76,7 @@ def make_app(predictor, name, limits, test_top1=None):
     async def explain(pixels, index):
         """{"cam": a PNG data URL of the top class's heatmap over the model's view, or None with "cam_note"}."""
         if predictor.explained is None:
-            return {"cam": None, "cam_note": NO_CAM[kind]}
+            return {"cam": None, "cam_note": no_cam}
         heat = await batcher.on_model(heatmaps, predictor.explained.model, pixels[None], [index])
         png = io.BytesIO()
         Image.fromarray(overlay(pixels, heat[0])).save(png, "PNG")
