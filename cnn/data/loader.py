@@ -112,7 +112,8 @@ def header_pixels(contents):
 
 
 def decode_and_resize(path, target_size=(256, 256)):
-    """One image file as a float32 (H, W, 3) numpy array of 0-255 pixels, exactly as the loader yields it."""
+    """One image file as a float32 (H, W, 3) numpy array of 0-255 pixels, exactly as the loader yields it
+    (decode_bytes); one that does not decode is a UsageError naming the file and why."""
     from common.tfenv import quiet_tensorflow, tensorflow_installed
 
     if not tensorflow_installed():
@@ -124,8 +125,8 @@ def decode_and_resize(path, target_size=(256, 256)):
         return image.astype("float32")
     tf = quiet_tensorflow()
     try:
-        return tf.cast(_decode_uint8(tf.io.read_file(str(path)), tuple(target_size)), tf.float32).numpy()
-    except tf.errors.InvalidArgumentError:
+        return decode_bytes(tf.io.read_file(str(path)), target_size)
+    except ValueError:
         large = too_large(path)
         raise UsageError(f"{path}: " + (f"too large to decode ({large})" if large else "not a decodable image")
                          + "; check the file") from None
@@ -136,8 +137,8 @@ class ImageTooLarge(ValueError):
 
 
 def decode_bytes(contents, target_size):
-    """An encoded image (bytes) exactly as the loader decodes a file: float32 (H, W, 3) 0-255 pixels; a ValueError
-    says why not (ImageTooLarge, from its header before decoding, or not a decodable image)."""
+    """An encoded image (bytes, or a string tensor) exactly as the loader decodes a file: float32 (H, W, 3) 0-255
+    pixels; a ValueError says why not (ImageTooLarge, from its header before decoding, or not a decodable image)."""
     from common.tfenv import quiet_tensorflow
 
     tf = quiet_tensorflow()
