@@ -12,6 +12,7 @@ import os
 import sys
 
 from cnn.training import log
+from cnn.training.distribute.rendezvous import JOIN_TIMEOUT, meet
 from common.errors import UsageError
 
 ENVIRONMENT = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
@@ -57,20 +58,6 @@ def coordinator(addresses):
     return host, int(port)
 
 
-def check_port_free(host, port):
-    """Process 0 runs the coordinator on host:port: refuse in one line when something already listens there (most
-    often another process given id 0, which JAX would end with a C++ abort)."""
-    import socket
-
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            raise UsageError(f"{ENVIRONMENT[0]}: {host}:{port} is taken ({error.strerror}): another process with "
-                             f"{ENVIRONMENT[2]}=0 may run the coordinator already; give each process its own id, "
-                             f"or another port") from None
-
-
 def keras_distribution(choice, make):
     """The Distribution (`make`: cnn.training.distribute.strategy.Distribution) for --strategy `choice` on JAX, after setting
     Keras's global distribution; call before any JAX computation (initialize must come first)."""
@@ -81,10 +68,9 @@ def keras_distribution(choice, make):
     if choice == "multiworker":
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes' collectives (GPUs: NCCL)
         host, port = coordinator(os.environ[ENVIRONMENT[0]])
-        if index == 0:
-            check_port_free(host, port)
-        log(f"process {index} of {count}: waiting for every process to join the coordinator at {host}:{port} (JAX "
-            f"gives up after 5 minutes)")
+        log(f"process {index} of {count}: waiting for every process at the coordinator {host}:{port} (up to "
+            f"{JOIN_TIMEOUT // 60} minutes)")
+        meet(host, port, count=count, index=index)
         keras.distribution.initialize()  # reads ENVIRONMENT; before anything starts JAX's backend
     devices = jax.devices()
     name = {"auto": "mirrored" if len(devices) > 1 else "default"}.get(choice, choice)
