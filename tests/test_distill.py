@@ -68,7 +68,8 @@ def test_teacher_options_are_checked(small_run, tmp_path):
 
 
 @pytest.mark.train
-@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])  # bfloat16: a teacher's and student's outputs
+# bfloat16: a teacher's and student's outputs in mixed precision (float32, the plain case, in make test-slow)
+@pytest.mark.parametrize("precision", [pytest.param("float32", marks=pytest.mark.slow), "mixed_bfloat16"])
 def test_a_distilled_run_saves_the_student_alone(small_run, labelled_folder, monkeypatch, precision):
     from cnn.training.train import train
     from common.keras_model import load_keras_model

@@ -1,5 +1,6 @@
 """Hierarchical runs on the generated sample: a flat-vs-cascade sweep, the sub-models' rows, the cascade recomputed
 from the sub-models, evaluate-cnn's side by side, predict-cnn and show-batch, and resuming an interrupted run."""
+import base64
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from cnn.runfolder import load_run
 from cnn.inference.show_batch import show_batch
 from cnn.training.train import train
 from common.errors import UsageError
+from serving import Server
 from test_hierarchy import SAMPLE_TYPES
 
 LOWER, UPPER = ["Jeans", "Shorts", "Skirt"], ["Hoodie", "Tee"]
@@ -195,6 +197,29 @@ def test_predict_and_show_batch_use_the_cascade(runs, workdir, monkeypatch, tmp_
         show_batch(errors_run=run, n=4, cam=True, out_png=tmp_path / "cams.png")
     assert not (tmp_path / "cams.png").exists()
     assert evaluate_main([str(run / "lower")]) == 0  # every sub-folder is a complete run
+
+
+def test_serve_cnn_answers_with_the_cascade(runs, workdir):
+    """serve-cnn on a hierarchical run: /predict gives predict-cnn's cascade probabilities, no heatmap, and says
+    why; the Open Inference Protocol's infer gives the same."""
+    run, _ = runs
+    photo = str(workdir / pd.read_csv(workdir / "labels.csv").query("split == 'test'").path.iloc[0])
+    [(_, expected)] = predict_images(run, [photo], top=3)
+    server = Server(run, workdir)
+    try:
+        assert server.get(f"/v2/models/{run.name}").json()["parameters"]["kind"] == "hierarchical"
+        with open(photo, "rb") as f:
+            [record] = server.post("/predict?cam=true&top=3", files={"file": ("a.jpg", f)}).json()
+        assert [(p["class"], p["probability"]) for p in record["predictions"]] == [
+            (c, pytest.approx(p, abs=1e-5)) for c, p in expected]
+        assert record["cam"] is None and "hierarchical run" in record["cam_note"]
+        with open(photo, "rb") as f:
+            image = base64.b64encode(f.read()).decode()
+        body = server.post(f"/v2/models/{run.name}/infer", json={"inputs": [
+            {"name": "image", "shape": [1], "datatype": "BYTES", "data": [image]}]}).json()
+        assert body["outputs"][1]["data"] == [expected[0][0]]
+    finally:
+        assert server.stop() == 0
 
 
 def test_training_into_a_finished_hierarchical_run_is_refused(runs, workdir, monkeypatch, capsys):

@@ -142,6 +142,7 @@ def test_resume_flag_continues_newest_interrupted_run_with_its_options(workdir, 
     assert json.loads((workdir / "runs" / "resume-me" / "metrics.json").read_text())["images"] > 0
 
 
+@pytest.mark.slow  # 20 epochs, 19 s: kept out of make test
 def test_resume_with_the_default_epoch_count_is_honoured(workdir, monkeypatch):
     # 20 is also --epochs' default: the old CLI compared with the parser's defaults and dropped it.
     monkeypatch.chdir(workdir)

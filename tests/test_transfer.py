@@ -243,6 +243,7 @@ def test_a_run_killed_in_its_second_phase_resumes_in_it(workdir, monkeypatch):
 
 # --- the feature cache ----------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # two trainings, 13 s: kept out of make test
 @pytest.mark.train
 def test_feature_cache_trains_the_same_model_as_the_full_network(workdir, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(workdir)
