@@ -5,7 +5,8 @@
 
 First the same run's model alone (predict_on_batch on batches of --max-batch decoded photos, images/s), then one
 serve-cnn process (--max-batch 32 --max-wait-ms 5 --max-queue 64) driven by each number of users: requests/s
-(= images/s), p50/p95/p99 latency, errors, and images/s as a share of the model alone. Then the overload: many more
+(= images/s), p50/p95/p99 latency, errors, images/s as a share of the model alone, and the server's images per
+CPU-second of its own as a share of the model alone's (what it would reach with the cores to itself). Then the overload: many more
 users than the server sustains; the excess must get 503 fast while the server's RSS stays flat. Then the soak at
 32 users: no error, no growth in RSS or open file descriptors. Clients and server share this machine's cores, so
 the figures are a floor for a server with a machine of its own. Prints a table; writes serve.json under --out.
@@ -37,7 +38,8 @@ def machine():
 
 
 def model_only(run, batches=8):
-    """images/s of the run's predictor alone on batches of MAX_BATCH decoded photos (after a warm-up batch)."""
+    """(images/s, images per CPU-second) of the run's predictor alone on batches of MAX_BATCH decoded photos (after
+    a warm-up batch)."""
     import numpy as np
 
     from cnn.data.loader import decode_and_resize
@@ -48,10 +50,10 @@ def model_only(run, batches=8):
     photos = sorted(PHOTOS.rglob("*.jpg"))[:MAX_BATCH * batches]
     images = np.stack([decode_and_resize(p, size) for p in photos])
     predictor.predict_on_batch(images[:MAX_BATCH])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(images), MAX_BATCH):
         predictor.predict_on_batch(images[i:i + MAX_BATCH])
-    return len(images) / (time.perf_counter() - started)
+    return len(images) / (time.perf_counter() - started), len(images) / (time.process_time() - cpu)
 
 
 def start_server(run, port):
@@ -67,6 +69,12 @@ def start_server(run, port):
         except requests.ConnectionError:
             time.sleep(0.2)
     raise SystemExit("serve-cnn did not start")
+
+
+def cpu_seconds(pid):
+    """CPU time (user + system, every thread) a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def resources(pid):
@@ -95,13 +103,18 @@ def percentile(values, q):
     return float(np.percentile(values, q)) if values else None
 
 
-def level(port, users, seconds, folder, model_rate):
-    """One load level's figures."""
+def level(port, pid, users, seconds, folder, model):
+    """One load level's figures; `model`: the model alone's (images/s, images per CPU-second). The server's images
+    per CPU-second of its own as a share of the model's is what it would reach with the cores to itself (the load
+    generator here takes the rest)."""
+    cpu = cpu_seconds(pid)
     row, requests = locust(port, users, seconds, folder)
+    cpu = cpu_seconds(pid) - cpu
     ok = [ms for status, ms in requests if status == 200]
     rate = len(ok) / seconds
     return {"users": users, "requests": len(requests), "answered_per_s": round(rate, 1),
-            "share_of_model": round(rate / model_rate, 3), "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95),
+            "share_of_model": round(rate / model[0], 3),
+            "cpu_share_of_model": round(len(ok) / cpu / model[1], 3) if cpu else None, "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95),
             "p99_ms": percentile(ok, 99), "errors": sum(status != 200 for status, _ in requests),
             "locust_requests_per_s": float(row["Requests/s"])}
 
@@ -139,15 +152,16 @@ def main():
     args = parser.parse_args()
     from tabulate import tabulate
 
-    rate = model_only(args.run)
-    print(f"{machine()}: the model alone, batches of {MAX_BATCH}: {rate:.1f} images/s", flush=True)
+    model = model_only(args.run)
+    print(f"{machine()}: the model alone, batches of {MAX_BATCH}: {model[0]:.1f} images/s, {model[1]:.1f} images per "
+          f"CPU-second", flush=True)
     port = free_loopback_ports(1)[0]
     server = start_server(args.run, port)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             locust(port, 8, 5, folder)  # warm-up
-            levels = [level(port, int(u), args.seconds, folder, rate) for u in args.users.split(",")]
+            levels = [level(port, server.pid, int(u), args.seconds, folder, model) for u in args.users.split(",")]
             print(tabulate(levels, headers="keys"), flush=True)
             over = overload(port, server.pid, args.overload_users, args.seconds, folder)
             print("overload:", json.dumps(over), flush=True)
@@ -158,7 +172,8 @@ def main():
         server.wait(timeout=60)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     write_json(Path(args.out) / "serve.json", {"machine": machine(), "run": str(args.run), "max_batch": MAX_BATCH,
-                                               "max_queue": MAX_QUEUE, "model_only_images_per_s": round(rate, 1),
+                                               "max_queue": MAX_QUEUE, "model_only_images_per_s": round(model[0], 1),
+                                               "model_only_images_per_cpu_s": round(model[1], 1),
                                                "levels": levels, "overload": over, "soak": soaked})
 
 
