@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import requests
 
 from cnn.cli import serve_main
 from cnn.data.loader import decode_and_resize
@@ -93,6 +94,28 @@ def test_metadata_health_and_unknown_model(served):
     assert server.get(f"/v2/models/{NAME}/ready").json()["ready"] is True
     missing = server.get("/v2/models/other")
     assert missing.status_code == 404 and "serves 'run'" in missing.json()["error"]
+
+
+def answered(server):
+    """{(endpoint, status code): count} from /metrics' serve_requests_total."""
+    counts = {}
+    for line in server.get("/metrics").text.splitlines():
+        if line.startswith("serve_requests_total{"):
+            labels = dict(part.split("=") for part in line[line.index("{") + 1:line.index("}")].split(","))
+            counts[(labels["endpoint"].strip('"'), labels["code"].strip('"'))] = float(line.split()[-1])
+    return counts
+
+
+def test_metrics_count_answers_and_refusals_by_endpoint_and_status(served):
+    server, _, images = served
+    before = answered(server)
+    with open(images[0], "rb") as f:
+        assert server.post("/predict", files={"file": ("a.jpg", f, "image/jpeg")}).status_code == 200
+    assert requests.post(server.url("/predict"), timeout=60).status_code == 401  # no token
+    assert server.get("/v2/models/other").status_code == 404
+    after = answered(server)
+    for key in (("/predict", "200"), ("/predict", "401"), ("other", "404")):
+        assert after.get(key, 0) - before.get(key, 0) == 1, key
 
 
 def test_the_page_shows_the_top_class_in_chromium(served, tmp_path):

@@ -6,7 +6,6 @@ import base64
 import io
 import json
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from cnn.runs.predictor import UNEXPLAINED
 from cnn.runs.ranking import prediction_record, top_classes
 from cnn.serve.batcher import Batcher, Overloaded
 from cnn.serve.guard import Guard
-from cnn.serve.metrics import Metrics
+from cnn.serve.metrics import Counted, Metrics
 from cnn.serve.page import page_html
 from cnn.serve.protocol import RequestError, infer_response, model_metadata, parse_infer
 
@@ -147,7 +146,7 @@ def make_app(predictor, name, limits, test_top1=None):
     async def prometheus():
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
 
-    return Guard(app, limits.token, limits.max_bytes, limits.read_timeout_s, observe=metrics.answered)
+    return Counted(Guard(app, limits.token, limits.max_bytes, limits.read_timeout_s), metrics)
 
 
 def content_type(request, expected):
@@ -184,9 +183,3 @@ def answers(app, metrics):
     app.add_exception_handler(RequestValidationError, lambda request, error: refuse(
         422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())))
 
-    @app.middleware("http")
-    async def count(request, call_next):
-        started = time.perf_counter()
-        response = await call_next(request)
-        metrics.answered(request.url.path, response.status_code, time.perf_counter() - started)
-        return response

@@ -16,11 +16,10 @@ class TooLarge(Exception):
 
 class Guard:
     """`token`: the bearer token every path but OPEN_PATHS needs (None: none); `max_bytes`: the body limit;
-    `read_timeout`: seconds to receive the whole body; `observe(path, status)` counts each refusal."""
+    `read_timeout`: seconds to receive the whole body."""
 
-    def __init__(self, app, token, max_bytes, read_timeout, observe=None):
+    def __init__(self, app, token, max_bytes, read_timeout):
         self.app, self.token, self.max_bytes, self.read_timeout = app, token, max_bytes, read_timeout
-        self.observe = observe or (lambda path, status: None)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -34,7 +33,6 @@ class Guard:
             except TimeoutError:
                 refusal = 408, f"the request body took longer than {self.read_timeout:g} s to arrive"
         if refusal is not None:
-            self.observe(scope["path"], refusal[0])
             status, message = refusal
             headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
             return await JSONResponse({"error": message}, status_code=status, headers=headers)(scope, receive, send)
