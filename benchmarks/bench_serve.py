@@ -1,7 +1,8 @@
 """serve-cnn under load: locust (headless, bounded in users and seconds) on loopback, real photos, one per request.
 
     python benchmarks/bench_serve.py RUN [--seconds 30] [--users 1,8,32,64] [--overload-users 256]
-                                         [--soak-seconds 600] [--out benchmarks/results/serve]
+                                         [--overload-rounds 1] [--soak-seconds 600]
+                                         [--out benchmarks/results/serve]
 
 First the same run's model alone (predict_on_batch on batches of --max-batch decoded photos, images/s), then one
 serve-cnn process (--max-batch 32 --max-wait-ms 5 --max-queue 64) driven by each number of users: requests/s
@@ -119,15 +120,32 @@ def level(port, pid, users, seconds, folder, model):
             "locust_requests_per_s": float(row["Requests/s"])}
 
 
+def refused_within(port, seconds=0.1):
+    """(503 answers, those the server sent within `seconds` of their arrival) from its own /metrics histogram: the
+    server's side, without the clients' queueing on shared cores."""
+    import requests
+
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    buckets = {}
+    for line in text.splitlines():
+        if line.startswith("serve_request_seconds_bucket{"):
+            labels = dict(pair.split("=") for pair in line[line.index("{") + 1:line.index("}")].split(","))
+            if labels['code'] == '"503"' and labels["endpoint"] == '"/predict"':
+                buckets[labels["le"].strip('"')] = float(line.split()[-1])
+    return buckets.get("+Inf", 0.0), buckets.get(str(seconds), 0.0)
+
+
 def overload(port, pid, users, seconds, folder):
-    """Far more users than the server sustains: the 503 share and latency, and RSS before and after."""
-    before = resources(pid)
+    """Far more users than the server sustains: the 503 share and latency (as the clients saw it, and as the server
+    sent it), and RSS before and after."""
+    before, sent = resources(pid), refused_within(port)
     _, requests = locust(port, users, seconds, folder)
-    after = resources(pid)
+    after, sent = resources(pid), [b - a for a, b in zip(sent, refused_within(port))]
     refused = [ms for status, ms in requests if status == 503]
     return {"users": users, "requests": len(requests), "answered_200": sum(s == 200 for s, _ in requests),
             "refused_503": len(refused), "other_errors": sum(s not in (200, 503) for s, _ in requests),
             "p99_ms_503": percentile(refused, 99), "max_ms_503": max(refused, default=None),
+            "server_503_within_100ms": round(sent[1] / sent[0], 3) if sent[0] else None,
             "rss_mb_before": round(before[0], 1), "rss_mb_after": round(after[0], 1),
             "rss_change": round(after[0] / before[0] - 1, 3)}
 
@@ -147,6 +165,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--users", default="1,8,32,64")
     parser.add_argument("--overload-users", type=int, default=256)
+    parser.add_argument("--overload-rounds", type=int, default=1, help="overloads in a row (RSS: a plateau or growth)")
     parser.add_argument("--soak-seconds", type=int, default=600, help="0: no soak")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "serve"))
     args = parser.parse_args()
@@ -163,8 +182,9 @@ def main():
             locust(port, 8, 5, folder)  # warm-up
             levels = [level(port, server.pid, int(u), args.seconds, folder, model) for u in args.users.split(",")]
             print(tabulate(levels, headers="keys"), flush=True)
-            over = overload(port, server.pid, args.overload_users, args.seconds, folder)
-            print("overload:", json.dumps(over), flush=True)
+            over = [overload(port, server.pid, args.overload_users, args.seconds, folder)
+                    for _ in range(args.overload_rounds)]
+            print("overload:", "\n".join(map(json.dumps, over)), flush=True)
             soaked = soak(port, server.pid, args.soak_seconds, folder) if args.soak_seconds else None
             print("soak:", json.dumps(soaked), flush=True)
     finally:
@@ -174,7 +194,8 @@ def main():
     write_json(Path(args.out) / "serve.json", {"machine": machine(), "run": str(args.run), "max_batch": MAX_BATCH,
                                                "max_queue": MAX_QUEUE, "model_only_images_per_s": round(model[0], 1),
                                                "model_only_images_per_cpu_s": round(model[1], 1),
-                                               "levels": levels, "overload": over, "soak": soaked})
+                                               "levels": levels, "overload": over[0], "overload_again": over[1:],
+                                               "soak": soaked})
 
 
 if __name__ == "__main__":

@@ -184,6 +184,11 @@ def test_excess_503_sigterm_finishes_in_flight_and_kill_9_under_load_changes_not
     excess = upload(server, photo)  # a second request while the first is in progress: over --max-queue 1
     refused(excess, 503, "at capacity")
     assert excess.headers["Retry-After"] == "1" and time.monotonic() - started < 0.5  # at once, not queued
+    with socket.create_connection(("127.0.0.1", server.port)) as raw:  # refused before its body is read:
+        raw.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                    b"Content-Length: 100000\r\n\r\n")  # headers only, the body never comes
+        raw.settimeout(5)
+        assert raw.recv(64).startswith(b"HTTP/1.1 503")
     server.process.send_signal(signal.SIGTERM)
     slow.join()
     assert answers == [200] and server.process.wait(timeout=60) == 0

@@ -22,7 +22,7 @@ from cnn.data.loader import ImageTooLarge, decode_bytes
 from cnn.evaluation.gradcam import heatmaps, overlay
 from cnn.runs.predictor import UNEXPLAINED
 from cnn.runs.ranking import prediction_record, top_classes
-from cnn.serve.batcher import Batcher, Overloaded
+from cnn.serve.batcher import AT_CAPACITY, Batcher, Overloaded
 from cnn.serve.guard import Guard
 from cnn.serve.metrics import Counted, Metrics
 from cnn.serve.page import page_html
@@ -146,7 +146,7 @@ def make_app(predictor, name, limits, test_top1=None):
     async def prometheus():
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
 
-    return Counted(Guard(app, limits.token, limits.max_bytes, limits.read_timeout_s), metrics)
+    return Counted(Guard(app, limits.token, limits.max_bytes, limits.read_timeout_s, full=batcher.full), metrics)
 
 
 def content_type(request, expected):
@@ -175,8 +175,7 @@ def answers(app, metrics):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     app.add_exception_handler(RequestError, lambda request, error: refuse(error.status, str(error)))
-    app.add_exception_handler(Overloaded, lambda request, error: refuse(
-        503, "the server is at capacity; retry shortly", {"Retry-After": "1"}))
+    app.add_exception_handler(Overloaded, lambda request, error: refuse(503, AT_CAPACITY, {"Retry-After": "1"}))
     app.add_exception_handler(TimeoutError, lambda request, error: refuse(
         504, "the model did not answer in time; retry shortly"))
     app.add_exception_handler(HTTPException, lambda request, error: refuse(error.status_code, str(error.detail)))

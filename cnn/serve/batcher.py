@@ -10,6 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
+AT_CAPACITY = "the server is at capacity; retry shortly"
+
+
 class Overloaded(Exception):
     """The queue is full: the server answers 503 with Retry-After."""
 
@@ -30,10 +33,14 @@ class Batcher:
         """Requests waiting for the model."""
         return 0 if self.queue is None else self.queue.qsize()
 
+    def full(self):
+        """Whether admission() would refuse a request now."""
+        return self.admitted >= self.max_queue
+
     @contextlib.contextmanager
     def admission(self):
         """One request from its arrival to its answer; with max_queue requests already in, Overloaded at once."""
-        if self.admitted >= self.max_queue:
+        if self.full():
             raise Overloaded
         self.admitted += 1
         try:

@@ -1,11 +1,14 @@
 """What a request passes before the app sees it (an ASGI middleware): the bearer token, compared in constant time;
 the body size limit (413 from the Content-Length header, without reading the body, or as soon as a body without
-one passes the limit); and a deadline on reading the body (a client sending a byte a second gets 408). Every
-refusal is one JSON body, {"error": ...}."""
+one passes the limit); a deadline on reading the body (a client sending a byte a second gets 408); and, when the
+server is at capacity, 503 for a POST (a model request) before its body is read, so the excess is refused at once.
+Every refusal is one JSON body, {"error": ...}."""
 import asyncio
 import hmac
 
 from starlette.responses import JSONResponse
+
+from cnn.serve.batcher import AT_CAPACITY
 
 OPEN_PATHS = ("/", "/v2/health/live", "/v2/health/ready")  # the page and the probes need no token
 
@@ -16,10 +19,11 @@ class TooLarge(Exception):
 
 class Guard:
     """`token`: the bearer token every path but OPEN_PATHS needs (None: none); `max_bytes`: the body limit;
-    `read_timeout`: seconds to receive the whole body."""
+    `read_timeout`: seconds to receive the whole body; `full()`: whether the server admits no more requests."""
 
-    def __init__(self, app, token, max_bytes, read_timeout):
+    def __init__(self, app, token, max_bytes, read_timeout, full=lambda: False):
         self.app, self.token, self.max_bytes, self.read_timeout = app, token, max_bytes, read_timeout
+        self.full = full
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -34,7 +38,7 @@ class Guard:
                 refusal = 408, f"the request body took longer than {self.read_timeout:g} s to arrive"
         if refusal is not None:
             status, message = refusal
-            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}.get(status)
             return await JSONResponse({"error": message}, status_code=status, headers=headers)(scope, receive, send)
         await self.app(scope, replayed(body, receive), send)
 
@@ -51,6 +55,8 @@ class Guard:
                 return 400, "Content-Length is not a number"
             if int(length) > self.max_bytes:
                 return 413, f"the request body ({int(length):,} bytes) is larger than the limit of {self.max_bytes:,}"
+        if scope["method"] == "POST" and self.full():
+            return 503, AT_CAPACITY
         return None
 
     async def read(self, receive):

@@ -38,8 +38,8 @@ class Metrics:
         self.name, self.registry = name, CollectorRegistry()
         self.requests = Counter("serve_requests", "HTTP requests answered, by endpoint and status code",
                                 ["endpoint", "code"], registry=self.registry)
-        self.latency = Histogram("serve_request_seconds", "seconds from a request's arrival to its answer",
-                                 ["endpoint"], registry=self.registry,
+        self.latency = Histogram("serve_request_seconds", "seconds from a request's arrival to its answer, by "
+                                 "endpoint and status code", ["endpoint", "code"], registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.model_calls = Counter("serve_model_calls", "model calls (each one batch)", registry=self.registry)
         self.batch_images = Histogram("serve_batch_images", "images in each model call", registry=self.registry,
@@ -60,7 +60,7 @@ class Metrics:
         endpoint = self.endpoint(path)
         self.requests.labels(endpoint, str(status)).inc()
         if seconds is not None:
-            self.latency.labels(endpoint).observe(seconds)
+            self.latency.labels(endpoint, str(status)).observe(seconds)
 
     def model_call(self, images):
         """Count one model call of `images` images."""
