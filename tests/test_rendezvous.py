@@ -50,6 +50,16 @@ def test_a_second_process_with_a_taken_id_is_one_line_and_the_rest_still_meet():
     assert [outcome(m) for m in (chief, first, last)] == [(0, "met")] * 3
 
 
+def test_a_process_killed_while_waiting_may_come_again_with_its_id():
+    port = free_loopback_ports(1)[0]
+    chief, killed = process(port, 3, 0), process(port, 3, 1)
+    time.sleep(1.5)
+    killed.kill()
+    killed.communicate()
+    again, last = process(port, 3, 1), process(port, 3, 2)
+    assert [outcome(m) for m in (chief, again, last)] == [(0, "met")] * 3
+
+
 def test_a_process_with_another_count_is_refused():
     port = free_loopback_ports(1)[0]
     chief, other = process(port, 2, 0, timeout=4), process(port, 3, 1, timeout=4)

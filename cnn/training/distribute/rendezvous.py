@@ -37,14 +37,16 @@ def listener(port, where):
 
 
 def chair(port, *, count, where, deadline):
-    """Process 0: admit one process per id until all have come, then tell each to go on."""
+    """Process 0: admit one process per id until all have come (again for any that left while waiting), then tell
+    each to go on."""
     members = {}
     with listener(port, where) as server:
         try:
-            while len(members) < count - 1:
+            while len(members) < count - 1 or drop_gone(members):
                 admit(server, members, count=count, deadline=deadline, where=where)
             for member in members.values():
-                send(member, {"go": True})
+                with contextlib.suppress(OSError):
+                    send(member, {"go": True})
             for member in members.values():  # they close first, so the port is free at once for JAX
                 with contextlib.suppress(UsageError):
                     receive(member, time.monotonic() + 5, eof_ok=True)
@@ -86,6 +88,15 @@ def refusal(hello, members, count):
     if hello.get("id") in members and not gone(members[hello["id"]]):
         return f"{ID}={hello['id']} is taken by another process: give each process its own id in 0..{count - 1}"
     return None
+
+
+def drop_gone(members):
+    """Forget the waiting processes that have closed their end; whether there were any."""
+    left = [index for index, member in members.items() if gone(member)]
+    for index in left:
+        members.pop(index).close()
+        log(f"process {index} left before every process came; waiting for it again")
+    return bool(left)
 
 
 def gone(member):
