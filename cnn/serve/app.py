@@ -22,7 +22,7 @@ from cnn.data.loader import ImageTooLarge, decode_bytes
 from cnn.evaluation.gradcam import heatmaps, overlay
 from cnn.runs.predictor import UNEXPLAINED
 from cnn.runs.ranking import prediction_record, top_classes
-from cnn.serve.batcher import AT_CAPACITY, Batcher, Overloaded
+from cnn.serve.batcher import AT_CAPACITY, RETRY, Batcher, Overloaded
 from cnn.serve.guard import Guard
 from cnn.serve.metrics import Counted, Metrics
 from cnn.serve.page import page_html
@@ -175,7 +175,7 @@ def answers(app, metrics):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     app.add_exception_handler(RequestError, lambda request, error: refuse(error.status, str(error)))
-    app.add_exception_handler(Overloaded, lambda request, error: refuse(503, AT_CAPACITY, {"Retry-After": "1"}))
+    app.add_exception_handler(Overloaded, lambda request, error: refuse(503, AT_CAPACITY, RETRY))
     app.add_exception_handler(TimeoutError, lambda request, error: refuse(
         504, "the model did not answer in time; retry shortly"))
     app.add_exception_handler(HTTPException, lambda request, error: refuse(error.status_code, str(error.detail)))

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
-AT_CAPACITY = "the server is at capacity; retry shortly"
+AT_CAPACITY = "the server is at capacity; retry shortly"  # the 503's message, and the header that goes with it
+RETRY = {"Retry-After": "1"}
 
 
 class Overloaded(Exception):

@@ -8,7 +8,7 @@ import hmac
 
 from starlette.responses import JSONResponse
 
-from cnn.serve.batcher import AT_CAPACITY
+from cnn.serve.batcher import AT_CAPACITY, RETRY
 
 OPEN_PATHS = ("/", "/v2/health/live", "/v2/health/ready")  # the page and the probes need no token
 
@@ -38,7 +38,7 @@ class Guard:
                 refusal = 408, f"the request body took longer than {self.read_timeout:g} s to arrive"
         if refusal is not None:
             status, message = refusal
-            headers = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": "1"}}.get(status)
+            headers = {401: {"WWW-Authenticate": "Bearer"}, 503: RETRY}.get(status)
             return await JSONResponse({"error": message}, status_code=status, headers=headers)(scope, receive, send)
         await self.app(scope, replayed(body, receive), send)
 
