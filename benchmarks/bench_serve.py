@@ -7,8 +7,9 @@
 First the same run's model alone (predict_on_batch on batches of --max-batch decoded photos, images/s), then one
 serve-cnn process (--max-batch 32 --max-wait-ms 5 --max-queue 64) driven by each number of users: requests/s
 (= images/s), p50/p95/p99 latency, errors, images/s as a share of the model alone, and the server's images per
-CPU-second of its own as a share of the model alone's (what it would reach with the cores to itself). Then the overload: many more
-users than the server sustains; the excess must get 503 fast while the server's RSS stays flat. Then the soak at
+CPU-second of its own as a share of the model alone's (what it would reach with the cores to itself). Then the
+overload: many more users than the server sustains; the excess must get 503 fast while the server's RSS stays
+flat (--overload-rounds in a row: a plateau or growth). Then the soak at
 32 users: no error, no growth in RSS or open file descriptors. Clients and server share this machine's cores, so
 the figures are a floor for a server with a machine of its own. Prints a table; writes serve.json under --out.
 """
@@ -115,8 +116,9 @@ def level(port, pid, users, seconds, folder, model):
     rate = len(ok) / seconds
     return {"users": users, "requests": len(requests), "answered_per_s": round(rate, 1),
             "share_of_model": round(rate / model[0], 3),
-            "cpu_share_of_model": round(len(ok) / cpu / model[1], 3) if cpu else None, "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95),
-            "p99_ms": percentile(ok, 99), "errors": sum(status != 200 for status, _ in requests),
+            "cpu_share_of_model": round(len(ok) / cpu / model[1], 3) if cpu else None,
+            "p50_ms": percentile(ok, 50), "p95_ms": percentile(ok, 95), "p99_ms": percentile(ok, 99),
+            "errors": sum(status != 200 for status, _ in requests),
             "locust_requests_per_s": float(row["Requests/s"])}
 
 
@@ -124,14 +126,12 @@ def refused_within(port, seconds=0.1):
     """(503 answers, those the server sent within `seconds` of their arrival) from its own /metrics histogram: the
     server's side, without the clients' queueing on shared cores."""
     import requests
+    from prometheus_client.parser import text_string_to_metric_families
 
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
-    buckets = {}
-    for line in text.splitlines():
-        if line.startswith("serve_request_seconds_bucket{"):
-            labels = dict(pair.split("=") for pair in line[line.index("{") + 1:line.index("}")].split(","))
-            if labels['code'] == '"503"' and labels["endpoint"] == '"/predict"':
-                buckets[labels["le"].strip('"')] = float(line.split()[-1])
+    buckets = {sample.labels["le"]: sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples if sample.name == "serve_request_seconds_bucket"
+               and sample.labels["code"] == "503" and sample.labels["endpoint"] == "/predict"}
     return buckets.get("+Inf", 0.0), buckets.get(str(seconds), 0.0)
 
 

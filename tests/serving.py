@@ -1,5 +1,6 @@
 """A real serve-cnn process on a free loopback port, for the tests (not a mocked app), and small HTTP helpers."""
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from cnn.training.distribute.strategy import free_loopback_ports
 from conftest import start_cnn, wait_for
@@ -39,10 +40,15 @@ class Server:
     def post(self, path, **kw):
         return requests.post(self.url(path), headers=self.headers(**kw.pop("headers", {})), timeout=60, **kw)
 
+    def samples(self, name):
+        """[(labels, value)] of the samples called `name` in /metrics (prometheus_client's own parser)."""
+        return [(sample.labels, sample.value) for family in text_string_to_metric_families(self.get("/metrics").text)
+                for sample in family.samples if sample.name == name]
+
     def model_calls(self):
         """serve_model_calls_total from /metrics."""
-        text = self.get("/metrics").text
-        return float(next(line.split()[1] for line in text.splitlines() if line.startswith("serve_model_calls_total")))
+        [(_, calls)] = self.samples("serve_model_calls_total")
+        return calls
 
     def stop(self):
         self.process.terminate()

@@ -98,12 +98,7 @@ def test_metadata_health_and_unknown_model(served):
 
 def answered(server):
     """{(endpoint, status code): count} from /metrics' serve_requests_total."""
-    counts = {}
-    for line in server.get("/metrics").text.splitlines():
-        if line.startswith("serve_requests_total{"):
-            labels = dict(part.split("=") for part in line[line.index("{") + 1:line.index("}")].split(","))
-            counts[(labels["endpoint"].strip('"'), labels["code"].strip('"'))] = float(line.split()[-1])
-    return counts
+    return {(labels["endpoint"], labels["code"]): value for labels, value in server.samples("serve_requests_total")}
 
 
 def test_metrics_count_answers_and_refusals_by_endpoint_and_status(served):

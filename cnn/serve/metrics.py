@@ -55,12 +55,11 @@ class Metrics:
         label = path.replace(f"/v2/models/{self.name}", "/v2/models/{name}")
         return label if label in ENDPOINTS else "other"
 
-    def answered(self, path, status, seconds=None):
-        """Count one answered request (and its latency when known)."""
+    def answered(self, path, status, seconds):
+        """Count one answered request and its latency."""
         endpoint = self.endpoint(path)
         self.requests.labels(endpoint, str(status)).inc()
-        if seconds is not None:
-            self.latency.labels(endpoint, str(status)).observe(seconds)
+        self.latency.labels(endpoint, str(status)).observe(seconds)
 
     def model_call(self, images):
         """Count one model call of `images` images."""

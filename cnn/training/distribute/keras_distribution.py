@@ -12,10 +12,8 @@ import os
 import sys
 
 from cnn.training import log
-from cnn.training.distribute.rendezvous import JOIN_TIMEOUT, meet
+from cnn.training.distribute.rendezvous import ENVIRONMENT, JOIN_TIMEOUT, meet
 from common.errors import UsageError
-
-ENVIRONMENT = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
 
 
 class Placement:

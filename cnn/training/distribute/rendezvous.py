@@ -11,8 +11,11 @@ import time
 from cnn.training import log
 from common.errors import UsageError
 
+# Keras's environment variables that name a JAX cluster: the coordinator's host:port first, the process count, this
+# process's id.
+ENVIRONMENT = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES", "KERAS_DISTRIBUTION_PROCESS_ID")
+ADDRESSES, COUNT, ID = ENVIRONMENT
 JOIN_TIMEOUT = 300  # seconds a process waits for the others, as JAX's own initialization_timeout
-ID = "KERAS_DISTRIBUTION_PROCESS_ID"
 
 
 def meet(host, port, *, count, index, timeout=JOIN_TIMEOUT):
@@ -31,7 +34,7 @@ def listener(port, where):
             return socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
         return socket.create_server(("", port))
     except OSError as error:
-        raise UsageError(f"KERAS_DISTRIBUTION_JOB_ADDRESSES: {where} is taken ({error.strerror}): another process with "
+        raise UsageError(f"{ADDRESSES}: {where} is taken ({error.strerror}): another process with "
                          f"{ID}=0 may run the coordinator already; give each process its own id, or another "
                          f"port") from None
 
@@ -83,7 +86,7 @@ def refusal(hello, members, count):
     if not isinstance(hello, dict) or not isinstance(hello.get("id"), int) or not 0 < hello["id"] < count:
         return f"{ID} must be in 1..{count - 1} for a process other than the coordinator's"
     if hello.get("count") != count:
-        return (f"KERAS_DISTRIBUTION_NUM_PROCESSES={hello.get('count')} here but {count} on process 0: give every "
+        return (f"{COUNT}={hello.get('count')} here but {count} on process 0: give every "
                 f"process the same count")
     if hello.get("id") in members and not gone(members[hello["id"]]):
         return f"{ID}={hello['id']} is taken by another process: give each process its own id in 0..{count - 1}"
@@ -132,7 +135,7 @@ def reach(host, port, deadline):
         except OSError as error:
             if time.monotonic() >= deadline:
                 raise UsageError(f"the coordinator at {host}:{port} did not answer ({error.strerror or error}): start "
-                                 f"process 0 there, or fix KERAS_DISTRIBUTION_JOB_ADDRESSES") from None
+                                 f"process 0 there, or fix {ADDRESSES}") from None
             time.sleep(0.5)
 
 
@@ -147,7 +150,7 @@ def receive(connection, deadline, *, eof_ok=False):
         connection.settimeout(max(deadline - time.monotonic(), 0.01))
         try:
             chunk = connection.recv(4096)
-        except (TimeoutError, OSError) as error:
+        except OSError as error:  # a timeout is one too
             raise UsageError(f"the meeting of the processes timed out or broke ({error})") from None
         if not chunk:
             if eof_ok:
