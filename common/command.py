@@ -6,6 +6,7 @@ import sys
 
 from common.console import speaking_as
 from common.errors import UsageError
+from common.interrupts import remembering_ctrl_c
 
 
 def run_command(prog, action, interrupted="interrupted"):
@@ -17,7 +18,7 @@ def run_command(prog, action, interrupted="interrupted"):
     Anything else is a bug and keeps its traceback.
     """
     try:
-        with speaking_as(prog):
+        with speaking_as(prog), remembering_ctrl_c():
             status = action()
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)

@@ -264,6 +264,34 @@ def test_ctrl_c_during_training_is_one_line_and_exit_130(workdir):
     assert done.returncode == 2 and len(lines) == 1 and "interrupted run with other options" in lines[0], lines
 
 
+# A library that swallows the KeyboardInterrupt (a destructor, a bare `except:` in tracing) at the moment Ctrl-C
+# lands: here epoch 1's history write, which sends this process a real SIGINT and swallows what Python raises.
+SWALLOWED_CTRL_C = """
+import os, signal, time
+from cnn.training import callbacks
+write = callbacks.HistoryFile.on_epoch_end
+def write_and_swallow(self, epoch, logs=None):
+    write(self, epoch, logs)
+    if epoch == 0:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass
+callbacks.HistoryFile.on_epoch_end = write_and_swallow
+"""
+
+
+@pytest.mark.train
+def test_one_ctrl_c_stops_training_even_when_its_exception_is_swallowed(workdir):
+    process = start_cnn(["train", *tiny_argv(epochs=20, patience=20), "--out", "runs/swallowed"], workdir,
+                        code=SWALLOWED_CTRL_C)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err[-2000:]
+    assert stderr_lines(err)[-1].startswith("train-cnn: interrupted; run the same command again")
+    assert len(pd.read_csv(workdir / "runs" / "swallowed" / "history.csv")) <= 2
+
+
 def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):
     done = subprocess.run([sys.executable, "-m", "cnn", "train", *tiny_argv(), "--out", "runs/noise", "--labels",
                            "missing.csv"], cwd=workdir, env=ENV, text=True, capture_output=True)

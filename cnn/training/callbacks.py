@@ -13,6 +13,7 @@ from cnn.training.collapse import ROLLBACKS, collapse_epochs, fell_to_share
 from cnn.training.resumed_seeds import ResumedSeeds
 from cnn.training.schedule import rate_at
 from common.atomic import atomic_path, write_csv
+from common.interrupts import pressed
 
 
 def resumed_history(run_dir, done):
@@ -135,6 +136,17 @@ class Schedule(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = rate_at(self.options, self.epoch + min(batch + 1, self.steps) / self.steps)
 
 
+class StopOnCtrlC(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the next batch when Ctrl-C was pressed but its exception was swallowed on the
+    way (common.interrupts): one press always stops training."""
+
+    def _check(self, *args, **kwargs):
+        if pressed():
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _check
+
+
 def restores(run_dir):
     """Whether a fit in `run_dir` starts from the backup (what Keras's BackupAndRestore will load)."""
     return backup_epoch(Path(run_dir) / BACKUP) is not None
@@ -142,7 +154,7 @@ def restores(run_dir):
 
 def training_callbacks(run_dir, patience, *, restored, done=None, phase=None, saved=None, first=(), image_size=None,
                        val_share=None):
-    """`first` (the tricks' callbacks whose work the run folder must hold: --ema's swap), the collapse rollback,
+    """The Ctrl-C guard, `first` (the tricks' callbacks whose work the run folder must hold: --ema's swap), the collapse rollback,
     history, best model, then the backup, then early stopping (so a stopped epoch is still saved).
 
     `restored` (restores(run_dir), computed once by the caller: it may repair the backup) says the fit starts from
@@ -162,7 +174,7 @@ def training_callbacks(run_dir, patience, *, restored, done=None, phase=None, sa
     resumed = stopping_state(this_phase, done) if done is not None else None
     best = float(history["val_loss"].min()) if "val_loss" in history and history["val_loss"].notna().any() else math.inf
     rollback = [Rollback(val_share, history)] if val_share is not None else []
-    return list(first) + rollback + [
+    return [StopOnCtrlC(), *first] + rollback + [
         HistoryFile(run_dir / HISTORY, history, {k: v for k, v in (("phase", phase), ("image_size", image_size))
                                                  if v is not None}),
         BestModel(run_dir / MODEL, best, saved),
