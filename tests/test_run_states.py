@@ -118,9 +118,9 @@ def test_resume_after_the_last_epoch_writes_only_the_report(workdir, monkeypatch
 
 
 @pytest.mark.parametrize("name, extra, stop", [
-    ("mixed", dict(epochs=3, mix="mixup=0.4"), 0),
+    pytest.param("mixed", dict(epochs=3, mix="mixup=0.4"), 0, marks=pytest.mark.slow),  # make test: the next one
     ("progressive-ema", dict(epochs=4, progressive="24:0.5", ema=0.9), 2),  # killed in the second stage
-    ("lookahead", dict(epochs=3, lookahead="3:0.5"), 0),  # killed inside a stretch of 3 steps: 12 steps an epoch
+    pytest.param("lookahead", dict(epochs=3, lookahead="3:0.5"), 0, marks=pytest.mark.slow),  # inside a stretch
 ])
 def test_a_resumed_run_is_the_run_it_would_have_been(workdir, monkeypatch, name, extra, stop):
     """Killed and resumed, a shuffled, augmented run with dropout (and mixup, or --progressive with --ema) has the
