@@ -100,3 +100,15 @@ def test_readme_is_a_front_page():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
     assert lines <= README_MAX_LINES, (
         "README.md has %d lines (at most %d): move details into docs/" % (lines, README_MAX_LINES))
+
+
+def test_every_results_page_opens_with_what_it_found_and_says_when():
+    """The lab notebook's pages (docs/results/, not its index): an `**In short:**` paragraph right under the title
+    and navigation, and the date of the measurement somewhere on the page."""
+    for page in sorted((ROOT / "docs" / "results").glob("*.md")):
+        if page.name == "README.md":
+            continue
+        text = page.read_text(encoding="utf-8")
+        paragraphs = [p for p in text.split("\n\n") if p.strip()]
+        assert any(p.lstrip().startswith("**In short:**") for p in paragraphs[:4]), f"{page.name}: no In short"
+        assert re.search(r"\b20\d\d-\d\d-\d\d\b", text), f"{page.name}: no date"
