@@ -53,9 +53,9 @@ def table(recipes):
             stats = describe([r[key] for r in runs.values()])
             row[key], row[f"{key}_sd"] = stats["mean"], stats["sd"]
         row["gap_top1"] = row["test_top1"] - row["outside_top1"]
-        if name != base_name:
+        common = sorted(set(runs) & set(base))
+        if name != base_name and len(common) > 1:  # one pair has no interval (and JSON no infinity)
             for key in ("test_top1", "outside_top1", "outside_balanced_accuracy"):
-                common = sorted(set(runs) & set(base))
                 diff = paired_difference([runs[s][key] for s in common], [base[s][key] for s in common])
                 row[f"{key}_vs_{base_name}"] = diff
         rows.append(row)
