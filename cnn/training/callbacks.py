@@ -154,8 +154,8 @@ def restores(run_dir):
 
 def training_callbacks(run_dir, patience, *, restored, done=None, phase=None, saved=None, first=(), image_size=None,
                        val_share=None):
-    """The Ctrl-C guard, `first` (the tricks' callbacks whose work the run folder must hold: --ema's swap), the collapse rollback,
-    history, best model, then the backup, then early stopping (so a stopped epoch is still saved).
+    """The Ctrl-C guard, `first` (the tricks' callbacks whose work the run folder must hold: --ema's swap), the
+    collapse rollback, history, best model, then the backup, then early stopping (so a stopped epoch is still saved).
 
     `restored` (restores(run_dir), computed once by the caller: it may repair the backup) says the fit starts from
     the backup. History is written before the backup: a kill between the two leaves an extra history row, which a
