@@ -6,7 +6,7 @@ import sys
 
 from common.console import speaking_as
 from common.errors import UsageError
-from common.interrupts import remembering_ctrl_c
+from common.interrupts import pressed, remembering_ctrl_c
 
 
 def run_command(prog, action, interrupted="interrupted"):
@@ -20,6 +20,8 @@ def run_command(prog, action, interrupted="interrupted"):
     try:
         with speaking_as(prog), remembering_ctrl_c():
             status = action()
+            if pressed():  # swallowed on the way, after training's last check (scoring, export)
+                raise KeyboardInterrupt
     except UsageError as e:
         print(f"{prog}: error: {e}", file=sys.stderr, flush=True)
         return 2

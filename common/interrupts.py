@@ -3,7 +3,8 @@
 Python raises KeyboardInterrupt wherever the main thread happens to be when SIGINT arrives; when that is inside
 a destructor or a library's bare `except:` (TensorFlow's and Keras's tracing have some), the exception is swallowed
 and training would go on as if nothing had been pressed. common.command.run_command installs the handler below for
-the command's lifetime, and cnn.training.callbacks.StopOnCtrlC raises again at the next batch.
+the command's lifetime, cnn.training.callbacks.StopOnCtrlC raises again before the next batch, and run_command
+treats a press whose exception never reached it as Ctrl-C all the same.
 """
 import contextlib
 import signal
@@ -26,8 +27,8 @@ def remembering_ctrl_c():
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         yield
         return
-    signal.signal(signal.SIGINT, _on_ctrl_c)
     try:
+        signal.signal(signal.SIGINT, _on_ctrl_c)  # inside: a press landing just after still restores the default
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -14,6 +14,7 @@ from PIL import Image
 from cnn.cli import evaluate_main, predict_main, train_main
 from cnn.data.datasets import cache_for
 from cnn.training.train import train
+from common.command import run_command
 from labeling.cli import main as make_labels_main
 from conftest import REPO, TINY, start_cnn, tiny_argv, wait_for
 from interrupt import StopAfterEpoch
@@ -290,6 +291,25 @@ def test_one_ctrl_c_stops_training_even_when_its_exception_is_swallowed(workdir)
     assert process.returncode == 130, err[-2000:]
     assert stderr_lines(err)[-1].startswith("train-cnn: interrupted; run the same command again")
     assert len(pd.read_csv(workdir / "runs" / "swallowed" / "history.csv")) <= 2
+
+
+def test_a_swallowed_ctrl_c_outside_training_still_ends_the_command_with_130(capsys):
+    """After training's last check (scoring, export), a press whose exception was lost is still Ctrl-C."""
+    def action():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, also under `make test &`
+    try:
+        assert run_command("train-cnn", action) == 130
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert run_command("train-cnn", lambda: 0) == 0  # the press is forgotten once its command has ended
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert capsys.readouterr().err == "train-cnn: interrupted\n"
 
 
 def test_one_line_errors_carry_no_tensorflow_start_up_noise(workdir):

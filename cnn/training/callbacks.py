@@ -137,14 +137,15 @@ class Schedule(keras.callbacks.Callback):
 
 
 class StopOnCtrlC(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt at the next batch when Ctrl-C was pressed but its exception was swallowed on the
-    way (common.interrupts): one press always stops training."""
+    """Raises KeyboardInterrupt before the next batch when Ctrl-C was pressed but its exception was swallowed on
+    the way (common.interrupts): one press always stops training. Begin hooks: a finished epoch is saved first,
+    the TensorFlow multiworker loop calls them every step, and Keras keeps its asynchronous batch ends on JAX."""
 
     def _check(self, *args, **kwargs):
         if pressed():
             raise KeyboardInterrupt
 
-    on_train_batch_end = on_test_batch_end = on_epoch_end = _check
+    on_train_batch_begin = on_test_batch_begin = on_epoch_begin = _check
 
 
 def restores(run_dir):
