@@ -52,10 +52,13 @@ def recipe_row(name, folder, baseline_seconds, baseline=None, outside=None):
            "train_seconds": [runs[s]["train_seconds"] for s in sorted(runs)]}
     for metric in METRICS:
         row[metric] = summary([runs[s][metric] for s in sorted(runs)])
-    if outside:
-        scored = [outside_figures(Path(folder) / f"seed-{s}", outside) for s in sorted(runs)]
-        if all(scored):
-            row.update({f"outside_{m}": summary([figures[m] for figures in scored]) for m in METRICS})
+    if outside and Path(folder).is_dir():  # a results file (FILE.json:KEY) holds no outside figures
+        scored = {s: outside_figures(Path(folder) / f"seed-{s}", outside) for s in sorted(runs)}
+        missing = [s for s, figures in scored.items() if figures is None]
+        if missing:  # a mean over other seeds than the test figure's would not compare
+            print(f"{name}: no {outside} figures for seeds {missing}: no outside point", file=sys.stderr)
+        else:
+            row.update({f"outside_{m}": summary([figures[m] for figures in scored.values()]) for m in METRICS})
     if baseline is not None:
         shared = sorted(set(runs) & set(baseline))
         row["vs_baseline"] = paired_difference([runs[s]["top1"] for s in shared],
@@ -120,6 +123,8 @@ def main():
     rows += [recipe_row(*spec.split("=", 1), seconds, baseline, args.outside) for spec in args.recipe]
     rows += [single_row(spec, seconds, args.outside) for spec in args.single]
     costs = dict(spec.split("=", 1) for spec in args.cost)
+    if set(costs) - {row["name"] for row in rows}:
+        parser.error(f"--cost names no row: {sorted(set(costs) - {row['name'] for row in rows})}")
     for row in rows:
         row["cost"] = float(costs.get(row["name"], row["cost"]))
     out = Path(args.out)
