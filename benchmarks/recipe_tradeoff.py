@@ -73,11 +73,16 @@ def single_row(spec, baseline_seconds, outside=None):
     metrics = json.loads((Path(folder) / "metrics.json").read_text())
     own = metrics.get("train_seconds", 0.0) / baseline_seconds
     row = {"name": name, "folder": folder, "cost": own + float(extra), "train_seconds": metrics.get("train_seconds"),
-           **{m: {"mean": metrics[m], "half_interval": 0.0, "n": 1} for m in METRICS}}
+           **point(metrics)}
     figures = outside_figures(Path(folder), outside) if outside else None
     if figures:
-        row.update({f"outside_{m}": {"mean": figures[m], "half_interval": 0.0, "n": 1} for m in METRICS})
+        row.update(point(figures, prefix="outside_"))
     return row
+
+
+def point(figures, prefix=""):
+    """One model's METRICS from `figures` as summaries without an interval, keyed PREFIX<metric>."""
+    return {f"{prefix}{m}": {"mean": figures[m], "half_interval": 0.0, "n": 1} for m in METRICS}
 
 
 def draw(rows, path):
