@@ -68,7 +68,7 @@ def test_bad_grid_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
 def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_labels, tmp_path, monkeypatch, capsys):
     sample_labels.to_csv(tmp_path / "labels.csv", index=False)
     argv = ["--grid", "dropout=0,0.5", "--repeats", "2", "--baseline", "dropout=0", "--out", "sweep", "--",
-            *tiny_argv(epochs=2, recipe="card")]
+            *tiny_argv(recipe="card")]
     process = start_cnn(["sweep", *argv], tmp_path)
     first = tmp_path / "sweep" / "dropout=0.0" / "seed-0" / "finished.json"  # written last
     assert wait_for(first.exists, process)
@@ -93,8 +93,8 @@ def test_a_tiny_sweep_killed_then_resumed_then_compared(sample_labels, tmp_path,
     assert len(json.loads((tmp_path / "sweep" / "sweep.json").read_text())["code"]) == 1  # one code version
     assert "versions of the code" not in printed.err
     # Another shared option into the same folder would mix results: refused.
-    assert sweep_main([*argv[:argv.index("--") + 1], *tiny_argv(epochs=3, recipe="card")]) == 2
-    assert "holds a finished run with other settings: --epochs 3 (recorded: 2)" in capsys.readouterr().err
+    assert sweep_main([*argv[:argv.index("--") + 1], *tiny_argv(epochs=2, recipe="card")]) == 2
+    assert "holds a finished run with other settings: --epochs 2 (recorded: 1)" in capsys.readouterr().err
 
 
 def test_a_resumed_sweep_estimates_from_the_runs_it_trains(tmp_path, monkeypatch, capsys):
