@@ -33,14 +33,15 @@ def flipped_labels(dataset, flips, seed):
     return table, set(table.loc[chosen, "path"])
 
 
-def figures_of(audit, planted, images):
-    """Recall of the planted flips among the top N, 2N and all flagged; the share flagged; the fold scores."""
+def figures_of(audit, planted):
+    """Recall of the planted flips among the top N, 2N and all flagged; the share flagged (of the train images
+    audit_labels.json counts); the fold scores."""
     import pandas as pd
 
     issues = pd.read_csv(audit / "label_issues.csv")
     record = json.loads((audit / "audit_labels.json").read_text())
     found = [path in planted for path in issues["path"]]
-    n = len(planted)
+    n, images = len(planted), record["images"]
     return {"flipped": n, "images": images, "flagged": len(issues), "flagged_share": round(len(issues) / images, 4),
             "recall_at_flipped": round(sum(found[:n]) / n, 4), "recall_at_2x": round(sum(found[:2 * n]) / n, 4),
             "recall_flagged": round(sum(found) / n, 4),
@@ -69,7 +70,7 @@ def main():
                                 "--", *fold_args])
     if status != 0:
         sys.exit(status)
-    figures = {**figures_of(work / "audit", planted, int((table["split"] == "train").sum())),
+    figures = {**figures_of(work / "audit", planted),
                "folds": args.folds, "fold_options": fold_args, "seed": args.seed}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "audit_flips.json").write_text(json.dumps(figures, indent=2) + "\n")

@@ -128,8 +128,9 @@ def main():
     rows += [recipe_row(*spec.split("=", 1), seconds, baseline, args.outside) for spec in args.recipe]
     rows += [single_row(spec, seconds, args.outside) for spec in args.single]
     costs = dict(spec.split("=", 1) for spec in args.cost)
-    if set(costs) - {row["name"] for row in rows}:
-        parser.error(f"--cost names no row: {sorted(set(costs) - {row['name'] for row in rows})}")
+    unknown = sorted(set(costs) - {row["name"] for row in rows})
+    if unknown:
+        parser.error(f"--cost names no row: {unknown}")
     for row in rows:
         row["cost"] = float(costs.get(row["name"], row["cost"]))
     out = Path(args.out)
