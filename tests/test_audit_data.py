@@ -3,6 +3,7 @@ copies, no false pairs among the distinct images, the clean CSV, the files, the 
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -171,14 +172,13 @@ def test_outputs_that_are_not_theirs_are_refused_before_work(planted, where, mes
     assert {p: os.stat(p).st_mtime_ns for p in before} == before
 
 
-def test_a_rerun_that_finds_nothing_leaves_no_stale_picture(planted, tmp_path):
+def test_a_rerun_that_finds_nothing_leaves_no_stale_picture(audited, tmp_path):
     """The raw -> clean -> audit again workflow: the second audit finds no set, so the first one's duplicates.png
     must not stay beside its files."""
-    folder, table, truth = planted
-    out = tmp_path / "audit"
-    audit_data(folder / "labels.csv", out=out, write_clean=tmp_path / "clean.csv")
+    folder = audited[0]
+    out = shutil.copytree(folder / "audit", tmp_path / "audit")  # the first audit's folder, left as it wrote it
     assert (out / "duplicates.png").is_file()
-    figures = audit_data(tmp_path / "clean.csv", out=out)
+    figures = audit_data(folder / "clean.csv", out=out)
     assert figures["images_in_sets"] == 0
     assert not (out / "duplicates.png").exists()
 

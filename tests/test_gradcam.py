@@ -16,7 +16,7 @@ from cnn.models.architectures import build_cnn, build_model
 from cnn.inference.predict import predict_images
 from cnn.inference.show_batch import show_batch
 from common.errors import UsageError
-from conftest import start_cnn
+from cnn.cli import main as cnn_main
 
 SIZE = 32
 CLASSES = ["red", "green"]
@@ -213,18 +213,21 @@ def patch_run(patch_model, tmp_path_factory):
     return root
 
 
-def run_cnn(args, cwd):
-    """`python -m cnn ARGS` from this checkout: (exit status, stdout, stderr)."""
-    process = start_cnn(args, cwd)
-    out, err = process.communicate(timeout=300)
-    return process.returncode, out, err
+def run_cnn(args, cwd, capsys):
+    """`python -m cnn ARGS` in `cwd`, in this process (TensorFlow is loaded already): (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        status = cnn_main(args)
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
-def test_predict_cam_writes_a_picture_per_image_and_cams_csv(patch_run):
+def test_predict_cam_writes_a_picture_per_image_and_cams_csv(patch_run, capsys):
     images = ["images/red.png", "images/green.png", "images/sub/red.png"]
-    plain = run_cnn(["predict", "run", *images, "--top", "2"], patch_run)
+    plain = run_cnn(["predict", "run", *images, "--top", "2"], patch_run, capsys)
     status, out, err = run_cnn(["predict", "run", *images, "--top", "2", "--cam", "cams", "--labels", "labels.csv"],
-                               patch_run)
+                               patch_run, capsys)
     assert status == 0, err
     assert out == plain[1]  # the printed table is unchanged
     cams = pd.read_csv(patch_run / "cams" / CAMS_CSV, keep_default_na=False)
@@ -238,9 +241,9 @@ def test_predict_cam_writes_a_picture_per_image_and_cams_csv(patch_run):
     assert widths == [pytest.approx(panel, abs=1), pytest.approx(2 * panel, abs=1), pytest.approx(panel, abs=1)]
 
 
-def test_a_bad_cam_layer_is_one_line_and_exit_2(patch_run):
+def test_a_bad_cam_layer_is_one_line_and_exit_2(patch_run, capsys):
     status, out, err = run_cnn(["predict", "run", "images/red.png", "--cam", "bad", "--cam-layer", "flatten"],
-                               patch_run)
+                               patch_run, capsys)
     assert status == 2 and out == ""
     assert err.splitlines() == ["predict-cnn: error: --cam-layer flatten has no spatial (4-D) output in model "
                                 "clothing_cnn; choose one of: rescale, conv1, pool1"]
@@ -271,12 +274,12 @@ def test_show_batch_errors_cam_draws_each_mistake_with_its_heatmap(patch_run, tm
     assert box[:h // 2, :w // 2].mean() > box[h // 2:, w // 2:].mean() + 50
 
 
-def test_show_batch_cam_from_the_command_line(patch_run):
+def test_show_batch_cam_from_the_command_line(patch_run, capsys):
     status, _, err = run_cnn(["show-batch", "--errors", "run", "--labels", "labels.csv", "--cam", "-o", "e.png"],
-                             patch_run)
+                             patch_run, capsys)
     assert status == 0, err
     assert Image.open(patch_run / "e.png").size[0] > 100
-    status, _, err = run_cnn(["show-batch", "--labels", "labels.csv", "--cam", "-o", "x.png"], patch_run)
+    status, _, err = run_cnn(["show-batch", "--labels", "labels.csv", "--cam", "-o", "x.png"], patch_run, capsys)
     assert status == 2 and "give the run with --errors RUN" in err and len(err.splitlines()) == 1
 
 

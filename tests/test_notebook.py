@@ -17,6 +17,7 @@ def test_notebook_is_committed_without_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
+@pytest.mark.slow  # 75 s, six command-line processes: make test-slow; each command it runs is tested in make test
 @pytest.mark.train
 def test_notebook_executes_every_cell(tmp_path, monkeypatch):
     """Run it like a user would (the venv's python3 kernel), in a temporary folder; any failing cell fails."""
