@@ -94,17 +94,29 @@ def test_every_trick_is_an_option_with_a_value_that_turns_it_on():
 
     names = {f.name for f in fields(TrainOptions)}
     assert {t.option for t in TRICKS} == set(ON) and set(ON) <= names
-    for trick in TRICKS:
-        assert [t.option for t in active(TrainOptions(**{trick.option: ON[trick.option]}))] == [trick.option]
-    assert active(TrainOptions()) == []
+    for trick in TRICKS:  # the card's recipe turns none on; the default recipe turns --whiten on
+        assert [t.option for t in active(TrainOptions(recipe="card", **{trick.option: ON[trick.option]}))] == [
+            trick.option]
+    assert active(TrainOptions(recipe="card")) == [] and [t.option for t in active(TrainOptions())] == ["whiten"]
 
 
-@pytest.mark.parametrize("name", sorted(ON))
+def test_the_default_recipe_whitens_only_a_network_it_starts_from_scratch():
+    assert TrainOptions().whiten and TrainOptions(arch="cnn").whiten and not TrainOptions(whiten=False).whiten
+    assert not TrainOptions(recipe="long").whiten and not TrainOptions(recipe="card").whiten
+    assert TrainOptions(recipe="card", whiten=True).whiten  # asked for: on with any from-scratch recipe
+    assert not TrainOptions(init="runs/earlier").whiten  # copied weights are kept
+    assert not TrainOptions(arch="mobilenetv2").whiten and not TrainOptions(arch="mobilenetv2", recipe="default").whiten
+    with pytest.raises(UsageError, match="--whiten True: would overwrite the weights --init copies"):
+        TrainOptions(init="runs/earlier", whiten=True)  # asked for by name: refused, not dropped
+
+
+@pytest.mark.parametrize("name", sorted(set(ON) - {"whiten"}))
 def test_the_tensorflow_loop_refuses_each_trick_it_does_not_declare(name, monkeypatch):
     import cnn.training.tricks as tricks
 
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert tricks.SUPPORTS == {"whiten"}  # the first layer is set before the loop starts (tested in test_strategy.py)
     with pytest.raises(UsageError, match=f"--{name.replace('_', '-')} .*not supported with --strategy multiworker"):
         TrainOptions(strategy="multiworker", **{name: ON[name]})
-    monkeypatch.setattr(tricks, "SUPPORTS", frozenset({name}))  # a loop that declares it: accepted
+    monkeypatch.setattr(tricks, "SUPPORTS", tricks.SUPPORTS | {name})  # a loop that declares it: accepted
     assert TrainOptions(strategy="multiworker", **{name: ON[name]}).strategy == "multiworker"

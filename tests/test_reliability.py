@@ -227,6 +227,9 @@ def test_a_split_of_undecodable_images_is_a_user_error(tmp_path, monkeypatch, ca
         bad.write_bytes(b"not an image at all")
         rows += [(str(bad), "ab"[i % 2], "train"), (str(good), "ab"[i % 2], "val")]
     assert train_main(["--labels", write_rows(tmp_path / "l.csv", rows), *tiny_argv()]) == 2
+    err = capsys.readouterr().err  # met first by the default recipe's --whiten, which samples the train split
+    assert "none of the 4 images sampled from the 'train' split for --whiten could be decoded" in err
+    assert train_main(["--labels", "l.csv", *tiny_argv(), "--no-whiten", "--out", "runs/plain"]) == 2
     assert "none of the 4 images of the 'train' split could be decoded" in capsys.readouterr().err
 
 
@@ -325,7 +328,9 @@ def test_a_run_recorded_by_another_version_is_continued_as_recorded_or_refused()
     from common.errors import UsageError
 
     old = {"options": {"lr": 1e-3, "augment": "none", "out": "runs/old"}}  # before --recipe: the card's recipe
-    assert recorded_options(old, "runs/old") == {"recipe": "card", "lr": 1e-3, "augment": "none"}
+    assert recorded_options(old, "runs/old") == {"recipe": "card", "whiten": False, "lr": 1e-3, "augment": "none"}
+    before_whiten = {"options": {"recipe": "default", "out": "runs/old"}}  # not whitened: it stays so on resume
+    assert recorded_options(before_whiten, "runs/old") == {"recipe": "default", "whiten": False}
     with pytest.raises(UsageError, match="recorded by another version of train-cnn \\(options warp_speed\\)"):
         recorded_options({"options": {"warp_speed": 9}}, "runs/new")
 

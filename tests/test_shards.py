@@ -112,7 +112,8 @@ def train_in(workdir, out, *extra):
 def test_training_from_raw_shards_repeats_training_from_the_files(raw_shards, workdir):
     # The files loader given the rows in packed order meets the same pixels in the same shuffled order.
     read_rows(raw_shards)[["path", "label", "group", "split"]].to_csv(workdir / "packed-order.csv", index=False)
-    assert train_in(workdir, "runs/files", "--labels", "packed-order.csv") == 0
+    # --data resolves the default recipe's --whiten off (its statistics are read from image files): so do the files.
+    assert train_in(workdir, "runs/files", "--labels", "packed-order.csv", "--no-whiten") == 0
     assert train_in(workdir, "runs/shards", "--data", "raw") == 0
     files, shards = workdir / "runs" / "files", workdir / "runs" / "shards"
     h_files, h_shards = pd.read_csv(files / "history.csv"), pd.read_csv(shards / "history.csv")
@@ -121,6 +122,7 @@ def test_training_from_raw_shards_repeats_training_from_the_files(raw_shards, wo
     for key in ("top1", "top3", "balanced_accuracy", "macro_f1", "images"):
         assert m_shards[key] == pytest.approx(m_files[key])
     assert json.loads((shards / "config.json").read_text())["options"]["data"] == "raw"
+    assert json.loads((shards / "config.json").read_text())["options"]["whiten"] is False
 
 
 @pytest.mark.train

@@ -54,6 +54,13 @@ class Loaded:
     file_paths: list  # the rows' files, in order when not shuffled
     skipped: SkipLog  # undecodable images met while iterating (skipped, not fatal)
 
+    def check_decodable(self, what):
+        """Once iterated: a set none of whose images decoded cannot train, validate or be whitened: a user error
+        naming the first file (`what`: the images' description, e.g. "of the 'train' split")."""
+        if self.file_paths and self.skipped.count == len(self.file_paths):
+            raise UsageError(f"none of the {len(self.file_paths)} images {what} could be decoded "
+                             f"(first: {self.skipped.paths[0]}); check the files")
+
 
 def check_files(df, x_col="path", skip_missing=False, can_skip=True):
     """The rows of `df` whose file exists; missing files raise MissingFilesError, or are dropped with a warning.

@@ -16,7 +16,6 @@ from pathlib import Path
 from cnn.training.distribute.multiworker import fit_multiworker
 from cnn.training.tricks import trick_callbacks
 from cnn.training.tricks.progressive import NONE as PROGRESSIVE_OFF, stages
-from common.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -123,8 +122,8 @@ def fit(context, plan):
             else:
                 keras_fit(context, plan, callbacks)
         finally:
-            check_decodable(plan.train_data, "train")
-            check_decodable(plan.val_data, "val")
+            plan.train_data.check_decodable("of the 'train' split")
+            plan.val_data.check_decodable("of the 'val' split")
     return time.perf_counter() - started
 
 
@@ -171,10 +170,4 @@ def replay_epochs(dataset, epochs):
     for _ in range(max(0, epochs)):
         iter(dataset)  # made and dropped at once: only its seeds are drawn (a few batches may be prefetched)
 
-
-def check_decodable(loaded, split):
-    """A split none of whose images decoded cannot train or validate: a user error naming the first file."""
-    if loaded.file_paths and loaded.skipped.count == len(loaded.file_paths):
-        raise UsageError(f"none of the {len(loaded.file_paths)} images of the '{split}' split could be decoded "
-                         f"(first: {loaded.skipped.paths[0]}); check the files")
 

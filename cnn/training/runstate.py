@@ -82,14 +82,15 @@ def check_same_backend(config, run_dir):
 
 
 def recorded_options(config, run_dir):
-    """The options config.json recorded, as TrainOptions keywords; runs from before --recipe were the card's."""
+    """The options config.json recorded, as TrainOptions keywords; runs from before --recipe were the card's, runs
+    from before --whiten were not whitened."""
     known = {f.name for f in fields(TrainOptions)}
     recorded = {k: v for k, v in config["options"].items() if k != "out"}
     unknown = sorted(set(recorded) - known)
     if unknown:
         raise UsageError(f"{run_dir} was recorded by another version of train-cnn (options {', '.join(unknown)}); "
                          f"continue it with that version or start a new run")
-    return {"recipe": "card", **recorded}
+    return {"recipe": "card", "whiten": False, **recorded}
 
 
 def checked_files(df, options):

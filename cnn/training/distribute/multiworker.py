@@ -13,8 +13,9 @@ import time
 from cnn.training import log
 
 # What this loop runs besides plain training, declared once: the tricks (cnn.training.tricks) it supports, by option
-# name. None yet: each needs model.fit's wrappers or per-batch callbacks this loop does not call.
-SUPPORTS = frozenset()
+# name. --whiten (the default recipe's) sets the first layer before the loop starts; each of the others needs
+# model.fit's wrappers or per-batch callbacks this loop does not call.
+SUPPORTS = frozenset({"whiten"})
 UNSUPPORTED = ("is not supported with --strategy multiworker on TensorFlow (its training loop is our own; on the jax "
                "backend it is model.fit)")
 

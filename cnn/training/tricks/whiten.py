@@ -50,7 +50,9 @@ def whiten_first_conv(model, rows, image_size, seed=0):
     sample = rows.sample(min(IMAGES, len(rows)), random_state=seed)
     loaded = flow_from_dataframe(sample, y_col=None, target_size=(image_size, image_size),
                                  batching=Batching(batch_size=64))
-    images = np.concatenate([np.asarray(batch, np.float32) / 255.0 for batch in loaded.dataset])
+    batches = [np.asarray(batch, np.float32) / 255.0 for batch in loaded.dataset]
+    loaded.check_decodable("sampled from the 'train' split for --whiten")
+    images = np.concatenate(batches)
     size, channels = conv.kernel.shape[0], conv.kernel.shape[2]
     kernel = whitening_kernel(image_patches(images, size, seed=seed), conv.filters, size, channels)
     conv.set_weights([kernel] + [np.zeros_like(w) for w in conv.get_weights()[1:]])
