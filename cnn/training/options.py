@@ -18,7 +18,7 @@ from cnn.training.distribute.strategy import STRATEGIES
 from cnn.training.precision import PRECISIONS
 from cnn.training.recipes import FROM_RECIPE, RECIPES
 from cnn.training.refusal import flag, require
-from cnn.training.tricks import check_tricks
+from cnn.training.tricks import check_tricks, from_recipe
 from common.keras_model import RUN_MODEL_FILE
 
 MAX_IMAGE_SIZE = 1024  # beyond this the card's Dense layer alone outgrows a machine's memory
@@ -136,9 +136,7 @@ class TrainOptions:
             if getattr(self, name) is FROM_RECIPE:
                 if name == "warmup_epochs":  # a short run keeps at least one epoch after the warm-up
                     value = min(value, max(self.epochs - 1, 0))
-                if name == "whiten":  # the recipe's whitening yields to copied weights and to shards without files
-                    value = value and self.arch not in PRETRAINED and self.init == "none" and self.data == "none"
-                object.__setattr__(self, name, value)  # frozen: fill in once, at construction
+                object.__setattr__(self, name, from_recipe(self, name, value))  # frozen: fill in once, at construction
         if self.patience is None:
             object.__setattr__(self, "patience", max(5, self.epochs // 3))
         if self.data != "none":  # the shards' own labels CSV: the rows that were packed

@@ -19,6 +19,12 @@ def active(options):
     return [trick for trick in TRICKS if trick.on(options)]
 
 
+def from_recipe(options, name, value):
+    """The recipe's `value` of option `name`: a trick the recipe turns on stays off where it cannot apply."""
+    trick = next((t for t in TRICKS if t.option == name), None)
+    return value if trick is None or value == trick.off or trick.by_recipe(options) else trick.off
+
+
 def check_tricks(options):
     """Each trick's own checks, then the combinations: a trick whose callbacks edit the weights is refused beside
     --ema, and one that TensorFlow's multiworker loop does not declare it supports is refused there."""

@@ -22,6 +22,10 @@ class Trick:
         """The one-line refusal of the trick's option unless `ok`."""
         require(ok, self.option, getattr(options, self.option), rule)
 
+    def by_recipe(self, options):
+        """Whether a recipe that turns the trick on may do so for these options (asked by name, it is checked)."""
+        return True
+
     def check(self, options):
         """Refuse impossible values of the trick's options (called whether it is on or not, before any work)."""
 
@@ -42,6 +46,10 @@ class StartingWeights(Trick):
     architecture's, and not over the weights --init copies."""
 
     off = False
+
+    def by_recipe(self, options):
+        """A recipe sets the starting weights of a from-scratch network it starts from scratch only."""
+        return options.arch not in PRETRAINED and options.init == "none"
 
     def check(self, options):
         if self.on(options):

@@ -65,5 +65,9 @@ class Whiten(StartingWeights):
 
     option = "whiten"
 
+    def by_recipe(self, options):
+        """Also not with --data: the statistics are read from the image files, which shards may travel without."""
+        return super().by_recipe(options) and options.data == "none"
+
     def prepare(self, model, options, train_rows):
         whiten_first_conv(model, train_rows, options.image_size, options.seed)
